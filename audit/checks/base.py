@@ -1,0 +1,133 @@
+"""What every check shares: its protocol, the context it reads and its knowledge-table entry."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from audit.fairness import FairnessTables, percentile_interval
+from audit.features import FeatureMatrix
+from audit.findings import Evidence, Finding, Role, Severity, finding_id
+from audit.models.base import LoadedModel
+from audit.policy import Policy, Threshold
+
+
+class CheckSkipped(Exception):
+    """Raised by a check that cannot run here; the reason is reported, the audit goes on."""
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Everything a check may read; prepared once by the runner."""
+
+    policy: Policy
+    frame: pd.DataFrame
+    labels: np.ndarray
+    decisions: np.ndarray
+    scores: np.ndarray | None
+    sensitive: tuple[str, ...]
+    features: FeatureMatrix | None
+    model: LoadedModel | None
+    fairness: FairnessTables
+
+
+class Check(Protocol):
+    id: str
+
+    def run(self, context: AuditContext) -> tuple[Finding, ...]: ...
+
+
+@dataclass(frozen=True)
+class CheckInfo:
+    id: str
+    title: str
+    roles: tuple[Role, ...]
+    references: tuple[str, ...]
+    recommendation: str
+    severity: dict[str, Severity]
+
+
+@cache
+def check_table() -> dict[str, CheckInfo]:
+    text = resources.files("audit").joinpath("knowledge/checks.toml").read_text("utf-8")
+    return {
+        check_id: CheckInfo(
+            id=check_id,
+            title=entry["title"],
+            roles=tuple(Role(role) for role in entry["roles"]),
+            references=tuple(entry["references"]),
+            recommendation=entry["recommendation"],
+            severity={grade: Severity(level) for grade, level in entry["severity"].items()},
+        )
+        for check_id, entry in tomllib.loads(text).items()
+    }
+
+
+def format_number(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def format_groups(groups: tuple[tuple[str, ...], ...]) -> str:
+    return " and ".join("/".join(group) for group in groups) or "the groups"
+
+
+@dataclass(frozen=True)
+class Grade:
+    severity: Severity
+    clear: bool | None
+
+
+def grade(
+    info: CheckInfo,
+    threshold: Threshold,
+    value: float,
+    interval: tuple[float, float] | None,
+) -> Grade | None:
+    """The severity of ``value`` against ``threshold``, or None when it complies.
+
+    A violation whose whole interval lies past the threshold is "clear" (not plausibly
+    noise) and graded worse than one whose interval straddles it.
+    """
+    if not threshold.violated_by(value):
+        return None
+    if interval is None:
+        # Without an interval the violation cannot be shown to be more than noise.
+        return Grade(info.severity["uncertain"], False)
+    clear = threshold.violated_by(interval[0]) and threshold.violated_by(interval[1])
+    if not clear:
+        return Grade(info.severity["uncertain"], False)
+    if threshold.critical_by(value):
+        return Grade(info.severity["critical"], True)
+    return Grade(info.severity["clear"], True)
+
+
+def make_finding(
+    info: CheckInfo,
+    severity: Severity,
+    evidence: Evidence,
+    key: tuple[Any, ...],
+    **words: Any,
+) -> Finding:
+    return Finding(
+        id=finding_id(info.id, *key),
+        check=info.id,
+        title=info.title.format(**words),
+        severity=severity,
+        roles=info.roles,
+        evidence=evidence,
+        recommendation=info.recommendation.format(**words),
+        references=info.references,
+    )
+
+
+def interval_of(replicates: np.ndarray, level: float) -> tuple[float, float] | None:
+    low, high = percentile_interval(replicates[:, None], level)
+    if np.isfinite(low[0]) and np.isfinite(high[0]):
+        return float(low[0]), float(high[0])
+    return None

@@ -1,0 +1,391 @@
+"""Group metrics, disparities and their bootstrap intervals for every slice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from audit.errors import ConfigError
+from audit.metrics import (
+    RATE_METRICS,
+    ROC_AUC,
+    auc_from_histograms,
+    confusion_index,
+    fairlearn_rates,
+    rates_from_counts,
+    roc_auc_by_group,
+    undefined_rates,
+)
+from audit.policy import Policy
+from audit.result import Disparity, GroupResult, GroupStatus
+from audit.slices import Partition, Slice
+
+# Scores are binned for bootstrapping ROC AUC; point estimates stay exact.
+AUC_BINS = 256
+# An interval is reported only when the metric is defined in at least this share of
+# replicates; otherwise it would describe a different population than the estimate.
+MIN_DEFINED_SHARE = 0.5
+# Cap on the elements of one chunk of histogram replicates, to bound memory.
+MAX_CHUNK_ELEMENTS = 8_000_000
+
+
+@dataclass(frozen=True)
+class DisparitySpec:
+    name: str
+    components: tuple[str, ...]
+    kind: Literal["difference", "ratio"]
+    meaning: str
+
+
+DISPARITIES: tuple[DisparitySpec, ...] = (
+    DisparitySpec(
+        "demographic_parity_difference", ("selection_rate",), "difference",
+        "Largest gap in selection rate between groups.",
+    ),
+    DisparitySpec(
+        "demographic_parity_ratio", ("selection_rate",), "ratio",
+        "Lowest group selection rate divided by the highest (1 is parity).",
+    ),
+    DisparitySpec(
+        "equalized_odds_difference", ("true_positive_rate", "false_positive_rate"), "difference",
+        "Largest gap between groups in true positive rate or false positive rate.",
+    ),
+    DisparitySpec(
+        "equalized_odds_ratio", ("true_positive_rate", "false_positive_rate"), "ratio",
+        "Smallest ratio between groups of true positive rates or false positive rates.",
+    ),
+    DisparitySpec(
+        "equal_opportunity_difference", ("true_positive_rate",), "difference",
+        "Largest gap in true positive rate between groups.",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class SliceStats:
+    """One slice's numbers, with the replicates the checks need for their intervals."""
+
+    slice: Slice
+    counts: np.ndarray  # int64 [groups, 4]
+    ok: np.ndarray  # bool [groups]: at least min_group_size rows
+    point: dict[str, np.ndarray]  # metric -> [groups], NaN where undefined
+    replicates: dict[str, np.ndarray]  # metric -> [n_boot, groups]
+    reference: int  # index of the reference group
+
+    def ok_values(self, values: np.ndarray) -> np.ndarray:
+        return np.where(self.ok, values, np.nan)
+
+
+@dataclass(frozen=True)
+class FairnessTables:
+    slices: tuple[SliceStats, ...]
+    groups: tuple[GroupResult, ...]
+    disparities: tuple[Disparity, ...]
+
+
+def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile interval over axis 0, NaN where too few replicates are defined."""
+    tail = (1 - level) / 2 * 100
+    defined = np.isfinite(replicates)
+    share = defined.mean(axis=0) if len(replicates) else np.zeros(replicates.shape[1:])
+    safe = np.where(defined, replicates, 0.0)
+    low = np.full(replicates.shape[1:], np.nan)
+    high = np.full(replicates.shape[1:], np.nan)
+    enough = share >= MIN_DEFINED_SHARE
+    if enough.any():
+        masked = np.where(defined, safe, np.nan)[:, enough]
+        low[enough] = np.nanpercentile(masked, tail, axis=0)
+        high[enough] = np.nanpercentile(masked, 100 - tail, axis=0)
+    return low, high
+
+
+def _defined_count(values: np.ndarray) -> np.ndarray:
+    return np.isfinite(values).sum(axis=-1)
+
+
+def between_difference(values: np.ndarray) -> np.ndarray:
+    """max - min over the last axis (groups), ignoring NaN; NaN with fewer than 2 defined."""
+    with np.errstate(invalid="ignore"):
+        spread = np.nanmax(_fill(values, -np.inf), axis=-1) - np.nanmin(_fill(values, np.inf), axis=-1)
+    return np.where(_defined_count(values) >= 2, spread, np.nan)
+
+
+def between_ratio(values: np.ndarray) -> np.ndarray:
+    """min / max over groups; all groups at zero is parity (1)."""
+    low = np.nanmin(_fill(values, np.inf), axis=-1)
+    high = np.nanmax(_fill(values, -np.inf), axis=-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(high > 0, low / high, 1.0)
+    return np.where(_defined_count(values) >= 2, ratio, np.nan)
+
+
+def reference_difference(values: np.ndarray, reference: int) -> np.ndarray:
+    gaps = np.abs(values - values[..., reference : reference + 1])
+    return np.where(_defined_count(gaps) >= 2, np.nanmax(_fill(gaps, -np.inf), axis=-1), np.nan)
+
+
+def reference_ratio(values: np.ndarray, reference: int) -> np.ndarray:
+    """Smallest of min(group, reference) / max(group, reference); both zero is parity."""
+    base = values[..., reference : reference + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.minimum(values, base) / np.maximum(values, base)
+    ratios = np.where((values == 0) & (base == 0), 1.0, ratios)
+    return np.where(_defined_count(ratios) >= 2, np.nanmin(_fill(ratios, np.inf), axis=-1), np.nan)
+
+
+def _fill(values: np.ndarray, fill: float) -> np.ndarray:
+    # nanmax/nanmin warn on all-NaN rows; a sentinel keeps them quiet, and the defined
+    # count masks those rows afterwards.
+    return np.where(np.isnan(values), fill, values)
+
+
+Combiner = Callable[[np.ndarray], np.ndarray]
+
+
+def disparity_values(
+    spec: DisparitySpec, metrics: dict[str, np.ndarray], comparison: str, reference: int
+) -> np.ndarray:
+    if comparison == "between_groups":
+        measure: Combiner = between_difference if spec.kind == "difference" else between_ratio
+    elif spec.kind == "difference":
+        measure = lambda values: reference_difference(values, reference)  # noqa: E731
+    else:
+        measure = lambda values: reference_ratio(values, reference)  # noqa: E731
+    parts = np.stack([measure(metrics[name]) for name in spec.components])
+    combined = parts.max(axis=0) if spec.kind == "difference" else parts.min(axis=0)
+    # Any undefined component leaves the combined value undefined.
+    return np.where(np.isnan(parts).any(axis=0), np.nan, combined)
+
+
+def _worst_pair(
+    spec: DisparitySpec, stats: SliceStats, comparison: str
+) -> tuple[tuple[str, ...], ...]:
+    best: tuple[float, tuple[int, int]] | None = None
+    for name in spec.components:
+        values = stats.ok_values(stats.point[name])
+        if _defined_count(values) < 2:
+            continue
+        if comparison == "between_groups":
+            pair = (int(np.nanargmin(values)), int(np.nanargmax(values)))
+            gap = values[pair[1]] - values[pair[0]]
+        else:
+            gaps = np.abs(values - values[stats.reference])
+            worst = int(np.nanargmax(gaps))
+            pair, gap = (stats.reference, worst), gaps[worst]
+        if best is None or gap > best[0]:
+            best = (float(gap), pair)
+    if best is None:
+        return ()
+    return tuple(stats.slice.labels[index] for index in best[1])
+
+
+def _reference_group(slice_: Slice, counts: np.ndarray, ok: np.ndarray, policy: Policy) -> int:
+    configured = [policy.reference_groups.get(feature) for feature in slice_.features]
+    if all(value is not None for value in configured):
+        wanted = tuple(str(value) for value in configured)
+        if wanted not in slice_.labels:
+            known = ", ".join("/".join(label) for label in slice_.labels)
+            raise ConfigError(
+                f"reference group {'/'.join(slice_.features)}={'/'.join(wanted)!r} is not in "
+                f"the data; its groups are: {known}"
+            )
+        return slice_.labels.index(wanted)
+    sizes = np.where(ok, counts.sum(axis=1), -1)
+    return int(np.argmax(sizes))
+
+
+def compute_fairness(
+    fine: Partition,
+    slices: list[Slice],
+    labels: np.ndarray,
+    decisions: np.ndarray,
+    scores: np.ndarray | None,
+    policy: Policy,
+) -> FairnessTables:
+    rng = np.random.default_rng(policy.seed)
+    cell_counts = np.bincount(
+        fine.cell_of_row * 4 + confusion_index(labels, decisions), minlength=fine.n_cells * 4
+    ).reshape(fine.n_cells, 4)
+    indicators = [slice_.indicator(fine.n_cells) for slice_ in slices]
+    replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
+    auc_replicates = (
+        _auc_replicates(fine, indicators, labels, scores, policy.n_boot, rng)
+        if scores is not None
+        else None
+    )
+    stats_list: list[SliceStats] = []
+    groups: list[GroupResult] = []
+    disparities: list[Disparity] = []
+    for position, (slice_, indicator) in enumerate(zip(slices, indicators, strict=True)):
+        counts = np.rint(indicator.T @ cell_counts).astype(np.int64)
+        ok = counts.sum(axis=1) >= policy.min_group_size
+        point = fairlearn_rates(counts, list(slice_.labels), slice_.features)
+        replicates = rates_from_counts(np.einsum("bcm,cg->bgm", replicate_counts, indicator))
+        row_groups = slice_.group_of_cell[fine.cell_of_row]
+        if scores is not None and auc_replicates is not None:
+            point[ROC_AUC] = roc_auc_by_group(scores, labels, row_groups, slice_.n_groups)
+            replicates[ROC_AUC] = auc_replicates[position]
+        stats = SliceStats(
+            slice=slice_,
+            counts=counts,
+            ok=ok,
+            point=point,
+            replicates=replicates,
+            reference=_reference_group(slice_, counts, ok, policy),
+        )
+        stats_list.append(stats)
+        groups.extend(_group_results(stats, scores is not None, policy))
+        disparities.extend(_disparities(stats, policy))
+    return FairnessTables(tuple(stats_list), tuple(groups), tuple(disparities))
+
+
+def _auc_replicates(
+    fine: Partition,
+    indicators: list[np.ndarray],
+    labels: np.ndarray,
+    scores: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> list[np.ndarray]:
+    """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms.
+
+    Returns, per slice, ``[n_boot, groups]`` centred on the exact AUC: each replicate's
+    binned AUC is shifted by (exact - binned) of the original data, so binning moves the
+    interval's width, not its centre.
+    """
+    distinct = np.unique(scores)
+    if len(distinct) <= AUC_BINS:
+        bins = np.searchsorted(distinct, scores)
+        n_bins = len(distinct)
+    else:
+        edges = np.unique(np.quantile(scores, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
+        bins = np.searchsorted(edges, scores, side="right")
+        n_bins = len(edges) + 1
+    histogram = np.bincount(
+        (fine.cell_of_row * 2 + labels) * n_bins + bins, minlength=fine.n_cells * 2 * n_bins
+    ).reshape(fine.n_cells, 2, n_bins)
+    chunk = max(1, MAX_CHUNK_ELEMENTS // max(1, histogram.size))
+    results: list[list[np.ndarray]] = [[] for _ in indicators]
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        resampled = rng.poisson(histogram, size=(size, *histogram.shape))
+        for position, indicator in enumerate(indicators):
+            grouped = np.einsum("bcln,cg->bgln", resampled, indicator)
+            results[position].append(auc_from_histograms(grouped))
+    shifted = []
+    for position, indicator in enumerate(indicators):
+        binned_point = auc_from_histograms(np.einsum("cln,cg->gln", histogram, indicator))
+        row_groups = np.argmax(indicator, axis=1)[fine.cell_of_row]
+        exact = roc_auc_by_group(scores, labels, row_groups, indicator.shape[1])
+        reps = np.concatenate(results[position]) if results[position] else np.empty((0, indicator.shape[1]))
+        shifted.append(reps + (exact - binned_point))
+    return shifted
+
+
+def _interval(low: float, high: float) -> tuple[float, float] | None:
+    return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
+
+
+def _group_results(stats: SliceStats, has_scores: bool, policy: Policy) -> list[GroupResult]:
+    undefined_masks = undefined_rates(stats.counts)
+    intervals = {
+        name: percentile_interval(values, policy.confidence_level)
+        for name, values in stats.replicates.items()
+    }
+    results = []
+    for index, label in enumerate(stats.slice.labels):
+        n = int(stats.counts[index].sum())
+        positives = int(stats.counts[index, [0, 2]].sum())
+        if not stats.ok[index]:
+            results.append(
+                GroupResult(
+                    feature=stats.slice.features,
+                    group=label,
+                    n=n,
+                    positives=positives,
+                    status=GroupStatus.INSUFFICIENT_DATA,
+                    metrics={},
+                    undefined={},
+                    ci={},
+                )
+            )
+            continue
+        metrics: dict[str, float | None] = {}
+        undefined: dict[str, str] = {}
+        ci: dict[str, tuple[float, float] | None] = {}
+        for rate in RATE_METRICS:
+            value = stats.point[rate.name][index]
+            if undefined_masks[rate.name][index] or not np.isfinite(value):
+                metrics[rate.name] = None
+                undefined[rate.name] = rate.undefined_reason
+                ci[rate.name] = None
+            else:
+                metrics[rate.name] = float(value)
+                low, high = intervals[rate.name]
+                ci[rate.name] = _interval(low[index], high[index])
+        if not has_scores:
+            metrics[ROC_AUC] = None
+            undefined[ROC_AUC] = "the audit has no scores, only decisions (pass --scores)"
+            ci[ROC_AUC] = None
+        elif not np.isfinite(stats.point[ROC_AUC][index]):
+            metrics[ROC_AUC] = None
+            undefined[ROC_AUC] = "the group has only one label class"
+            ci[ROC_AUC] = None
+        else:
+            metrics[ROC_AUC] = float(stats.point[ROC_AUC][index])
+            low, high = intervals[ROC_AUC]
+            ci[ROC_AUC] = _interval(low[index], high[index])
+        results.append(
+            GroupResult(
+                feature=stats.slice.features,
+                group=label,
+                n=n,
+                positives=positives,
+                status=GroupStatus.OK,
+                metrics=metrics,
+                undefined=undefined,
+                ci=ci,
+            )
+        )
+    return results
+
+
+def _disparities(stats: SliceStats, policy: Policy) -> list[Disparity]:
+    ok_point = {name: stats.ok_values(values) for name, values in stats.point.items()}
+    ok_replicates = {
+        name: np.where(stats.ok[None, :], values, np.nan)
+        for name, values in stats.replicates.items()
+    }
+    reference_label = stats.slice.labels[stats.reference] if stats.ok[stats.reference] else None
+    results = []
+    for spec in DISPARITIES:
+        for comparison in ("between_groups", "reference"):
+            if comparison == "reference" and reference_label is None:
+                continue
+            value = disparity_values(spec, ok_point, comparison, stats.reference)
+            reps = disparity_values(spec, ok_replicates, comparison, stats.reference)
+            low, high = percentile_interval(reps[:, None], policy.confidence_level)
+            defined = bool(np.isfinite(value))
+            results.append(
+                Disparity(
+                    feature=stats.slice.features,
+                    metric=spec.name,
+                    comparison=comparison,
+                    value=float(value) if defined else None,
+                    ci=_interval(low[0], high[0]) if defined else None,
+                    reference_group=reference_label if comparison == "reference" else None,
+                    groups=_worst_pair(spec, stats, comparison) if defined else (),
+                    undefined=None if defined else _why_undefined(spec, stats),
+                )
+            )
+    return results
+
+
+def _why_undefined(spec: DisparitySpec, stats: SliceStats) -> str:
+    if int(stats.ok.sum()) < 2:
+        return "fewer than two groups have enough rows to compare"
+    names = " or ".join(spec.components)
+    return f"{names} is defined in fewer than two groups (groups with one label class)"

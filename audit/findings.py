@@ -1,0 +1,63 @@
+"""Findings: what a check concludes, graded and owned."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Severity(str, Enum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_ORDER.index(self)
+
+
+_SEVERITY_ORDER = [Severity.INFO, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+class Role(str, Enum):
+    DEVELOPER = "developer"
+    DEPLOYER = "deployer"
+    REGULATOR = "regulator"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Aggregates behind a finding; never raw rows."""
+
+    metric: str
+    value: float | None
+    interval: tuple[float, float] | None = None
+    threshold: float | None = None
+    bound: str | None = None  # "min" or "max": which side of the threshold is a violation
+    feature: tuple[str, ...] = ()
+    groups: tuple[tuple[str, ...], ...] = ()
+    n: tuple[int, ...] = ()
+    statistically_clear: bool | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    check: str
+    title: str
+    severity: Severity
+    roles: tuple[Role, ...]
+    evidence: Evidence
+    recommendation: str
+    references: tuple[str, ...]
+
+
+def finding_id(check: str, *parts: object) -> str:
+    """A stable id: the same check on the same slice and metric always gets the same id."""
+    digest = hashlib.sha256("\x1f".join([check, *map(str, parts)]).encode()).hexdigest()
+    return f"{check}:{digest[:10]}"

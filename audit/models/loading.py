@@ -1,0 +1,100 @@
+"""Pick the adapter for a model file, refusing unsafe formats unless the user trusts them."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from audit.errors import ModelError
+from audit.models.base import LoadedModel
+from audit.models.sklearn_models import from_estimator, load_skops_object
+from audit.models.torch_models import (
+    check_device,
+    from_pickled_module,
+    load_exported,
+    load_torchscript,
+)
+
+_PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
+
+
+def _is_torchscript(path: Path) -> bool:
+    # A TorchScript archive carries its code as TorchScript source under code/; a
+    # torch.save archive only has data.pkl.
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any("/code/" in name for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
+
+
+def _refuse_pickle(path: Path) -> ModelError:
+    return ModelError(
+        f"{path}: is a pickle, and loading a pickle runs arbitrary code from the file; "
+        "save the model as TorchScript, torch.export (.pt2) or skops instead, or pass "
+        "--trust-model if you trust its author (the report records that choice)"
+    )
+
+
+def load_model(path: Path, device: str = "cpu", trust: bool = False) -> LoadedModel:
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found; check the path")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; name the model file (.pt, .pt2, .skops)")
+    suffix = path.suffix.lower()
+    if suffix in (".pt", ".pth"):
+        check_device(device)
+        if _is_torchscript(path):
+            return load_torchscript(path, device)
+        if not trust:
+            raise _refuse_pickle(path)
+        return _load_torch_pickle(path, device)
+    if suffix == ".pt2":
+        check_device(device)
+        return load_exported(path, device)
+    if suffix == ".skops":
+        estimator, untrusted = load_skops_object(path, trust)
+        notes = (f"accepted untrusted skops types: {', '.join(untrusted)}",) if untrusted else ()
+        return from_estimator(estimator, "skops", trusted=bool(untrusted), notes=notes)
+    if suffix in _PICKLE_SUFFIXES:
+        if not trust:
+            raise _refuse_pickle(path)
+        return _load_pickle(path, device)
+    raise ModelError(
+        f"{path}: unknown model format {path.suffix!r}; use .pt (TorchScript), .pt2 "
+        "(torch.export) or .skops, or audit predictions with --predictions COL"
+    )
+
+
+def _load_torch_pickle(path: Path, device: str) -> LoadedModel:
+    try:
+        loaded = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # unpickling user files can raise anything
+        raise ModelError(f"{path}: torch.load failed ({type(exc).__name__}: {exc})") from exc
+    if isinstance(loaded, torch.nn.Module):
+        return from_pickled_module(loaded, device)
+    raise ModelError(
+        f"{path}: holds a {type(loaded).__name__}, not an nn.Module (a state_dict needs its "
+        "model class); save the whole model with torch.jit.save or torch.export"
+    )
+
+
+def _load_pickle(path: Path, device: str) -> LoadedModel:
+    try:
+        if path.suffix.lower() == ".joblib":
+            import joblib  # optional: only trusted joblib files need it
+
+            loaded = joblib.load(path)
+        else:
+            with path.open("rb") as handle:
+                loaded = pickle.load(handle)  # the user passed --trust-model
+    except ImportError as exc:
+        raise ModelError(f"{path}: loading .joblib files needs joblib; pip install joblib") from exc
+    except Exception as exc:
+        raise ModelError(f"{path}: unpickling failed ({type(exc).__name__}: {exc})") from exc
+    if isinstance(loaded, torch.nn.Module):
+        return from_pickled_module(loaded, device)
+    return from_estimator(loaded, "pickle", trusted=True)

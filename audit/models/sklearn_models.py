@@ -1,0 +1,71 @@
+"""Adapter for scikit-learn estimators, loaded with skops (or, trusted, from a pickle)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skops.io
+
+from audit.errors import ModelError
+from audit.models.base import LoadedModel
+
+
+class SklearnAdapter:
+    def __init__(self, estimator: Any) -> None:
+        self._estimator = estimator
+
+    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        if hasattr(self._estimator, "predict_proba"):
+            return np.asarray(self._estimator.predict_proba(batch), dtype=np.float64)
+        return np.asarray(self._estimator.decision_function(batch), dtype=np.float64)
+
+
+def load_skops_object(path: Path, trust: bool) -> tuple[Any, tuple[str, ...]]:
+    """Load a .skops file, accepting only the types skops trusts unless ``trust`` is set."""
+    try:
+        untrusted = tuple(skops.io.get_untrusted_types(file=path))
+    except Exception as exc:  # skops raises zipfile and json errors for a bad file
+        raise ModelError(
+            f"{path}: not a readable skops file ({type(exc).__name__}: {exc}); save it with "
+            "skops.io.dump"
+        ) from exc
+    if untrusted and not trust:
+        raise ModelError(
+            f"{path}: holds types skops does not trust ({', '.join(untrusted[:5])}); loading "
+            "them can run their code. Review them and pass --trust-model to accept"
+        )
+    try:
+        return skops.io.load(path, trusted=list(untrusted)), untrusted
+    except Exception as exc:
+        raise ModelError(f"{path}: skops could not load it ({type(exc).__name__}: {exc})") from exc
+
+
+def from_estimator(
+    estimator: Any, kind: str, trusted: bool, notes: tuple[str, ...] = ()
+) -> LoadedModel:
+    if not (hasattr(estimator, "predict_proba") or hasattr(estimator, "decision_function")):
+        raise ModelError(
+            f"the loaded {type(estimator).__name__} has neither predict_proba nor "
+            "decision_function; audit a classifier"
+        )
+    classes = getattr(estimator, "classes_", None)
+    width = getattr(estimator, "n_features_in_", None)
+    return LoadedModel(
+        adapter=SklearnAdapter(estimator),
+        kind=kind,
+        trusted=trusted,
+        input_width=int(width) if width is not None else None,
+        class_labels=tuple(_label(c) for c in classes) if classes is not None else None,
+        metadata_text=None,
+        notes=notes,
+    )
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)

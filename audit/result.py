@@ -1,0 +1,133 @@
+"""The finished audit: frozen dataclasses and enums that reports render and JSON serializes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from audit.findings import Finding
+
+SCHEMA_VERSION = "1.0.0"
+
+
+class GroupStatus(str, Enum):
+    OK = "ok"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class CheckStatus(str, Enum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    feature: tuple[str, ...]
+    group: tuple[str, ...]
+    n: int
+    positives: int  # rows with a positive label
+    status: GroupStatus
+    metrics: dict[str, float | None]
+    undefined: dict[str, str]  # metric -> why it has no value
+    ci: dict[str, tuple[float, float] | None]
+
+
+@dataclass(frozen=True)
+class Disparity:
+    feature: tuple[str, ...]
+    metric: str
+    comparison: str  # "between_groups" or "reference"
+    value: float | None
+    ci: tuple[float, float] | None
+    reference_group: tuple[str, ...] | None
+    groups: tuple[tuple[str, ...], ...]  # the groups that set the value (worst pair)
+    undefined: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    id: str
+    status: CheckStatus
+    reason: str | None
+    findings: int
+
+
+@dataclass(frozen=True)
+class GateViolation:
+    finding: str
+    severity: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Gate:
+    passed: bool
+    fail_on: str
+    require_significance: bool
+    violations: tuple[GateViolation, ...]
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    kind: str
+    file: FileInfo | None
+    trusted: bool  # loaded by unpickling because the user passed --trust-model
+    output_kind: str
+    output_shape: tuple[int, ...]
+    threshold: float | None
+    positive_label: str
+    feature_source: str | None
+    features: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    file: FileInfo
+    rows: int
+    columns: int
+    target: str
+    sensitive: tuple[str, ...]
+    binning: dict[str, str]
+    unseen_categories: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    started_at: str
+    duration_seconds: float
+    command: tuple[str, ...]
+    seed: int
+    n_boot: int
+    confidence_level: float
+    model: ModelInfo
+    data: DataInfo
+    config: dict[str, Any]
+    config_file: str | None
+    versions: dict[str, str]
+    platform: str
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    tool_version: str
+    run: RunInfo
+    groups: tuple[GroupResult, ...]
+    disparities: tuple[Disparity, ...]
+    findings: tuple[Finding, ...]
+    checks: tuple[CheckRun, ...]
+    gate: Gate
+    schema_version: str = field(default=SCHEMA_VERSION)
+
+    @property
+    def incomplete(self) -> bool:
+        return any(check.status is CheckStatus.ERROR for check in self.checks)

@@ -1,0 +1,50 @@
+"""The audit trail: what ran, on what, with which versions, and when."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from audit.result import FileInfo
+
+TRACKED_PACKAGES = ("rai-audit", "numpy", "pandas", "scikit-learn", "fairlearn", "torch", "skops")
+
+
+def file_info(path: Path) -> FileInfo:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return FileInfo(path=str(path), sha256=digest.hexdigest(), bytes=path.stat().st_size)
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in TRACKED_PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found
+
+
+def tool_version() -> str:
+    try:
+        return metadata.version("rai-audit")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def started_at() -> str:
+    """Now, or SOURCE_DATE_EPOCH when set, so that reproducible builds get identical reports."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    return moment.isoformat(timespec="seconds")
+
+
+def platform_name() -> str:
+    return f"{platform.system()} {platform.machine()}"
