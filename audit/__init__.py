@@ -1,9 +1,9 @@
 """rai-audit's engine: load data and model, compute sliced fairness metrics, grade findings.
 
-    from audit import AuditRequest, run_audit
-    result = run_audit(AuditRequest(data=Path("test.csv"), model=Path("model.pt"),
-                                    target="income", sensitive=("sex", "race")))
-    result.gate.passed
+from audit import AuditRequest, run_audit
+result = run_audit(AuditRequest(data=Path("test.csv"), model=Path("model.pt"),
+                                target="income", sensitive=("sex", "race")))
+result.gate.passed
 """
 
 from audit.api import AuditRequest, run_audit

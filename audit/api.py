@@ -62,20 +62,26 @@ class AuditRequest:
     command: tuple[str, ...] = ()
 
     def input_paths(self) -> list[Path]:
-        return [path for path in (self.data, self.model, self.preprocessor, self.config_file) if path]
+        return [
+            path for path in (self.data, self.model, self.preprocessor, self.config_file) if path
+        ]
 
 
 def _validate(request: AuditRequest) -> None:
     if request.model is None and request.predictions is None:
         raise UsageError("give a model file before the data file, or --predictions COLUMN")
     if request.model is not None and request.predictions is not None:
-        raise UsageError("--predictions audits decisions without a model: drop the model or the flag")
+        raise UsageError(
+            "--predictions audits decisions without a model: drop the model or the flag"
+        )
     if request.scores is not None and request.predictions is None:
         raise UsageError("--scores goes with --predictions; a model's scores come from the model")
     if request.features is not None and request.preprocessor is not None:
         raise UsageError("--features and --preprocessor both choose the model's input; use one")
     if not request.sensitive:
-        raise UsageError("name at least one sensitive column with --sensitive, e.g. --sensitive sex,race")
+        raise UsageError(
+            "name at least one sensitive column with --sensitive, e.g. --sensitive sex,race"
+        )
     if not 0 < request.threshold < 1:
         raise UsageError(f"--threshold must lie strictly between 0 and 1, got {request.threshold}")
     if request.batch_size < 1:
@@ -154,7 +160,11 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] = CHECKS) -> AuditR
     features: FeatureMatrix | None = None
     if model is not None and request.model is not None:
         features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
-        class_labels = tuple(metadata.class_labels) if metadata and metadata.class_labels else model.class_labels
+        class_labels = (
+            tuple(metadata.class_labels)
+            if metadata and metadata.class_labels
+            else model.class_labels
+        )
         kind: OutputKind = request.output_kind
         if kind == "auto" and metadata is not None and metadata.output_kind is not None:
             kind = metadata.output_kind
@@ -165,7 +175,12 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] = CHECKS) -> AuditR
     else:
         assert request.predictions is not None  # guaranteed by _validate
         predictions = column_predictions(
-            frame, request.predictions, request.scores, target.labels, target.positive_label, request.data
+            frame,
+            request.predictions,
+            request.scores,
+            target.labels,
+            target.positive_label,
+            request.data,
         )
     fine = partition(sensitive)
     slices = build_slices(sensitive, fine, policy.max_intersection)

@@ -42,23 +42,33 @@ class DisparitySpec:
 
 DISPARITIES: tuple[DisparitySpec, ...] = (
     DisparitySpec(
-        "demographic_parity_difference", ("selection_rate",), "difference",
+        "demographic_parity_difference",
+        ("selection_rate",),
+        "difference",
         "Largest gap in selection rate between groups.",
     ),
     DisparitySpec(
-        "demographic_parity_ratio", ("selection_rate",), "ratio",
+        "demographic_parity_ratio",
+        ("selection_rate",),
+        "ratio",
         "Lowest group selection rate divided by the highest (1 is parity).",
     ),
     DisparitySpec(
-        "equalized_odds_difference", ("true_positive_rate", "false_positive_rate"), "difference",
+        "equalized_odds_difference",
+        ("true_positive_rate", "false_positive_rate"),
+        "difference",
         "Largest gap between groups in true positive rate or false positive rate.",
     ),
     DisparitySpec(
-        "equalized_odds_ratio", ("true_positive_rate", "false_positive_rate"), "ratio",
+        "equalized_odds_ratio",
+        ("true_positive_rate", "false_positive_rate"),
+        "ratio",
         "Smallest ratio between groups of true positive rates or false positive rates.",
     ),
     DisparitySpec(
-        "equal_opportunity_difference", ("true_positive_rate",), "difference",
+        "equal_opportunity_difference",
+        ("true_positive_rate",),
+        "difference",
         "Largest gap in true positive rate between groups.",
     ),
 )
@@ -109,7 +119,9 @@ def _defined_count(values: np.ndarray) -> np.ndarray:
 def between_difference(values: np.ndarray) -> np.ndarray:
     """max - min over the last axis (groups), ignoring NaN; NaN with fewer than 2 defined."""
     with np.errstate(invalid="ignore"):
-        spread = np.nanmax(_fill(values, -np.inf), axis=-1) - np.nanmin(_fill(values, np.inf), axis=-1)
+        spread = np.nanmax(_fill(values, -np.inf), axis=-1) - np.nanmin(
+            _fill(values, np.inf), axis=-1
+        )
     return np.where(_defined_count(values) >= 2, spread, np.nan)
 
 
@@ -280,7 +292,11 @@ def _auc_replicates(
         binned_point = auc_from_histograms(np.einsum("cln,cg->gln", histogram, indicator))
         row_groups = np.argmax(indicator, axis=1)[fine.cell_of_row]
         exact = roc_auc_by_group(scores, labels, row_groups, indicator.shape[1])
-        reps = np.concatenate(results[position]) if results[position] else np.empty((0, indicator.shape[1]))
+        reps = (
+            np.concatenate(results[position])
+            if results[position]
+            else np.empty((0, indicator.shape[1]))
+        )
         shifted.append(reps + (exact - binned_point))
     return shifted
 

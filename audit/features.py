@@ -95,7 +95,9 @@ def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) 
     for spec in metadata.features:
         if isinstance(spec, NumericInput):
             scale = spec.scale if spec.scale != 0 else 1.0
-            blocks.append(((numeric_column(frame, spec.column, source) - spec.mean) / scale)[:, None])
+            blocks.append(
+                ((numeric_column(frame, spec.column, source) - spec.mean) / scale)[:, None]
+            )
         else:
             raw = frame[spec.column]
             # Values are compared as text, as the model's categories were written.
@@ -159,9 +161,14 @@ def from_preprocessor(
     if hasattr(transformer, "get_feature_names_out") and hasattr(transformed, "toarray"):
         transformed = transformed.toarray()
     values = np.asarray(transformed, dtype=np.float64)
-    if values.ndim != 2 or not np.isfinite(values).all():
+    if values.ndim != 2:
         raise DataError(
-            f"{prep_path}: the preprocessor produced {'non-finite values' if values.ndim == 2 else f'an array of shape {values.shape}'} "
-            f"from {source.name}; fix missing values in its input columns"
+            f"{prep_path}: the preprocessor produced an array of shape {values.shape} from "
+            f"{source.name}; it must produce a 2-D feature matrix"
+        )
+    if not np.isfinite(values).all():
+        raise DataError(
+            f"{prep_path}: the preprocessor produced NaN or infinite values from "
+            f"{source.name}; fix missing values in its input columns"
         )
     return FeatureMatrix(values.astype(np.float32), tuple(columns), "preprocessor")

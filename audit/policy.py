@@ -135,9 +135,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_policy(
-    config_file: Path | None = None, overrides: dict[str, Any] | None = None
-) -> Policy:
+def load_policy(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Policy:
     """Defaults, then the config file, then ``overrides`` (the CLI's flags)."""
     source = str(config_file) if config_file else "policy"
     merged = _defaults()

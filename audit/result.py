@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from audit.findings import Finding
@@ -11,12 +11,12 @@ from audit.findings import Finding
 SCHEMA_VERSION = "1.0.0"
 
 
-class GroupStatus(str, Enum):
+class GroupStatus(StrEnum):
     OK = "ok"
     INSUFFICIENT_DATA = "insufficient_data"
 
 
-class CheckStatus(str, Enum):
+class CheckStatus(StrEnum):
     OK = "ok"
     SKIPPED = "skipped"
     ERROR = "error"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,9 @@ def read_table(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
     if not path.exists():
         raise DataError(f"{path}: data file not found; check the path")
     if path.is_dir():
-        raise DataError(f"{path}: is a directory, not a data file; name a .csv, .csv.gz or .parquet")
+        raise DataError(
+            f"{path}: is a directory, not a data file; name a .csv, .csv.gz or .parquet"
+        )
     try:
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path)
@@ -221,7 +225,7 @@ def prepare_sensitive(
     return prepared
 
 
-def _group_order(banded: pd.Series):  # type: ignore[no-untyped-def]
+def _group_order(banded: pd.Series) -> Callable[[str], tuple[int, str]]:
     # Bands keep their numeric order; other groups sort as text.
     if isinstance(banded.dtype, pd.CategoricalDtype):
         order = {str(category): index for index, category in enumerate(banded.cat.categories)}
@@ -236,7 +240,7 @@ def _format_edge(edge: float) -> str:
 def _band(values: pd.Series, edges: list[float]) -> tuple[pd.Series, str]:
     full = [-np.inf, *edges, np.inf]
     labels = []
-    for low, high in zip(full[:-1], full[1:], strict=True):
+    for low, high in pairwise(full):
         if low == -np.inf:
             labels.append(f"<{_format_edge(high)}")
         elif high == np.inf:

@@ -49,7 +49,10 @@ class BaseRateGapCheck:
                 groups=groups,
                 n=(int(stats.counts[low].sum()), int(stats.counts[high].sum())),
                 statistically_clear=graded.clear,
-                details={"lowest_base_rate": float(rates[low]), "highest_base_rate": float(rates[high])},
+                details={
+                    "lowest_base_rate": float(rates[low]),
+                    "highest_base_rate": float(rates[high]),
+                },
             )
             findings.append(
                 make_finding(

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_groups, format_number, grade, make_finding
+from audit.checks.base import (
+    AuditContext,
+    check_table,
+    format_groups,
+    format_number,
+    grade,
+    make_finding,
+)
 from audit.findings import Evidence, Finding
 
 
@@ -37,7 +44,10 @@ class DisparityCheck:
                 groups=disparity.groups,
                 n=tuple(sizes[(disparity.feature, group)] for group in disparity.groups),
                 statistically_clear=graded.clear,
-                details={"comparison": disparity.comparison, "reference_group": disparity.reference_group},
+                details={
+                    "comparison": disparity.comparison,
+                    "reference_group": disparity.reference_group,
+                },
             )
             findings.append(
                 make_finding(

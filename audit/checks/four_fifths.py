@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.checks.base import AuditContext, check_table, format_number, grade, interval_of, make_finding
+from audit.checks.base import (
+    AuditContext,
+    check_table,
+    format_number,
+    grade,
+    interval_of,
+    make_finding,
+)
 from audit.findings import Evidence, Finding
 
 THRESHOLD = "selection_rate_ratio"
@@ -26,7 +33,9 @@ class FourFifthsCheck:
             replicates = np.where(stats.ok[None, :], stats.replicates["selection_rate"], np.nan)
             with np.errstate(invalid="ignore", divide="ignore"):
                 # The comparison group is the highest in each replicate, as in the rule.
-                top_replicates = np.nanmax(np.where(np.isnan(replicates), -np.inf, replicates), axis=1)
+                top_replicates = np.nanmax(
+                    np.where(np.isnan(replicates), -np.inf, replicates), axis=1
+                )
                 ratio_replicates = replicates / top_replicates[:, None]
             for index in np.flatnonzero(np.isfinite(rates)):
                 if index == top:

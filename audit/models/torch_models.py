@@ -65,14 +65,14 @@ def load_torchscript(path: Path, device: str) -> LoadedModel:
                 "save it with torch.jit.save"
             ) from exc
     module.eval()
-    metadata = extra[METADATA_FILE] or None
+    metadata: str | bytes = extra[METADATA_FILE]
     return LoadedModel(
         adapter=TorchAdapter(module, device),
         kind="torchscript",
         trusted=False,
         input_width=first_layer_width(module),
         class_labels=None,
-        metadata_text=metadata if isinstance(metadata, str) else metadata.decode("utf-8"),
+        metadata_text=(metadata if isinstance(metadata, str) else metadata.decode("utf-8")) or None,
     )
 
 

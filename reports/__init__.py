@@ -1,0 +1,38 @@
+"""Renderers of a finished audit.
+
+Formatters are plugins found through the entry-point group ``rai_audit.formatters``; each
+turns an ``AuditResult`` into the text of one file, ``report.<extension>``. This package
+reads only the engine's result types; writing files is the engine's job (``audit.output``).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+from typing import Protocol
+
+from audit.result import AuditResult
+
+ENTRY_POINT_GROUP = "rai_audit.formatters"
+
+
+class Formatter(Protocol):
+    extension: str
+
+    def render(self, result: AuditResult) -> str: ...
+
+
+def available_formatters() -> dict[str, type[Formatter]]:
+    return {entry.name: entry.load() for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def render(result: AuditResult, formats: list[str]) -> dict[str, str]:
+    """File name to text for each format; ``KeyError`` names an unknown format."""
+    formatters = available_formatters()
+    rendered = {}
+    for name in formats:
+        formatter = formatters[name]()
+        rendered[f"report.{formatter.extension}"] = formatter.render(result)
+    return rendered
+
+
+__all__ = ["ENTRY_POINT_GROUP", "Formatter", "available_formatters", "render"]
