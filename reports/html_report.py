@@ -65,7 +65,7 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
                 for group in groups
             ]
             title = f"{metric.replace('_', ' ')} by {' × '.join(feature)}"
-            charts.append(interval_bars(title, bars))
+            charts.append((title, interval_bars(title, bars)))
         slices.append(
             {
                 "feature": feature,
