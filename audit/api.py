@@ -133,8 +133,14 @@ def resolve_policy(request: AuditRequest) -> tuple[Policy, Path | None]:
     return load_policy(config_file, request.policy_overrides), config_file
 
 
-def run_audit(request: AuditRequest, checks: Sequence[Check] = CHECKS) -> AuditResult:
-    """Run the whole audit. Raises a ``RaiAuditError`` for bad input; never writes files."""
+def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> AuditResult:
+    """Run the whole audit. Raises a ``RaiAuditError`` for bad input; never writes files.
+
+    ``checks`` defaults to the registry ``CHECKS``, looked up at call time so that a plugin
+    or a test can replace it.
+    """
+    if checks is None:
+        checks = CHECKS
     clock = time.perf_counter()
     when = started_at()
     _validate(request)
@@ -168,9 +174,22 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] = CHECKS) -> AuditR
         kind: OutputKind = request.output_kind
         if kind == "auto" and metadata is not None and metadata.output_kind is not None:
             kind = metadata.output_kind
-        output = raw_output(model, features.values, request.batch_size, request.model)
+        output = raw_output(
+            model,
+            features.values,
+            request.batch_size,
+            request.model,
+            columns=features.columns,
+            feature_source=features.source,
+        )
         predictions: Predictions = model_predictions(
-            output, kind, request.threshold, class_labels, target.positive_label, request.model
+            output,
+            kind,
+            request.threshold,
+            class_labels,
+            target.positive_label,
+            request.model,
+            target.labels,
         )
     else:
         assert request.predictions is not None  # guaranteed by _validate
@@ -217,7 +236,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] = CHECKS) -> AuditR
             positive_label=target.positive_label,
             feature_source=features.source if features else None,
             features=features.columns if features else (),
-            notes=model.notes if model else (),
+            notes=(*model.notes, *predictions.notes) if model else predictions.notes,
         ),
         data=DataInfo(
             file=file_info(request.data),

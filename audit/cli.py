@@ -6,6 +6,7 @@ Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 audit incomp
 from __future__ import annotations
 
 import sys
+import traceback
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -152,7 +153,10 @@ def run(
             show_default=False,
         ),
     ],
-    second: Annotated[Path | None, typer.Argument(metavar="", help="", show_default=False)] = None,
+    # The data file when a model comes first; documented with the first argument.
+    second: Annotated[
+        Path | None, typer.Argument(metavar="", help="", show_default=False, hidden=True)
+    ] = None,
     target: Annotated[
         str,
         typer.Option("--target", "-t", help="Column with the true label, e.g. --target income."),
@@ -199,7 +203,10 @@ def run(
         ),
     ] = None,
     output_kind: Annotated[
-        str, typer.Option(help="How to read the model's output: auto, logits or probabilities.")
+        str,
+        typer.Option(
+            help="How to read the model's output: auto, logits or probabilities, e.g. --output-kind logits."
+        ),
     ] = "auto",
     threshold: Annotated[
         float,
@@ -238,7 +245,7 @@ def run(
     config: Annotated[
         Path | None,
         typer.Option(
-            help="Policy file (rai-audit.toml or a pyproject.toml). Default: ./rai-audit.toml, else [tool.rai-audit] in ./pyproject.toml."
+            help="Policy file (rai-audit.toml or a pyproject.toml), e.g. --config ci/rai-audit.toml. Default: ./rai-audit.toml, else [tool.rai-audit] in ./pyproject.toml."
         ),
     ] = None,
     min_group_size: Annotated[
@@ -250,7 +257,7 @@ def run(
     max_intersection: Annotated[
         int | None,
         typer.Option(
-            help="Largest intersection of sensitive features (default 2; 1 turns intersections off)."
+            help="Largest intersection of sensitive features (default 2; 1 turns intersections off), e.g. --max-intersection 3."
         ),
     ] = None,
     reference: Annotated[
@@ -262,7 +269,7 @@ def run(
     compare: Annotated[
         str | None,
         typer.Option(
-            help="Which disparity the checks judge: between_groups (default) or reference."
+            help="Which disparity the checks judge: between_groups (default) or reference, e.g. --compare reference."
         ),
     ] = None,
     minimum: Annotated[
@@ -280,7 +287,7 @@ def run(
     fail_on: Annotated[
         str | None,
         typer.Option(
-            help="Lowest severity that fails the gate: info, low, medium (default), high, critical."
+            help="Lowest severity that fails the gate: info, low, medium (default), high, critical, e.g. --fail-on high."
         ),
     ] = None,
     require_significance: Annotated[
@@ -293,11 +300,16 @@ def run(
     ] = None,
     n_boot: Annotated[
         int | None,
-        typer.Option(help="Bootstrap replicates per interval (default 1000; 0 for none)."),
+        typer.Option(
+            help="Bootstrap replicates per interval (default 1000; 0 for none), e.g. --n-boot 200."
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="Seed of every random step (default 0).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of every random step (default 0), e.g. --seed 7.")
+    ] = None,
     confidence_level: Annotated[
-        float | None, typer.Option(help="Interval level (default 0.95).")
+        float | None,
+        typer.Option(help="Interval level (default 0.95), e.g. --confidence-level 0.9."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the gate verdict.")
@@ -389,11 +401,13 @@ def version() -> None:
 def main() -> None:
     try:
         app()
-    except RaiAuditError as error:  # raised by --debug runs, after the traceback is wanted
-        raise error
+    except RaiAuditError as error:  # only --debug runs get here: traceback, same exit code
+        traceback.print_exc()
+        sys.exit(error.exit_code)
     except Exception as error:  # an internal bug: one line, exit 3, traceback with --debug
         if "--debug" in sys.argv:
-            raise
+            traceback.print_exc()
+            sys.exit(EXIT_INCOMPLETE)
         err_console.print(
             f"rai-audit: internal error: {type(error).__name__}: {error} (rerun with --debug "
             "and report it)",

@@ -71,8 +71,10 @@ class FeatureMatrix:
     unseen_categories: dict[str, int] = field(default_factory=dict)
 
 
-def numeric_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray:
-    """A feature column as float64; text, NaN or infinity is an input error."""
+def numeric_column(
+    frame: pd.DataFrame, column: str, source: Path, role: str = "feature column"
+) -> np.ndarray:
+    """A feature (or ``role``) column as float64; text, NaN or infinity is an input error."""
     raw = frame[column]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
@@ -81,7 +83,7 @@ def numeric_column(frame: pd.DataFrame, column: str, source: Path) -> np.ndarray
         shown = raw.iloc[row]
         problem = "missing" if pd.isna(shown) else f"not a finite number: {str(shown)[:40]!r}"
         raise DataError(
-            f"{source}: feature column {column!r} has {int(bad.sum())} unusable values "
+            f"{source}: {role} {column!r} has {int(bad.sum())} unusable value(s) "
             f"(data row {row + 1} is {problem}); clean or impute them before the audit"
         )
     return values
@@ -102,7 +104,10 @@ def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) 
             raw = frame[spec.column]
             # Values are compared as text, as the model's categories were written.
             text = raw.astype("string").str.strip().astype(object).where(raw.notna(), None)
-            codes = pd.Categorical(text, categories=spec.categories).codes
+            # A mapping, not pd.Categorical: pandas deprecates categoricals built from values
+            # outside their categories, and unseen values are expected here.
+            index = {category: code for code, category in enumerate(spec.categories)}
+            codes = text.map(index).fillna(-1).to_numpy(dtype=np.int64)
             outside = int((codes < 0).sum())
             if outside:
                 unseen[spec.column] = outside

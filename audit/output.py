@@ -20,10 +20,19 @@ def check_output_dir(out_dir: Path, inputs: Iterable[Path]) -> None:
         )
 
 
+def _umask() -> int:
+    # The umask can only be read by setting it; set it back at once.
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write a temporary file beside ``path``, then rename: readers never see half a report."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file private (0600); a report gets the mode any new file would.
+        os.chmod(temporary, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
             stream.flush()

@@ -157,8 +157,10 @@ def _describe(exc: ValidationError) -> str:
         known = _known_keys(parent)
         return f"unknown key {location!r}; known keys here: {', '.join(known)}"
     message = error["msg"].removeprefix("Value error, ")
-    where = f"key {location!r}: " if location else ""
-    return f"{where}{message} (got {error.get('input')!r}); see docs/configuration.md"
+    if not location:
+        # A whole-policy check: its message already names the key and value.
+        return f"{message}; see docs/configuration.md"
+    return f"key {location!r}: {message} (got {error.get('input')!r}); see docs/configuration.md"
 
 
 def _known_keys(parent: tuple[Any, ...]) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,15 +24,42 @@ class Predictions:
     scores: np.ndarray | None  # positive-class score, if any
     output_kind: str  # "logits", "probabilities", "decisions" or "scores-column"
     output_shape: tuple[int, ...]
+    notes: tuple[str, ...] = ()  # assumptions made reading the output, for the report
 
 
-def raw_output(model: LoadedModel, inputs: np.ndarray, batch_size: int, source: Path) -> np.ndarray:
-    """Run the model over ``inputs`` in batches and check the output's shape and values."""
+# How each feature source chose its columns, for messages about the model's input.
+_FEATURE_SOURCES = {
+    "numeric-columns": "by default, every numeric column except the target and sensitive ones",
+    "features": "given by --features",
+    "metadata": "from the model's embedded feature list",
+    "preprocessor": "through --preprocessor",
+}
+
+
+def raw_output(
+    model: LoadedModel,
+    inputs: np.ndarray,
+    batch_size: int,
+    source: Path,
+    columns: Sequence[str] = (),
+    feature_source: str | None = None,
+) -> np.ndarray:
+    """Run the model over ``inputs`` in batches and check the output's shape and values.
+
+    ``columns`` and ``feature_source`` (a ``FeatureMatrix``'s) only make messages clearer.
+    """
     n, width = inputs.shape
     if model.input_width is not None and model.input_width != width:
+        chosen = ""
+        if columns:
+            shown = ", ".join(columns)
+            shown = shown if len(shown) <= 200 else shown[:200] + "..."
+            how = _FEATURE_SOURCES.get(feature_source or "")
+            chosen = f" from columns {shown}" + (f" ({how})" if how else "")
         raise ModelError(
             f"{source}: the model takes {model.input_width} input features but the data gives "
-            f"{width}; pass the model's columns with --features, or embed them in the model"
+            f"{width}{chosen}; pass the model's columns in order with --features, or embed "
+            "them in the model"
         )
     batches = []
     for start in range(0, n, batch_size):
@@ -41,13 +69,16 @@ def raw_output(model: LoadedModel, inputs: np.ndarray, batch_size: int, source: 
         except ModelError:
             raise
         except Exception as exc:  # the model is user code: any failure is reported, not raised
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ModelError(
                 f"{source}: the model failed on a batch of shape [{len(batch)}, {width}] "
-                f"({type(exc).__name__}: {first_line}); check that the features match the "
-                "model's input"
+                f"({_summary(exc)}); check that the features match the model's input"
             ) from exc
-        if output.ndim == 0 or output.shape[0] != len(batch) or output.ndim > 2:
+        if (
+            output.ndim == 0
+            or output.shape[0] != len(batch)
+            or output.ndim > 2
+            or (output.ndim == 2 and output.shape[1] == 0)
+        ):
             raise ModelError(
                 f"{source}: the model returned shape {list(output.shape)} for a batch of "
                 f"{len(batch)} rows; it must return [n], [n, 1] or [n, k] class scores"
@@ -62,6 +93,23 @@ def raw_output(model: LoadedModel, inputs: np.ndarray, batch_size: int, source: 
             f"for data row {row + 1}); check the model and its input scaling"
         )
     return output
+
+
+_TORCHSCRIPT_FAILURE = "The following operation failed in the TorchScript interpreter"
+
+
+def _summary(exc: Exception) -> str:
+    """One line saying why the model failed.
+
+    TorchScript wraps the model's own error in a multi-line TorchScript traceback whose
+    first line says nothing; the cause is its last line, e.g. "RuntimeError: mat1 and ...".
+    """
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if lines[0].startswith(_TORCHSCRIPT_FAILURE):
+        return lines[-1].removeprefix("builtins.")
+    return f"{type(exc).__name__}: {lines[0]}"
 
 
 def _sigmoid(values: np.ndarray) -> np.ndarray:
@@ -112,10 +160,25 @@ def model_predictions(
     class_labels: tuple[str, ...] | None,
     positive_label: str,
     source: Path,
+    target_labels: tuple[str, ...] = (),
 ) -> Predictions:
+    """Scores and decisions from raw output.
+
+    A model that names no classes is read in the target's sorted label order (the order
+    scikit-learn gives ``classes_``), so ``--positive-label`` picks its column.
+    """
     resolved = detect_output_kind(output) if kind == "auto" else kind
+    notes: tuple[str, ...] = ()
     if output.ndim == 2 and output.shape[1] > 1:
-        column = positive_column(output.shape[1], class_labels, positive_label, source)
+        assumed = class_labels is None and len(target_labels) == output.shape[1]
+        labels = tuple(sorted(target_labels)) if assumed else class_labels
+        column = positive_column(output.shape[1], labels, positive_label, source)
+        if class_labels is None:
+            # Documented default, but silent otherwise: a reviewer should see the assumption.
+            notes = (
+                f"the model names no classes; output column {column} was read as the "
+                f"positive class {positive_label!r} (columns in sorted label order)",
+            )
         probabilities = output if resolved == "probabilities" else _softmax(output)
         scores = probabilities[:, column]
     else:
@@ -127,7 +190,7 @@ def model_predictions(
             "[0, 1]; use --output-kind logits"
         )
     decisions = (scores >= threshold).astype(np.int8)
-    return Predictions(decisions, scores, resolved, tuple(output.shape[1:]))
+    return Predictions(decisions, scores, resolved, tuple(output.shape[1:]), notes)
 
 
 def column_predictions(
@@ -162,5 +225,5 @@ def column_predictions(
     scores = None
     if scores_column is not None:
         require_columns(frame, [scores_column], "--scores", source)
-        scores = numeric_column(frame, scores_column, source)
+        scores = numeric_column(frame, scores_column, source, role="scores column")
     return Predictions(decisions, scores, "decisions", ())
