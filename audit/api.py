@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped
-from audit.errors import UsageError
+from audit.errors import ConfigError, UsageError
 from audit.fairness import compute_fairness
 from audit.features import (
     FeatureMatrix,
@@ -162,6 +162,12 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         policy.quantile_bands,
         request.data,
     )
+    unknown_references = sorted(set(policy.reference_groups) - set(request.sensitive))
+    if unknown_references:
+        raise ConfigError(
+            f"reference group given for {unknown_references[0]!r}, which is not a sensitive "
+            f"column; sensitive columns: {', '.join(request.sensitive)}"
+        )
     excluded = {request.target, *request.sensitive, request.predictions, request.scores} - {None}
     features: FeatureMatrix | None = None
     if model is not None and request.model is not None:

@@ -145,18 +145,14 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
 
 @app.command(epilog=RUN_EPILOG)
 def run(
-    first: Annotated[
-        Path,
+    paths: Annotated[
+        list[Path],
         typer.Argument(
             metavar="[MODEL] DATA",
             help="Model file (.pt TorchScript, .pt2, .skops; pickles need --trust-model) then the data file (.csv, .csv.gz, .parquet). With --predictions, only the data file.",
             show_default=False,
         ),
     ],
-    # The data file when a model comes first; documented with the first argument.
-    second: Annotated[
-        Path | None, typer.Argument(metavar="", help="", show_default=False, hidden=True)
-    ] = None,
     target: Annotated[
         str,
         typer.Option("--target", "-t", help="Column with the true label, e.g. --target income."),
@@ -318,7 +314,12 @@ def run(
 ) -> None:
     """Audit a classifier (or its decisions) on data sliced by sensitive attributes."""
     try:
-        model, data = (first, second) if second is not None else (None, first)
+        if len(paths) > 2:
+            raise UsageError(
+                f"expected [MODEL] DATA, got {len(paths)} paths: "
+                f"{' '.join(map(str, paths))}; quote paths that contain spaces"
+            )
+        model, data = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
         if output_kind not in ("auto", "logits", "probabilities"):
             raise UsageError(f"--output-kind {output_kind!r}: use auto, logits or probabilities")
         kind: OutputKind = output_kind  # type: ignore[assignment]

@@ -28,6 +28,17 @@ class Threshold(BaseModel):
             raise ValueError("set exactly one of 'min' or 'max'")
         return self
 
+    @model_validator(mode="after")
+    def _critical_past_limit(self) -> Threshold:
+        if self.critical is None:
+            return self
+        past = self.critical <= self.limit if self.bound == "min" else self.critical >= self.limit
+        if not past:
+            raise ValueError(
+                f"'critical' ({self.critical}) must lie beyond the {self.bound} ({self.limit})"
+            )
+        return self
+
     @property
     def bound(self) -> Literal["min", "max"]:
         return "min" if self.min is not None else "max"
@@ -95,13 +106,30 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in override.items():
         if key == "thresholds" and isinstance(value, dict):
-            # A metric given in the file replaces that metric's whole bound, so that
-            # switching {max = ...} to {min = ...} does not leave both set.
-            merged[key] = {**base.get(key, {}), **value}
+            merged[key] = {
+                metric: _merge_threshold(base.get(key, {}).get(metric), bound)
+                for metric, bound in {**base.get(key, {}), **value}.items()
+            }
         elif isinstance(value, dict) and isinstance(base.get(key), dict):
             merged[key] = _merge(base[key], value)
         else:
             merged[key] = value
+    return merged
+
+
+def _merge_threshold(base: Any, override: Any) -> Any:
+    """A new limit on the same side keeps the inherited critical level while that level is
+    still past the limit; a limit on the other side replaces the whole entry."""
+    if not isinstance(base, dict) or not isinstance(override, dict) or base is override:
+        return override if override is not None else base
+    if "critical" in override or not set(override) & set(base) & {"min", "max"}:
+        return override
+    merged = {**base, **override}
+    critical = merged.get("critical")
+    if critical is not None:
+        inside = critical > merged["min"] if "min" in merged else critical < merged["max"]
+        if inside:
+            del merged["critical"]
     return merged
 
 

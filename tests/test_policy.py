@@ -122,3 +122,39 @@ def test_finding_ids_are_stable() -> None:
     assert finding_id("fairness.disparity", ("sex",), "dpd") != finding_id(
         "fairness.disparity", ("race",), "dpd"
     )
+
+
+def test_a_new_limit_keeps_the_inherited_critical_level_while_it_still_applies() -> None:
+    tighter = load_policy(overrides={"thresholds": {"equalized_odds_difference": {"max": 0.05}}})
+    assert tighter.threshold("equalized_odds_difference").critical == 0.2
+    looser = load_policy(overrides={"thresholds": {"equalized_odds_difference": {"max": 0.3}}})
+    assert looser.threshold("equalized_odds_difference").critical is None
+    flipped = load_policy(overrides={"thresholds": {"equalized_odds_difference": {"min": 0.0}}})
+    assert flipped.threshold("equalized_odds_difference").bound == "min"
+    assert flipped.threshold("equalized_odds_difference").critical is None
+
+
+def test_critical_level_inside_the_limit_is_an_error(tmp_path: Path) -> None:
+    config = tmp_path / "rai-audit.toml"
+    config.write_text("[thresholds.demographic_parity_ratio]\nmin = 0.8\ncritical = 0.9\n")
+    with pytest.raises(ConfigError, match=r"'critical' \(0.9\) must lie beyond the min"):
+        load_policy(config)
+
+
+def test_reference_group_for_a_column_that_is_not_sensitive_is_an_error(tmp_path: Path) -> None:
+    from audit import AuditRequest, run_audit
+
+    data = tmp_path / "d.csv"
+    data.write_text("sex,label,decision\n" + "a,1,1\nb,0,0\n" * 40)
+    request = AuditRequest(
+        data=data,
+        target="label",
+        sensitive=("sex",),
+        predictions="decision",
+        policy_overrides={"reference_groups": {"gnder": "a"}, "n_boot": 10},
+        search_config=False,
+    )
+    with pytest.raises(
+        ConfigError, match="'gnder', which is not a sensitive column; sensitive columns: sex"
+    ):
+        run_audit(request)

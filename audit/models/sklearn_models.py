@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import skops.io
 
 from audit.errors import ModelError
@@ -17,9 +18,14 @@ class SklearnAdapter:
         self._estimator = estimator
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
+        names = getattr(self._estimator, "feature_names_in_", None)
+        inputs: np.ndarray | pd.DataFrame = batch
+        if names is not None and len(names) == batch.shape[1]:
+            # Fitted on a DataFrame: hand it one, or scikit-learn warns on every batch.
+            inputs = pd.DataFrame(batch, columns=list(names))
         if hasattr(self._estimator, "predict_proba"):
-            return np.asarray(self._estimator.predict_proba(batch), dtype=np.float64)
-        return np.asarray(self._estimator.decision_function(batch), dtype=np.float64)
+            return np.asarray(self._estimator.predict_proba(inputs), dtype=np.float64)
+        return np.asarray(self._estimator.decision_function(inputs), dtype=np.float64)
 
 
 def load_skops_object(path: Path, trust: bool) -> tuple[Any, tuple[str, ...]]:
