@@ -172,6 +172,18 @@ def disparity_values(
     return np.where(np.isnan(parts).any(axis=0), np.nan, combined)
 
 
+def _shortfall(spec: DisparitySpec, values: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """How far ``values`` are from ``base`` by the disparity's own measure; larger is worse.
+
+    A ratio disparity is set by the smallest ratio, which need not be the largest gap.
+    """
+    if spec.kind == "difference":
+        return np.abs(values - base)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratios = np.minimum(values, base) / np.maximum(values, base)
+    return -np.where((values == 0) & (base == 0), 1.0, ratios)
+
+
 def _worst_pair(
     spec: DisparitySpec, stats: SliceStats, comparison: str
 ) -> tuple[tuple[str, ...], ...]:
@@ -182,13 +194,15 @@ def _worst_pair(
             continue
         if comparison == "between_groups":
             pair = (int(np.nanargmin(values)), int(np.nanargmax(values)))
-            gap = values[pair[1]] - values[pair[0]]
+            shortfall = float(_shortfall(spec, values[pair[1]], values[pair[0]]))
         else:
-            gaps = np.abs(values - values[stats.reference])
-            worst = int(np.nanargmax(gaps))
-            pair, gap = (stats.reference, worst), gaps[worst]
-        if best is None or gap > best[0]:
-            best = (float(gap), pair)
+            if not np.isfinite(values[stats.reference]):
+                continue
+            shortfalls = _shortfall(spec, values, values[stats.reference])
+            worst = int(np.argmax(_fill(shortfalls, -np.inf)))
+            pair, shortfall = (stats.reference, worst), float(shortfalls[worst])
+        if best is None or shortfall > best[0]:
+            best = (shortfall, pair)
     if best is None:
         return ()
     return tuple(stats.slice.labels[index] for index in best[1])
@@ -205,8 +219,9 @@ def _reference_group(slice_: Slice, counts: np.ndarray, ok: np.ndarray, policy: 
                 f"the data; its groups are: {known}"
             )
         return slice_.labels.index(wanted)
-    sizes = np.where(ok, counts.sum(axis=1), -1)
-    return int(np.argmax(sizes))
+    sizes = counts.sum(axis=1)
+    # The largest group with enough rows; failing any, the largest (reported as too small).
+    return int(np.argmax(np.where(ok, sizes, -1) if ok.any() else sizes))
 
 
 def compute_fairness(
@@ -223,9 +238,19 @@ def compute_fairness(
     ).reshape(fine.n_cells, 4)
     indicators = [slice_.indicator(fine.n_cells) for slice_ in slices]
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
-    auc_replicates = (
-        _auc_replicates(fine, indicators, labels, scores, policy.n_boot, rng)
+    exact_auc = (
+        [
+            roc_auc_by_group(
+                scores, labels, slice_.group_of_cell[fine.cell_of_row], slice_.n_groups
+            )
+            for slice_ in slices
+        ]
         if scores is not None
+        else None
+    )
+    auc_replicates = (
+        _auc_replicates(fine, indicators, labels, scores, exact_auc, policy.n_boot, rng)
+        if scores is not None and exact_auc is not None
         else None
     )
     stats_list: list[SliceStats] = []
@@ -236,9 +261,8 @@ def compute_fairness(
         ok = counts.sum(axis=1) >= policy.min_group_size
         point = fairlearn_rates(counts, list(slice_.labels), slice_.features)
         replicates = rates_from_counts(np.einsum("bcm,cg->bgm", replicate_counts, indicator))
-        row_groups = slice_.group_of_cell[fine.cell_of_row]
-        if scores is not None and auc_replicates is not None:
-            point[ROC_AUC] = roc_auc_by_group(scores, labels, row_groups, slice_.n_groups)
+        if exact_auc is not None and auc_replicates is not None:
+            point[ROC_AUC] = exact_auc[position]
             replicates[ROC_AUC] = auc_replicates[position]
         stats = SliceStats(
             slice=slice_,
@@ -259,6 +283,7 @@ def _auc_replicates(
     indicators: list[np.ndarray],
     labels: np.ndarray,
     scores: np.ndarray,
+    exact_auc: list[np.ndarray],
     n_boot: int,
     rng: np.random.Generator,
 ) -> list[np.ndarray]:
@@ -290,14 +315,12 @@ def _auc_replicates(
     shifted = []
     for position, indicator in enumerate(indicators):
         binned_point = auc_from_histograms(np.einsum("cln,cg->gln", histogram, indicator))
-        row_groups = np.argmax(indicator, axis=1)[fine.cell_of_row]
-        exact = roc_auc_by_group(scores, labels, row_groups, indicator.shape[1])
         reps = (
             np.concatenate(results[position])
             if results[position]
             else np.empty((0, indicator.shape[1]))
         )
-        shifted.append(reps + (exact - binned_point))
+        shifted.append(reps + (exact_auc[position] - binned_point))
     return shifted
 
 
@@ -375,12 +398,10 @@ def _disparities(stats: SliceStats, policy: Policy) -> list[Disparity]:
         name: np.where(stats.ok[None, :], values, np.nan)
         for name, values in stats.replicates.items()
     }
-    reference_label = stats.slice.labels[stats.reference] if stats.ok[stats.reference] else None
+    reference_label = stats.slice.labels[stats.reference]
     results = []
     for spec in DISPARITIES:
         for comparison in ("between_groups", "reference"):
-            if comparison == "reference" and reference_label is None:
-                continue
             value = disparity_values(spec, ok_point, comparison, stats.reference)
             reps = disparity_values(spec, ok_replicates, comparison, stats.reference)
             low, high = percentile_interval(reps[:, None], policy.confidence_level)
@@ -394,13 +415,26 @@ def _disparities(stats: SliceStats, policy: Policy) -> list[Disparity]:
                     ci=_interval(low[0], high[0]) if defined else None,
                     reference_group=reference_label if comparison == "reference" else None,
                     groups=_worst_pair(spec, stats, comparison) if defined else (),
-                    undefined=None if defined else _why_undefined(spec, stats),
+                    undefined=None
+                    if defined
+                    else _why_undefined(spec, stats, comparison, policy.min_group_size),
                 )
             )
     return results
 
 
-def _why_undefined(spec: DisparitySpec, stats: SliceStats) -> str:
+def _why_undefined(
+    spec: DisparitySpec, stats: SliceStats, comparison: str, min_group_size: int
+) -> str:
+    if comparison == "reference":
+        label = "/".join(stats.slice.labels[stats.reference])
+        if not stats.ok[stats.reference]:
+            return f"the reference group {label} has fewer than {min_group_size} rows"
+        missing = [
+            name for name in spec.components if not np.isfinite(stats.point[name][stats.reference])
+        ]
+        if missing:
+            return f"{' and '.join(missing)} is undefined for the reference group {label}"
     if int(stats.ok.sum()) < 2:
         return "fewer than two groups have enough rows to compare"
     names = " or ".join(spec.components)

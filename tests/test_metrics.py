@@ -1,0 +1,229 @@
+"""The metric primitives in ``audit.metrics`` against independent computations.
+
+The engine's point estimates go through Fairlearn on aggregated confusion cells and its
+bootstrap replicates through a vectorized count formula; these tests hold both to Fairlearn's
+and scikit-learn's own functions called on raw rows, expanded back from the counts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from fairlearn.metrics import (
+    MetricFrame,
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+
+from audit.metrics import (
+    FN,
+    FP,
+    GROUP_METRIC_NAMES,
+    RATE_METRICS,
+    TN,
+    TP,
+    auc_from_histograms,
+    confusion_index,
+    fairlearn_rates,
+    rates_from_counts,
+    roc_auc_by_group,
+    undefined_rates,
+)
+
+RATE_NAMES = [metric.name for metric in RATE_METRICS]
+
+
+def random_count_table(rng: np.random.Generator, n_groups: int) -> np.ndarray:
+    """Cell counts ``[groups, 4]`` with many zero cells, so that denominators hit zero."""
+    counts = rng.integers(0, 40, size=(n_groups, 4))
+    counts[rng.random(size=counts.shape) < 0.35] = 0
+    # Every way a denominator can vanish, in fixed rows: no positive labels, no negative
+    # labels, no positive decisions, a single cell, all four cells.
+    counts[0] = [0, 7, 0, 9]  # no positive labels: TPR, FNR undefined
+    counts[1] = [5, 0, 3, 0]  # no negative labels: FPR undefined
+    counts[2] = [0, 0, 6, 4]  # no positive decisions: precision undefined
+    counts[3] = [0, 0, 0, 11]  # true negatives only
+    counts[4] = [2, 3, 4, 5]
+    return counts
+
+
+def group_labels(n_groups: int, n_features: int) -> list[tuple[str, ...]]:
+    if n_features == 1:
+        return [(f"g{index}",) for index in range(n_groups)]
+    # Distinct pairs such as ("0", "g0"), ("1", "g1"), ... over two features.
+    return [(str(index % 3), f"g{index}") for index in range(n_groups)]
+
+
+def rows_from_counts(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One row per counted person: (label, decision, group index)."""
+    labels, decisions, groups = [], [], []
+    cell_label = {TP: 1, FP: 0, FN: 1, TN: 0}
+    cell_decision = {TP: 1, FP: 1, FN: 0, TN: 0}
+    for group, row in enumerate(counts):
+        for cell, count in enumerate(row):
+            labels += [cell_label[cell]] * int(count)
+            decisions += [cell_decision[cell]] * int(count)
+            groups += [group] * int(count)
+    return np.array(labels), np.array(decisions), np.array(groups)
+
+
+def hand_rates(counts: np.ndarray) -> dict[str, list[float]]:
+    """Each metric's definition written out per group; NaN where its denominator is 0."""
+
+    def ratio(numerator: float, denominator: float) -> float:
+        return numerator / denominator if denominator else float("nan")
+
+    expected: dict[str, list[float]] = {name: [] for name in RATE_NAMES}
+    for tp, fp, fn, tn in counts.tolist():
+        n = tp + fp + fn + tn
+        expected["selection_rate"].append(ratio(tp + fp, n))
+        expected["base_rate"].append(ratio(tp + fn, n))
+        expected["accuracy"].append(ratio(tp + tn, n))
+        expected["true_positive_rate"].append(ratio(tp, tp + fn))
+        expected["false_positive_rate"].append(ratio(fp, fp + tn))
+        expected["false_negative_rate"].append(ratio(fn, tp + fn))
+        expected["precision"].append(ratio(tp, tp + fp))
+    return expected
+
+
+def test_confusion_index_puts_each_row_in_its_cell() -> None:
+    labels = np.array([1, 0, 1, 0])
+    decisions = np.array([1, 1, 0, 0])
+    assert confusion_index(labels, decisions).tolist() == [TP, FP, FN, TN]
+    assert (TP, FP, FN, TN) == (0, 1, 2, 3)
+
+
+def test_metric_names_are_the_contract() -> None:
+    assert GROUP_METRIC_NAMES == (
+        "selection_rate",
+        "base_rate",
+        "accuracy",
+        "true_positive_rate",
+        "false_positive_rate",
+        "false_negative_rate",
+        "precision",
+        "roc_auc",
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_rates_from_counts_equal_each_definition(seed: int) -> None:
+    counts = random_count_table(np.random.default_rng(seed), 25)
+    rates = rates_from_counts(counts)
+    expected = hand_rates(counts)
+    for name in RATE_NAMES:
+        np.testing.assert_allclose(rates[name], expected[name], rtol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize(("seed", "n_features"), [(0, 1), (1, 1), (2, 2), (3, 2)])
+def test_rates_from_counts_equal_fairlearn_rates(seed: int, n_features: int) -> None:
+    """The bootstrap's count formula and the point estimate's MetricFrame path agree."""
+    counts = random_count_table(np.random.default_rng(seed), 30)
+    labels = group_labels(len(counts), n_features)
+    feature = tuple(f"feature{position}" for position in range(n_features))
+    vectorized = rates_from_counts(counts)
+    through_fairlearn = fairlearn_rates(counts, labels, feature)
+    for name in RATE_NAMES:
+        # assert_allclose treats NaN as equal to NaN only at the same positions.
+        np.testing.assert_allclose(vectorized[name], through_fairlearn[name], rtol=1e-12)
+    # The fixed rows hold every kind of zero denominator.
+    assert np.isnan(vectorized["true_positive_rate"][[0, 3]]).all()
+    assert np.isnan(through_fairlearn["false_negative_rate"][[0, 3]]).all()
+    assert np.isnan(through_fairlearn["false_positive_rate"][1])
+    assert np.isnan(through_fairlearn["precision"][[2, 3]]).all()
+
+
+def test_fairlearn_rates_marks_an_empty_group_undefined() -> None:
+    counts = np.array([[3, 1, 2, 4], [0, 0, 0, 0], [1, 1, 1, 1]])
+    rates = fairlearn_rates(counts, [("a",), ("b",), ("c",)], ("x",))
+    for name in RATE_NAMES:
+        assert np.isnan(rates[name][1]), name
+        assert np.isfinite(rates[name][[0, 2]]).all(), name
+    assert rates["selection_rate"][0] == pytest.approx(0.4)
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_rates_from_counts_equal_fairlearn_on_raw_rows(seed: int) -> None:
+    """Independent path: the counts expanded into people, then Fairlearn on those rows."""
+    counts = random_count_table(np.random.default_rng(seed), 12)
+    counts = counts[counts.sum(axis=1) > 0]
+    labels, decisions, groups = rows_from_counts(counts)
+    frame = MetricFrame(
+        metrics={
+            "selection_rate": selection_rate,
+            "base_rate": lambda y_true, y_pred: float(np.mean(y_true)),
+            "accuracy": accuracy_score,
+            "true_positive_rate": true_positive_rate,
+            "false_positive_rate": false_positive_rate,
+            "false_negative_rate": false_negative_rate,
+            "precision": lambda y_true, y_pred: precision_score(y_true, y_pred, zero_division=0),
+        },
+        y_true=labels,
+        y_pred=decisions,
+        sensitive_features=pd.Series(groups, name="group"),
+    )
+    rates = rates_from_counts(counts)
+    undefined = undefined_rates(counts)
+    for name in RATE_NAMES:
+        for group in range(len(counts)):
+            if undefined[name][group]:
+                # Fairlearn reports 0 for an empty denominator; the engine keeps it undefined.
+                assert np.isnan(rates[name][group])
+            else:
+                assert rates[name][group] == pytest.approx(frame.by_group.loc[group, name])
+
+
+def test_rates_from_counts_broadcast_over_replicates() -> None:
+    rng = np.random.default_rng(6)
+    replicates = rng.integers(0, 5, size=(7, 3, 4))
+    stacked = rates_from_counts(replicates)
+    for replicate in range(7):
+        single = rates_from_counts(replicates[replicate])
+        for name in RATE_NAMES:
+            np.testing.assert_array_equal(stacked[name][replicate], single[name])
+
+
+def test_undefined_rates_mark_zero_denominators() -> None:
+    counts = np.array([[0, 7, 0, 9], [5, 0, 3, 0], [0, 0, 6, 4], [0, 0, 0, 0]])
+    undefined = undefined_rates(counts)
+    assert undefined["true_positive_rate"].tolist() == [True, False, False, True]
+    assert undefined["false_negative_rate"].tolist() == [True, False, False, True]
+    assert undefined["false_positive_rate"].tolist() == [False, True, False, True]
+    assert undefined["precision"].tolist() == [False, False, True, True]
+    assert undefined["selection_rate"].tolist() == [False, False, False, True]
+
+
+def test_roc_auc_by_group_equals_sklearn_and_is_nan_for_one_class() -> None:
+    rng = np.random.default_rng(7)
+    n = 600
+    groups = rng.integers(0, 4, size=n)
+    labels = rng.binomial(1, 0.4, size=n)
+    labels[groups == 2] = 0  # group 2 has negatives only
+    labels[groups == 3] = 1  # group 3 has positives only
+    # Rounded scores create ties, which sklearn counts as half a concordant pair.
+    scores = np.round(rng.random(n) * 0.6 + 0.3 * labels, 2)
+    values = roc_auc_by_group(scores, labels, groups, 5)
+    for group in (0, 1):
+        rows = groups == group
+        assert values[group] == pytest.approx(roc_auc_score(labels[rows], scores[rows]))
+    assert np.isnan(values[2:]).all()  # one class each, and group 4 has no rows
+
+
+def test_auc_from_histograms_is_exact_with_one_bin_per_score() -> None:
+    rng = np.random.default_rng(8)
+    labels = rng.binomial(1, 0.3, size=500)
+    scores = rng.integers(0, 40, size=500) + 10 * labels  # many ties
+    distinct = np.unique(scores)
+    bins = np.searchsorted(distinct, scores)
+    histogram = np.zeros((2, len(distinct)), dtype=np.int64)
+    np.add.at(histogram, (labels, bins), 1)
+    assert auc_from_histograms(histogram) == pytest.approx(roc_auc_score(labels, scores))
+    # Vectorized over leading axes, and undefined where one class is absent.
+    stacked = np.stack([histogram, histogram * [[0], [1]], histogram * [[1], [0]]])
+    values = auc_from_histograms(stacked)
+    assert values[0] == pytest.approx(roc_auc_score(labels, scores))
+    assert np.isnan(values[1:]).all()
