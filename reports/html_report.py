@@ -14,16 +14,6 @@ from audit.result import AuditResult, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 
 CHARTED_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
-GROUP_COLUMNS = (
-    "selection_rate",
-    "base_rate",
-    "accuracy",
-    "true_positive_rate",
-    "false_positive_rate",
-    "false_negative_rate",
-    "precision",
-    "roc_auc",
-)
 
 
 def _load_template(name: str) -> str:
@@ -91,7 +81,10 @@ class HtmlFormatter:
                 for severity in reversed(list(Severity))
             ],
             "slices": _slices(result),
-            "group_columns": GROUP_COLUMNS,
+            # The metrics the engine computed, in its order; the report adds none of its own.
+            "group_columns": next(
+                (tuple(group.metrics) for group in result.groups if group.metrics), ()
+            ),
             "config_json": json.dumps(result.run.config, indent=2, sort_keys=True),
         }
         return environment().get_template("report.html.j2").render(context)
