@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from audit.accountability import AccountabilityTable
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped
 from audit.errors import ConfigError, UsageError
 from audit.fairness import compute_fairness
@@ -222,6 +223,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         features=features,
         model=model,
         fairness=fairness,
+        accountability=AccountabilityTable(dict(policy.accountability)),
     )
     findings, runs = _run_checks(context, checks)
     gate = evaluate_gate(findings, policy)

@@ -48,16 +48,35 @@ class Evidence:
 @dataclass(frozen=True)
 class Finding:
     id: str
+    fingerprint: str  # check, metric and slice, never values: matches findings across runs
     check: str
     title: str
     severity: Severity
-    roles: tuple[Role, ...]
+    roles: tuple[Role, ...]  # the accountable role first, then the consulted ones
+    accountable: Role
+    consulted: tuple[Role, ...]
+    actions: dict[Role, str]
     evidence: Evidence
     recommendation: str
     references: tuple[str, ...]
 
 
+def _part(value: object) -> str:
+    if isinstance(value, tuple):
+        return (
+            ",".join(_part(item) for item in value)
+            if any(isinstance(item, tuple) for item in value)
+            else "/".join(map(str, value))
+        )
+    return str(value)
+
+
+def fingerprint(check: str, *parts: object) -> str:
+    """What a finding is about, readable: ``fairness.disparity|sex|demographic_parity_ratio``."""
+    return "|".join([check, *(_part(part) for part in parts)])
+
+
 def finding_id(check: str, *parts: object) -> str:
     """A stable id: the same check on the same slice and metric always gets the same id."""
-    digest = hashlib.sha256("\x1f".join([check, *map(str, parts)]).encode()).hexdigest()
+    digest = hashlib.sha256(fingerprint(check, *parts).encode()).hexdigest()
     return f"{check}:{digest[:10]}"

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
+from audit.accountability import AccountabilityOverride, mapped_checks
 from audit.errors import ConfigError
 from audit.findings import Severity
 
@@ -74,6 +75,7 @@ class Policy(BaseModel):
     confidence_level: float
     seed: int
     thresholds: dict[str, Threshold]
+    accountability: dict[str, AccountabilityOverride]
 
     @model_validator(mode="after")
     def _ranges(self) -> Policy:
@@ -87,6 +89,12 @@ class Policy(BaseModel):
             raise ValueError(f"confidence_level must lie in [0.5, 1), got {self.confidence_level}")
         if self.quantile_bands < 2:
             raise ValueError(f"quantile_bands must be at least 2, got {self.quantile_bands}")
+        unmapped = sorted(set(self.accountability) - mapped_checks())
+        if unmapped:
+            known = ", ".join(sorted(mapped_checks()))
+            raise ValueError(
+                f"[accountability] names unknown check {unmapped[0]!r}; checks: {known}"
+            )
         unknown = sorted(set(self.thresholds) - set(_defaults()["thresholds"]))
         if unknown:
             known = ", ".join(sorted(_defaults()["thresholds"]))
@@ -196,4 +204,6 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(Policy.model_fields)
     if parent[0] == "thresholds":
         return sorted(Threshold.model_fields)
+    if parent[0] == "accountability":
+        return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

@@ -11,9 +11,10 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from audit.accountability import AccountabilityTable
 from audit.fairness import FairnessTables, percentile_interval
 from audit.features import FeatureMatrix
-from audit.findings import Evidence, Finding, Role, Severity, finding_id
+from audit.findings import Evidence, Finding, Severity, finding_id, fingerprint
 from audit.models.base import LoadedModel
 from audit.policy import Policy, Threshold
 
@@ -35,6 +36,7 @@ class AuditContext:
     features: FeatureMatrix | None
     model: LoadedModel | None
     fairness: FairnessTables
+    accountability: AccountabilityTable
 
 
 class Check(Protocol):
@@ -47,8 +49,6 @@ class Check(Protocol):
 class CheckInfo:
     id: str
     title: str
-    roles: tuple[Role, ...]
-    references: tuple[str, ...]
     recommendation: str
     severity: dict[str, Severity]
 
@@ -60,8 +60,6 @@ def check_table() -> dict[str, CheckInfo]:
         check_id: CheckInfo(
             id=check_id,
             title=entry["title"],
-            roles=tuple(Role(role) for role in entry["roles"]),
-            references=tuple(entry["references"]),
             recommendation=entry["recommendation"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
         )
@@ -109,20 +107,26 @@ def grade(
 
 def make_finding(
     info: CheckInfo,
+    context: AuditContext,
     severity: Severity,
     evidence: Evidence,
     key: tuple[Any, ...],
     **words: Any,
 ) -> Finding:
+    owner = context.accountability.owner(info.id, severity)
     return Finding(
         id=finding_id(info.id, *key),
+        fingerprint=fingerprint(info.id, *key),
         check=info.id,
         title=info.title.format(**words),
         severity=severity,
-        roles=info.roles,
+        roles=(owner.accountable, *owner.consulted),
+        accountable=owner.accountable,
+        consulted=owner.consulted,
+        actions=owner.actions,
         evidence=evidence,
         recommendation=info.recommendation.format(**words),
-        references=info.references,
+        references=owner.references,
     )
 
 

@@ -57,6 +57,7 @@ class BaseRateGapCheck:
             findings.append(
                 make_finding(
                     info,
+                    context,
                     graded.severity,
                     evidence,
                     key=(stats.slice.features,),

@@ -52,6 +52,7 @@ class DisparityCheck:
             findings.append(
                 make_finding(
                     info,
+                    context,
                     graded.severity,
                     evidence,
                     key=(disparity.feature, disparity.metric, disparity.comparison),

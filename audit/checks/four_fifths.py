@@ -64,6 +64,7 @@ class FourFifthsCheck:
                 findings.append(
                     make_finding(
                         info,
+                        context,
                         graded.severity,
                         evidence,
                         key=(stats.slice.features, group),

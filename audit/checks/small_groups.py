@@ -33,6 +33,7 @@ class SmallGroupsCheck:
             findings.append(
                 make_finding(
                     info,
+                    context,
                     info.severity["clear"],
                     evidence,
                     key=(stats.slice.features,),
