@@ -7,14 +7,21 @@ The CLI is a thin shell over this; a notebook calls it directly and renders the 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from audit.accountability import AccountabilityTable
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped
+from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
+from audit.explain.results import Explanations
+from audit.explain.sampling import DEFAULT_SAMPLES
+from audit.explain.stage import ExplainInputs, explain_stage
+from audit.explain.stage import skipped as explain_skipped
 from audit.fairness import compute_fairness
 from audit.features import (
     FeatureMatrix,
@@ -26,14 +33,23 @@ from audit.features import (
     parse_metadata,
 )
 from audit.findings import Finding
-from audit.gate import evaluate_gate
+from audit.gate import Baseline, evaluate_gate
 from audit.models import LoadedModel, load_model
 from audit.models.sklearn_models import load_skops_object
 from audit.policy import Policy, find_config_file, load_policy
+from audit.privacy.membership import Scored
+from audit.privacy.report import PrivacyReport
+from audit.privacy.stage import STAGE_ID, PrivacyInputs, TableRows, run_privacy
 from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
-from audit.slices import build_slices, partition
-from audit.table import parse_bins, prepare_sensitive, prepare_target, read_table
+from audit.slices import Partition, build_slices, partition
+from audit.table import Target, parse_bins, prepare_sensitive, prepare_target, read_table
+from audit.text.adapter import TextModel, load_text_model
+from audit.text.column import text_feature_matrix
+from audit.text.identity import IdentityTerms
+from audit.text.results import TextReport
+from audit.text.stage import STAGE_ID as TEXT_STAGE_ID
+from audit.text.stage import load_identity, run_text, text_inputs
 from audit.trail import file_info, platform_name, started_at, tool_version, versions
 
 
@@ -43,7 +59,7 @@ class AuditRequest:
 
     data: Path
     target: str
-    sensitive: tuple[str, ...]
+    sensitive: tuple[str, ...] = ()  # required unless text_column is set
     model: Path | None = None
     predictions: str | None = None
     scores: str | None = None
@@ -61,10 +77,35 @@ class AuditRequest:
     search_config: bool = True  # look for rai-audit.toml / pyproject.toml in the cwd
     policy_overrides: dict[str, Any] = field(default_factory=dict)
     command: tuple[str, ...] = ()
+    # An earlier report.json: the gate then fails only on findings new since it or worse.
+    baseline: Path | None = None
+    # Privacy (docs/privacy.md): rows the model was trained on, rows it never saw, and the
+    # dangerous pickle imports the user has checked and allows.
+    train_data: Path | None = None
+    holdout: Path | None = None
+    allow_unsafe_imports: tuple[str, ...] = ()
+    # Explanations (docs/explanations.md): off with --no-explain; rows explained.
+    explain: bool = True
+    explain_samples: int = DEFAULT_SAMPLES
+    # Text models (docs/text-models.md): the column holding the text (the model then reads
+    # it and --sensitive becomes optional), and more identity term files.
+    text_column: str | None = None
+    identity_terms: tuple[Path, ...] = ()
 
     def input_paths(self) -> list[Path]:
         return [
-            path for path in (self.data, self.model, self.preprocessor, self.config_file) if path
+            path
+            for path in (
+                self.data,
+                self.model,
+                self.preprocessor,
+                self.config_file,
+                self.baseline,
+                self.train_data,
+                self.holdout,
+                *self.identity_terms,
+            )
+            if path
         ]
 
 
@@ -79,7 +120,11 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError("--scores goes with --predictions; a model's scores come from the model")
     if request.features is not None and request.preprocessor is not None:
         raise UsageError("--features and --preprocessor both choose the model's input; use one")
-    if not request.sensitive:
+    if request.identity_terms and request.text_column is None:
+        raise UsageError("--identity-terms goes with --text-column: it extends a text audit")
+    if request.text_column is not None:
+        _validate_text(request)
+    elif not request.sensitive:
         raise UsageError(
             "name at least one sensitive column with --sensitive, e.g. --sensitive sex,race"
         )
@@ -91,11 +136,50 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"--sensitive names a column twice: {','.join(request.sensitive)}")
     if request.target in request.sensitive:
         raise UsageError(f"the target {request.target!r} cannot also be a sensitive column")
+    if request.explain_samples < 1:
+        raise UsageError(f"--explain-samples must be at least 1, got {request.explain_samples}")
+    if request.holdout is not None and request.train_data is None:
+        raise UsageError("--holdout goes with --train-data: the rows the model was trained on")
+    if request.allow_unsafe_imports and not request.trust_model:
+        raise UsageError(
+            "--allow-unsafe-imports only matters for a pickle loaded with --trust-model; "
+            "add --trust-model or drop it"
+        )
+
+
+def _validate_text(request: AuditRequest) -> None:
+    column = request.text_column
+    if request.model is None:
+        raise UsageError("--text-column audits a text model: give the model file before the data")
+    if request.features is not None or request.preprocessor is not None:
+        raise UsageError("a text model reads --text-column itself; drop --features/--preprocessor")
+    if column == request.target or column in request.sensitive:
+        raise UsageError(
+            f"--text-column {column!r} cannot also be the target or a sensitive column"
+        )
+
+
+def _one_cell(rows: int) -> Partition:
+    """Every row in one cell: the partition of an audit without sensitive columns."""
+    return Partition(np.zeros(rows, dtype=np.int64), np.zeros((1, 0), dtype=np.int64), 1)
+
+
+@dataclass  # not frozen: the Check protocol's id is a plain attribute
+class _SkippedCheck:
+    """Stands in for a check that cannot run in this audit, so it is reported as skipped."""
+
+    id: str
+    reason: str
+
+    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+        raise CheckSkipped(self.reason)
 
 
 def _feature_matrix(
     request: AuditRequest, frame: Any, metadata: FeatureMetadata | None, excluded: set[str]
 ) -> FeatureMatrix:
+    if request.text_column is not None:
+        return text_feature_matrix(frame, request.text_column, request.data)
     if request.features is not None:
         return from_columns(frame, request.features, request.data, "features")
     if request.preprocessor is not None:
@@ -104,6 +188,70 @@ def _feature_matrix(
     if metadata is not None:
         return from_metadata(frame, metadata, request.data)
     return from_columns(frame, default_columns(frame, excluded), request.data, "numeric-columns")
+
+
+def _class_labels(model: LoadedModel, metadata: FeatureMetadata | None) -> tuple[str, ...] | None:
+    if metadata and metadata.class_labels:
+        return tuple(metadata.class_labels)
+    return model.class_labels
+
+
+def _output_kind(request: AuditRequest, metadata: FeatureMetadata | None) -> OutputKind:
+    if request.output_kind == "auto" and metadata is not None and metadata.output_kind:
+        return metadata.output_kind
+    return request.output_kind
+
+
+def _rows_scorer(
+    request: AuditRequest,
+    model: LoadedModel | None,
+    metadata: FeatureMetadata | None,
+    excluded: set[Any],
+    target: Target,
+) -> Callable[[TableRows], Scored]:
+    """Score another table (training rows, a holdout) exactly as the audited data."""
+
+    def score(rows: TableRows) -> Scored:
+        labels = prepare_target(rows.frame, request.target, target.positive_label, rows.source)
+        if model is not None and request.model is not None:
+            matrix = _feature_matrix(
+                replace(request, data=rows.source),
+                rows.frame,
+                metadata,
+                {str(name) for name in excluded},
+            )
+            output = raw_output(
+                model,
+                matrix.values,
+                request.batch_size,
+                request.model,
+                columns=matrix.columns,
+                feature_source=matrix.source,
+            )
+            predicted = model_predictions(
+                output,
+                _output_kind(request, metadata),
+                request.threshold,
+                _class_labels(model, metadata),
+                target.positive_label,
+                request.model,
+                target.labels,
+            )
+        else:
+            assert request.predictions is not None  # guaranteed by _validate
+            predicted = column_predictions(
+                rows.frame,
+                request.predictions,
+                request.scores,
+                target.labels,
+                target.positive_label,
+                rows.source,
+            )
+        if predicted.scores is None:
+            raise UsageError(f"{rows.source}: membership inference needs scores; give --scores")
+        return Scored(labels.y, predicted.scores, predicted.decisions)
+
+    return score
 
 
 def _run_checks(
@@ -145,15 +293,39 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
     clock = time.perf_counter()
     when = started_at()
     _validate(request)
+    # Read before the audit: a bad baseline fails in a moment, not after the model has run.
+    baseline: Baseline | None = (
+        baseline_of(load_report(request.baseline)) if request.baseline is not None else None
+    )
     policy, config_file = resolve_policy(request)
     frame = read_table(request.data, request.encoding)
+    # Read now: a bad --train-data or --holdout fails before the model has run.
+    members, holdout = (
+        TableRows(read_table(path, request.encoding), path) if path else None
+        for path in (request.train_data, request.holdout)
+    )
     model: LoadedModel | None = None
     metadata: FeatureMetadata | None = None
-    if request.model is not None:
-        model = load_model(request.model, request.device, request.trust_model)
+    text_model: TextModel | None = None
+    identity: IdentityTerms | None = None
+    if request.model is not None and request.text_column is not None:
+        text_model = load_text_model(request.model, request.device)
+        model = text_model.loaded
+        if request.output_kind == "auto" and text_model.metadata.output_kind:
+            request = replace(request, output_kind=text_model.metadata.output_kind)
+        # Read now: a bad identity terms file fails before the model has run.
+        identity = load_identity(request.identity_terms, policy, config_file)
+    elif request.model is not None:
+        model = load_model(
+            request.model, request.device, request.trust_model, request.allow_unsafe_imports
+        )
         if model.metadata_text:
             metadata = parse_metadata(model.metadata_text, request.model)
-    positive_label = request.positive_label or (metadata.positive_label if metadata else None)
+    positive_label = (
+        request.positive_label
+        or (metadata.positive_label if metadata else None)
+        or (text_model.metadata.positive_label if text_model else None)
+    )
     target = prepare_target(frame, request.target, positive_label, request.data)
     sensitive = prepare_sensitive(
         frame,
@@ -173,14 +345,8 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
     features: FeatureMatrix | None = None
     if model is not None and request.model is not None:
         features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
-        class_labels = (
-            tuple(metadata.class_labels)
-            if metadata and metadata.class_labels
-            else model.class_labels
-        )
-        kind: OutputKind = request.output_kind
-        if kind == "auto" and metadata is not None and metadata.output_kind is not None:
-            kind = metadata.output_kind
+        class_labels = _class_labels(model, metadata)
+        kind = _output_kind(request, metadata)
         output = raw_output(
             model,
             features.values,
@@ -208,11 +374,105 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             target.positive_label,
             request.data,
         )
-    fine = partition(sensitive)
+    fine = partition(sensitive) if sensitive else _one_cell(len(frame))
     slices = build_slices(sensitive, fine, policy.max_intersection)
     fairness = compute_fairness(
         fine, slices, target.y, predictions.decisions, predictions.scores, policy
     )
+    privacy: PrivacyReport | None = None
+    stage_runs: tuple[CheckRun, ...] = ()
+    # The privacy stage runs when a privacy check will read it.
+    if any(check.id.startswith("privacy.") for check in checks):
+        privacy, errors = run_privacy(
+            PrivacyInputs(
+                policy=policy,
+                frame=frame,
+                source=request.data,
+                sensitive=sensitive,
+                bins=parse_bins(list(request.bins)),
+                labels=target.y,
+                scores=predictions.scores,
+                decisions=predictions.decisions,
+                model_inputs=features.columns if features else (),
+                score_rows=_rows_scorer(request, model, metadata, excluded, target),
+                members=members,
+                holdout=holdout,
+                model_file=model.extra.get("file_scan") if model else None,
+            )
+        )
+        if errors:
+            stage_runs = (CheckRun(STAGE_ID, CheckStatus.ERROR, "; ".join(errors), 0),)
+    explanations: Explanations | None = None
+    # The explanation stage runs when an explanation check will read it.
+    if any(check.id.startswith("explain.") for check in checks):
+        if not request.explain:
+            explanations, explain_run = explain_skipped("turned off with --no-explain")
+        elif text_model is not None:
+            explanations, explain_run = explain_skipped(
+                "a text model: token attributions are in the text section (docs/text-models.md)"
+            )
+        elif model is None or features is None or request.model is None:
+            explanations, explain_run = explain_skipped(
+                "no model to explain: the audit reads decisions from --predictions"
+            )
+        else:
+            explanations, explain_run = explain_stage(
+                ExplainInputs(
+                    model=model,
+                    features=features,
+                    frame=frame,
+                    sensitive=sensitive,
+                    fine=fine,
+                    slices=slices,
+                    output_kind=predictions.output_kind,
+                    output_shape=predictions.output_shape,
+                    class_labels=_class_labels(model, metadata),
+                    target_labels=target.labels,
+                    positive_label=target.positive_label,
+                    model_path=request.model,
+                    threshold=request.threshold,
+                    batch_size=request.batch_size,
+                    policy=policy,
+                    samples=request.explain_samples,
+                )
+            )
+        if explain_run.status is CheckStatus.ERROR:
+            stage_runs = (*stage_runs, explain_run)
+    text: TextReport | None = None
+    # The text stage runs for a text model when a text check will read it.
+    wants_text = any(check.id.startswith("text.") for check in checks)
+    if text_model is not None and identity is not None and features is not None and wants_text:
+        text, text_errors = run_text(
+            text_inputs(
+                text_model,
+                frame,
+                features.columns[0],
+                [str(value) for value in features.values[:, 0]],
+                target.y,
+                target.labels,
+                target.positive_label,
+                predictions,
+                request.threshold,
+                request.batch_size,
+                identity,
+                policy,
+            )
+        )
+        if text_errors:
+            failed = CheckRun(TEXT_STAGE_ID, CheckStatus.ERROR, "; ".join(text_errors), 0)
+            stage_runs = (*stage_runs, failed)
+    if not sensitive:
+        # No sensitive column, no group tables: the checks that read them are skipped.
+        checks = [
+            _SkippedCheck(
+                check.id,
+                "no --sensitive column: a text audit's groups come from identity terms "
+                "(see the text checks)",
+            )
+            if check.id.startswith(("fairness.", "data."))
+            else check
+            for check in checks
+        ]
     context = AuditContext(
         policy=policy,
         frame=frame,
@@ -224,9 +484,13 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         model=model,
         fairness=fairness,
         accountability=AccountabilityTable(dict(policy.accountability)),
+        privacy=privacy,
+        explanations=explanations,
+        text=text,
     )
     findings, runs = _run_checks(context, checks)
-    gate = evaluate_gate(findings, policy)
+    runs = (*stage_runs, *runs)
+    gate = evaluate_gate(findings, policy, baseline)
     run = RunInfo(
         started_at=when,
         duration_seconds=round(time.perf_counter() - clock, 3),
@@ -268,6 +532,9 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         findings=findings,
         checks=runs,
         gate=gate,
+        privacy=privacy,
+        explanations=explanations,
+        text=text,
     )
 
 

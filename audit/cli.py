@@ -1,6 +1,7 @@
 """The ``rai-audit`` command: the only place that prints or exits.
 
-Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 audit incomplete.
+Exit codes of ``run``: 0 gate passed, 1 gate failed, 2 usage or input error, 3 audit
+incomplete. Of ``diff``: 0 nothing got worse, 1 something did, 2 a report cannot be read.
 """
 
 from __future__ import annotations
@@ -15,8 +16,13 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.api import AuditRequest, run_audit
-from audit.errors import RaiAuditError, UsageError
-from audit.output import check_output_dir, write_outputs
+from audit.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
+from audit.compare import compare as compare_reports  # `run` has a --compare option
+from audit.errors import OutputError, RaiAuditError, UsageError
+from audit.explain.sampling import DEFAULT_SAMPLES
+from audit.findings import Severity
+from audit.gate import violates
+from audit.output import atomic_write, check_output_dir, write_outputs
 from audit.result import AuditResult
 from audit.scoring import OutputKind
 
@@ -40,6 +46,12 @@ RUN_EPILOG = """Examples:
   rai-audit run data.csv --predictions decision --scores score --target label --sensitive sex
 
   rai-audit run model.skops data.parquet --target y --sensitive age --bins age=25,45,65
+
+  rai-audit run model.pt data.csv --target y --sensitive sex --baseline main/report.json
+
+  rai-audit run model.pt test.csv --target y --sensitive sex --train-data train.csv
+
+  rai-audit run examples/sentiment/model.pt examples/sentiment/test.csv.gz --text-column text --target label
 
 Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 audit incomplete
 (a check crashed). Thresholds and the gate are configured in rai-audit.toml or
@@ -105,7 +117,9 @@ def _overrides(
     return overrides
 
 
-def _summary(result: AuditResult, written: list[Path]) -> None:
+def _summary(
+    result: AuditResult, written: list[Path], comparison: Comparison | None = None
+) -> None:
     table = Table(title="Disparities judged by the policy", show_lines=False)
     for column in ("feature", "metric", "value", "interval", "groups"):
         table.add_column(column, overflow="fold", no_wrap=column in ("metric", "interval"))
@@ -132,6 +146,9 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
             )
     for path in written:
         out_console.print(f"Wrote {path}", markup=False, highlight=False)
+    if comparison is not None:
+        _baseline_verdict(result, comparison)
+        return
     if result.gate.passed:
         out_console.print(f"Gate passed (fail_on={result.gate.fail_on}).", markup=False)
     else:
@@ -141,6 +158,52 @@ def _summary(result: AuditResult, written: list[Path]) -> None:
         )
         for violation in result.gate.violations:
             out_console.print(f"  {violation.reason}", markup=False, highlight=False)
+
+
+def _baseline_verdict(result: AuditResult, comparison: Comparison) -> None:
+    gate = result.gate
+    assert gate.baseline is not None  # a comparison is made only for a --baseline run
+    for warning in comparison.warnings:
+        out_console.print(f"Warning: {warning}", markup=False, highlight=False)
+    out_console.print(
+        f"Against the baseline {gate.baseline.path}: {_finding_counts(comparison)}.",
+        markup=False,
+        highlight=False,
+    )
+    if gate.passed:
+        # Findings that fail the absolute gate but were already in the baseline.
+        known = sum(
+            violates(
+                finding.severity,
+                finding.evidence.statistically_clear,
+                Severity(gate.fail_on),
+                gate.require_significance,
+            )
+            for finding in result.findings
+        )
+        carried = (
+            f"; {known} finding(s) at or above it were already in the baseline" if known else ""
+        )
+        out_console.print(
+            f"Gate passed: no new or worsened finding at or above {gate.fail_on}{carried}.",
+            markup=False,
+        )
+        return
+    out_console.print(
+        f"Gate failed: {len(gate.violations)} new or worsened finding(s) at or above "
+        f"{gate.fail_on}:",
+        markup=False,
+    )
+    for violation in gate.violations:
+        out_console.print(f"  {violation.reason}", markup=False, highlight=False)
+
+
+def _finding_counts(comparison: Comparison) -> str:
+    return (
+        f"{len(comparison.new)} new, {len(comparison.resolved)} resolved, "
+        f"{len(comparison.worsened)} worsened, {len(comparison.improved)} improved and "
+        f"{comparison.unchanged} unchanged finding(s)"
+    )
 
 
 @app.command(epilog=RUN_EPILOG)
@@ -158,13 +221,13 @@ def run(
         typer.Option("--target", "-t", help="Column with the true label, e.g. --target income."),
     ] = ...,  # type: ignore[assignment]
     sensitive: Annotated[
-        list[str],
+        list[str] | None,
         typer.Option(
             "--sensitive",
             "-s",
-            help="Sensitive columns, comma-separated or repeated, e.g. --sensitive sex,race.",
+            help="Sensitive columns, comma-separated or repeated, e.g. --sensitive sex,race. Optional with --text-column, whose groups come from identity terms.",
         ),
-    ] = ...,  # type: ignore[assignment]
+    ] = None,
     out: Annotated[
         Path,
         typer.Option(
@@ -222,6 +285,50 @@ def run(
             help="Allow loading a pickled model (.pkl, .joblib, torch.save): it runs the file's code. Recorded in the report."
         ),
     ] = False,
+    allow_unsafe_imports: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-unsafe-imports",
+            help="With --trust-model: dangerous imports found in the pickle that you have checked and allow, comma-separated MODULE.NAME, e.g. --allow-unsafe-imports functools.partial. Without it such a file is refused. See docs/privacy.md.",
+        ),
+    ] = None,
+    train_data: Annotated[
+        Path | None,
+        typer.Option(
+            help="Rows the model was trained on (same columns as the data): runs membership inference against the audited data, or against --holdout, e.g. --train-data train.csv. See docs/privacy.md."
+        ),
+    ] = None,
+    holdout: Annotated[
+        Path | None,
+        typer.Option(
+            help="With --train-data: rows the model never saw, used as the non-members of membership inference instead of the audited data, e.g. --holdout holdout.csv."
+        ),
+    ] = None,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            "--explain/--no-explain",
+            help="Explain the model with SHAP and Captum (direct use, proxies, counterfactual flip); --no-explain skips it. See docs/explanations.md.",
+        ),
+    ] = True,
+    explain_samples: Annotated[
+        int,
+        typer.Option(
+            help=f"Rows to explain, stratified so every group is represented (default {DEFAULT_SAMPLES}), e.g. --explain-samples 1000."
+        ),
+    ] = DEFAULT_SAMPLES,
+    text_column: Annotated[
+        str | None,
+        typer.Option(
+            help="Audit a text model (TorchScript with its tokenizer, see docs/text-models.md) on this column: identity-term counterfactuals, templated probes, subgroup AUCs, PII in text, token attributions, e.g. --text-column review."
+        ),
+    ] = None,
+    identity_terms: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="With --text-column: a TOML file that extends or adds identity terms, templates and swap pairs (repeatable), e.g. --identity-terms my-terms.toml. See docs/text-models.md."
+        ),
+    ] = None,
     device: Annotated[
         str, typer.Option(help="Torch device for inference, e.g. --device cuda:0.")
     ] = "cpu",
@@ -307,6 +414,12 @@ def run(
         float | None,
         typer.Option(help="Interval level (default 0.95), e.g. --confidence-level 0.9."),
     ] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="An earlier run's report.json: the gate then fails only on findings at or above fail_on that are new since it or more severe than in it, e.g. --baseline main/report.json. See docs/diff.md."
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only errors and the gate verdict.")
     ] = False,
@@ -356,9 +469,23 @@ def run(
                 maximum,
             ),
             command=("rai-audit", *sys.argv[1:]),
+            baseline=baseline,
+            train_data=train_data,
+            holdout=holdout,
+            allow_unsafe_imports=tuple(_split(allow_unsafe_imports)),
+            explain=explain,
+            explain_samples=explain_samples,
+            text_column=text_column,
+            identity_terms=tuple(identity_terms or ()),
         )
         check_output_dir(out, request.input_paths())
         result = run_audit(request)
+        comparison = None
+        if baseline is not None and not quiet:
+            # run_audit gated on the baseline; reading it again here gives the summary its
+            # counts and warnings.
+            loaded = load_report(baseline)
+            comparison = compare_reports(loaded.document, result, baseline_file=loaded.file)
         from reports import render  # imported here: the engine never needs the renderers
 
         written = write_outputs(out, render(result, formats), request.input_paths())
@@ -370,7 +497,7 @@ def run(
     if quiet:
         out_console.print("Gate passed." if result.gate.passed else "Gate failed.", markup=False)
     else:
-        _summary(result, written)
+        _summary(result, written, comparison)
     if result.incomplete:
         err_console.print(
             "rai-audit: audit incomplete: a check crashed (see the report's checks)", markup=False
@@ -389,6 +516,181 @@ def _formats(text: str) -> list[str]:
         shown = repr(unknown[0]) if unknown else "empty"
         raise UsageError(f"--format {shown} is not an output; known formats: {', '.join(known)}")
     return formats
+
+
+DIFF_EPILOG = """Examples:
+
+  rai-audit diff main/report.json audit-out/report.json
+
+  rai-audit diff main/report.json audit-out/report.json --format json --out diff.json
+
+Findings match by fingerprint (check, slice and metric). A metric changed when each run's
+estimate lies outside the other run's interval. Exit codes: 0 nothing got worse, 1 something
+did (a new or worsened finding at or above the current policy's fail_on, or a disparity worse
+beyond the intervals), 2 a report cannot be read or is not a valid report. See docs/diff.md."""
+
+
+@app.command(epilog=DIFF_EPILOG)
+def diff(
+    baseline: Annotated[
+        Path,
+        typer.Argument(
+            metavar="BASELINE", help="The earlier run's report.json.", show_default=False
+        ),
+    ],
+    current: Annotated[
+        Path,
+        typer.Argument(metavar="CURRENT", help="The later run's report.json.", show_default=False),
+    ],
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            "-f",
+            help="table (readable) or json (machine-readable, on standard output).",
+        ),
+    ] = "table",
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Also write the JSON diff to this file, e.g. --out diff.json.",
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option(help="Show the traceback of an error.")] = False,
+) -> None:
+    """Compare two report.json files: new, resolved, worsened and improved findings, and
+    metric changes beyond their intervals."""
+    try:
+        chosen = output_format.strip().lower()
+        if chosen not in ("table", "json"):
+            raise UsageError(f"--format {output_format!r}: use table or json")
+        if out is not None:
+            inputs = {baseline.resolve(), current.resolve()}
+            if out.resolve() in inputs:
+                raise OutputError(f"--out {out} is an input of this diff; name another file")
+            if out.is_dir():
+                raise OutputError(f"--out {out} is a directory; name a file, e.g. diff.json")
+        old, new = load_report(baseline), load_report(current)
+        comparison = compare_reports(
+            old.document, new.document, baseline_file=old.file, current_file=new.file
+        )
+        text = diff_json(comparison)
+        if out is not None:
+            try:
+                atomic_write(out, text)
+            except OSError as exc:
+                raise OutputError(f"--out {out}: cannot write it ({exc.strerror})") from exc
+    except RaiAuditError as error:
+        if debug:
+            raise
+        err_console.print(f"rai-audit: error: {error}", markup=False)
+        raise typer.Exit(error.exit_code) from None
+    if chosen == "json":
+        typer.echo(text, nl=False)
+    else:
+        _diff_table(comparison, out)
+    raise typer.Exit(EXIT_FAILED if comparison.got_worse else EXIT_PASSED)
+
+
+def _severity_change(change: FindingChange) -> str:
+    return f"{change.baseline_severity or '–'} → {change.current_severity or '–'}"
+
+
+def _interval_text(value: float, interval: tuple[float, float]) -> str:
+    return f"{value:.3f}\n[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def _metric_slice(change: MetricChange) -> str:
+    feature = " × ".join(change.feature)
+    if change.group is not None:
+        return f"{feature} = {'/'.join(change.group)}"
+    return feature if change.comparison == "between_groups" else f"{feature} (vs reference)"
+
+
+def _metric_table(title: str, shifts: list[MetricChange]) -> Table:
+    table = Table(title=title)
+    for column in ("slice", "metric", "baseline", "current", "change"):
+        # An interval, "[0.119, 0.200]", reads wrongly when broken over lines.
+        table.add_column(column, overflow="fold", no_wrap=column in ("baseline", "current"))
+    for shift in shifts:
+        verdict = (
+            shift.direction
+            if shift.assessment == "neutral"
+            else f"{shift.assessment} ({shift.direction})"
+        )
+        table.add_row(
+            _metric_slice(shift),
+            shift.metric.replace("_", " "),
+            _interval_text(shift.baseline_value, shift.baseline_interval),
+            _interval_text(shift.current_value, shift.current_interval),
+            verdict,
+        )
+    return table
+
+
+def _diff_table(comparison: Comparison, out: Path | None) -> None:
+    for side, name in ((comparison.baseline, "Baseline"), (comparison.current, "Current")):
+        report = side.report.path if side.report else "(this run)"
+        model = side.model_file.path if side.model_file else side.model_kind
+        out_console.print(
+            f"{name}: {report} (model {model}, data {side.data_file.path}, {side.started_at})",
+            markup=False,
+            highlight=False,
+        )
+    for warning in comparison.warnings:
+        out_console.print(f"Warning: {warning}", markup=False, highlight=False)
+    groups = (
+        ("new", comparison.new),
+        ("worsened", comparison.worsened),
+        ("resolved", comparison.resolved),
+        ("improved", comparison.improved),
+    )
+    if any(changes for _, changes in groups):
+        table = Table(title="Findings that changed")
+        for column in ("change", "severity", "gate", "finding"):
+            table.add_column(column, overflow="fold", no_wrap=column != "finding")
+        for label, changes in groups:
+            for change in changes:
+                table.add_row(
+                    label,
+                    _severity_change(change),
+                    "fails" if change.regression else "",
+                    change.title,
+                )
+        out_console.print(table)
+    disparities = [shift for shift in comparison.metric_changes if shift.scope == "disparity"]
+    # The worse changes first: they are what fails the diff.
+    disparities.sort(key=lambda shift: shift.assessment != "worse")
+    group_metrics = [shift for shift in comparison.metric_changes if shift.scope == "group"]
+    for title, shifts in (
+        ("Disparities changed beyond their intervals", disparities),
+        (
+            "Group metrics changed beyond their intervals (neither better nor worse alone)",
+            group_metrics,
+        ),
+    ):
+        if shifts:
+            out_console.print(_metric_table(title, shifts))
+    out_console.print(f"Findings: {_finding_counts(comparison)}.", markup=False)
+    out_console.print(
+        f"Metrics: {len(comparison.metric_changes)} of {comparison.metrics_compared} changed "
+        f"beyond their intervals ({len(comparison.worse_metrics)} disparities worse); "
+        f"{comparison.metrics_not_judged} without an interval in one run were not judged.",
+        markup=False,
+    )
+    if out is not None:
+        out_console.print(f"Wrote {out}", markup=False, highlight=False)
+    if comparison.got_worse:
+        out_console.print(
+            f"Worse than the baseline: {len(comparison.regressions)} new or worsened finding(s) "
+            f"at or above {comparison.fail_on}, {len(comparison.worse_metrics)} disparity "
+            "change(s) for the worse.",
+            markup=False,
+        )
+    else:
+        out_console.print("Nothing got worse than the baseline.", markup=False)
 
 
 @app.command()

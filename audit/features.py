@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -67,8 +67,15 @@ def parse_metadata(text: str, source: Path) -> FeatureMetadata:
 class FeatureMatrix:
     values: np.ndarray  # float32 [n, width]
     columns: tuple[str, ...]  # the table's columns that feed the model
-    source: Literal["metadata", "features", "preprocessor", "numeric-columns"]
+    # "text": a text model's input, values an object array [n, 1] of strings (audit.text).
+    source: Literal["metadata", "features", "preprocessor", "numeric-columns", "text"]
     unseen_categories: dict[str, int] = field(default_factory=dict)
+    # For each model input (column of ``values``), the table column it encodes: a one-hot
+    # block maps to its column; a preprocessor output that names no column keeps its own name.
+    input_columns: tuple[str, ...] = ()
+    # Builds ``values`` again from a frame with the same columns (e.g. with a sensitive value
+    # changed, for the counterfactual flip test); raises like the first encoding did.
+    encode: Callable[[pd.DataFrame], np.ndarray] | None = None
 
 
 def numeric_column(
@@ -116,7 +123,16 @@ def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) 
             one_hot[np.flatnonzero(known), codes[known]] = 1.0
             blocks.append(one_hot)
     values = np.hstack(blocks).astype(np.float32)
-    return FeatureMatrix(values, tuple(columns), "metadata", unseen)
+    input_columns = tuple(
+        spec.column
+        for spec in metadata.features
+        for _ in range(len(spec.categories) if isinstance(spec, CategoricalInput) else 1)
+    )
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_metadata(changed, metadata, source).values
+
+    return FeatureMatrix(values, tuple(columns), "metadata", unseen, input_columns, encode)
 
 
 def from_columns(
@@ -132,7 +148,13 @@ def from_columns(
             "sensitive columns are set aside; name them with --features"
         )
     values = np.column_stack([numeric_column(frame, column, source) for column in columns])
-    return FeatureMatrix(values.astype(np.float32), tuple(columns), how)
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_columns(changed, columns, source, how).values
+
+    return FeatureMatrix(
+        values.astype(np.float32), tuple(columns), how, input_columns=tuple(columns), encode=encode
+    )
 
 
 def default_columns(frame: pd.DataFrame, excluded: set[str]) -> list[str]:
@@ -176,4 +198,103 @@ def from_preprocessor(
             f"{prep_path}: the preprocessor produced NaN or infinite values from "
             f"{source.name}; fix missing values in its input columns"
         )
-    return FeatureMatrix(values.astype(np.float32), tuple(columns), "preprocessor")
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_preprocessor(changed, transformer, excluded, source, prep_path).values
+
+    return FeatureMatrix(
+        values.astype(np.float32),
+        tuple(columns),
+        "preprocessor",
+        input_columns=preprocessor_input_columns(transformer, columns, values.shape[1]),
+        encode=encode,
+    )
+
+
+def _column_named(name: str, columns: Sequence[str]) -> str | None:
+    """The table column an output feature name speaks of: ``sex_Male`` or ``cat__sex_Male``
+    is ``sex``; the longest matching column wins (``age_band`` before ``age``)."""
+    candidates = [name, name.split("__", 1)[1]] if "__" in name else [name]
+    for candidate in candidates:
+        if candidate in columns:
+            return candidate
+        prefixed = [column for column in columns if candidate.startswith(f"{column}_")]
+        if prefixed:
+            return max(prefixed, key=len)
+    return None
+
+
+def _selected_columns(selection: Any, columns: Sequence[str]) -> list[str] | None:
+    """The table columns a ColumnTransformer entry selects, if they can be told."""
+    if isinstance(selection, str):
+        return [selection]
+    if isinstance(selection, slice):
+        return list(columns[selection])
+    try:
+        items = list(selection)
+    except TypeError:
+        return None
+    if all(isinstance(item, (bool, np.bool_)) for item in items) and len(items) == len(columns):
+        return [column for column, keep in zip(columns, items, strict=True) if keep]
+    if all(isinstance(item, (int, np.integer)) for item in items):
+        return [columns[int(item)] for item in items]
+    return [str(item) for item in items]
+
+
+def _names_out(transformer: Any, selected: list[str] | None = None) -> list[str] | None:
+    try:
+        names = (
+            transformer.get_feature_names_out(selected)
+            if selected is not None
+            else transformer.get_feature_names_out()
+        )
+    except Exception:  # many transformers cannot name their outputs; that is fine here
+        return None
+    return [str(name) for name in names]
+
+
+def preprocessor_input_columns(
+    transformer: Any, columns: Sequence[str], width: int
+) -> tuple[str, ...]:
+    """Each transformed feature's table column, as far as the transformer tells.
+
+    A ColumnTransformer says which columns each of its transformers read and where their
+    outputs land; otherwise output feature names are matched to columns by prefix. An output
+    that cannot be traced keeps its own name (or ``output <i>``).
+    """
+    mapped: list[str | None] = [None] * width
+    indices = getattr(transformer, "output_indices_", None)
+    if indices is not None and hasattr(transformer, "transformers_"):
+        for name, step, selection in transformer.transformers_:
+            where = indices.get(name)
+            selected = _selected_columns(selection, columns)
+            if where is None or not selected or where.stop <= where.start:
+                continue
+            count = where.stop - where.start
+            if len(selected) == 1:
+                traced: list[str | None] = [selected[0]] * count
+            elif count == len(selected) and (step == "passthrough" or _is_one_to_one(step)):
+                traced = list(selected)
+            else:
+                names = _names_out(step, selected) if step != "passthrough" else None
+                traced = [_column_named(n, selected) for n in names or [""] * count]
+            if len(traced) == count:
+                mapped[where.start : where.stop] = traced
+    names = _names_out(transformer) or []
+    if len(names) != width:
+        names = [f"output {index}" for index in range(width)]
+    for index, column in enumerate(mapped):
+        if column is None:
+            mapped[index] = _column_named(names[index], columns) or names[index]
+    return tuple(str(column) for column in mapped)
+
+
+def _is_one_to_one(step: Any) -> bool:
+    """A transformer whose output features are its input features, one each, in order."""
+    names_in = getattr(step, "feature_names_in_", None)
+    names_out = _names_out(step)
+    return (
+        names_in is not None
+        and names_out is not None
+        and [str(name) for name in names_in] == names_out
+    )

@@ -1,30 +1,84 @@
-"""The CI gate: which findings fail the build under the policy."""
+"""The CI gate: which findings fail the build under the policy, or, against a baseline report,
+which findings are regressions."""
 
 from __future__ import annotations
 
-from audit.findings import Finding
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from audit.findings import Finding, Severity
 from audit.policy import Policy
-from audit.result import Gate, GateViolation
+from audit.result import FileInfo, Gate, GateViolation
 
 
-def evaluate_gate(findings: tuple[Finding, ...], policy: Policy) -> Gate:
+@dataclass(frozen=True)
+class Baseline:
+    """What the regression gate needs of an earlier report: its file and each finding's
+    severity by fingerprint (``audit.compare.load_report`` reads one)."""
+
+    file: FileInfo
+    severities: Mapping[str, Severity]
+
+
+def violates(
+    severity: Severity,
+    statistically_clear: bool | None,
+    fail_on: Severity,
+    require_significance: bool,
+) -> bool:
+    """Whether a finding with this grade fails the absolute gate."""
+    if severity.rank < fail_on.rank:
+        return False
+    # statistically_clear is None where the finding has no sampling error to speak of.
+    return not (require_significance and statistically_clear is False)
+
+
+def evaluate_gate(
+    findings: tuple[Finding, ...], policy: Policy, baseline: Baseline | None = None
+) -> Gate:
+    """The absolute gate, or with ``baseline`` the regression gate: of the findings that would
+    fail the absolute gate, only those new since the baseline or graded more severe than there.
+    """
     violations = []
     for finding in findings:
-        if finding.severity.rank < policy.fail_on.rank:
+        if not violates(
+            finding.severity,
+            finding.evidence.statistically_clear,
+            policy.fail_on,
+            policy.require_significance,
+        ):
             continue
-        # statistically_clear is None where the finding has no sampling error to speak of.
-        if policy.require_significance and finding.evidence.statistically_clear is False:
-            continue
-        violations.append(
-            GateViolation(
-                finding=finding.id,
-                severity=finding.severity.value,
-                reason=f"{finding.severity.value}: {finding.title}",
+        severity = finding.severity.value
+        if baseline is None:
+            violations.append(
+                GateViolation(
+                    finding=finding.id, severity=severity, reason=f"{severity}: {finding.title}"
+                )
             )
-        )
+            continue
+        before = baseline.severities.get(finding.fingerprint)
+        if before is None:
+            violations.append(
+                GateViolation(
+                    finding=finding.id,
+                    severity=severity,
+                    reason=f"{severity} (new): {finding.title}",
+                    kind="new",
+                )
+            )
+        elif finding.severity.rank > before.rank:
+            violations.append(
+                GateViolation(
+                    finding=finding.id,
+                    severity=severity,
+                    reason=f"{severity} (was {before.value}): {finding.title}",
+                    kind="worsened",
+                )
+            )
     return Gate(
         passed=not violations,
         fail_on=policy.fail_on.value,
         require_significance=policy.require_significance,
         violations=tuple(violations),
+        baseline=baseline.file if baseline else None,
     )

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from audit.accountability import AccountabilityOverride, mapped_checks
 from audit.errors import ConfigError
 from audit.findings import Severity
+from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
 
@@ -76,6 +77,7 @@ class Policy(BaseModel):
     seed: int
     thresholds: dict[str, Threshold]
     accountability: dict[str, AccountabilityOverride]
+    text: TextSettings = TextSettings()  # the text audit's [text] section (docs/text-models.md)
 
     @model_validator(mode="after")
     def _ranges(self) -> Policy:
@@ -204,6 +206,8 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(Policy.model_fields)
     if parent[0] == "thresholds":
         return sorted(Threshold.model_fields)
+    if parent[0] == "text":
+        return sorted(TextSettings.model_fields)
     if parent[0] == "accountability":
         return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

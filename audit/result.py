@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from audit.explain.results import Explanations
 from audit.findings import Finding
+from audit.privacy.report import PrivacyReport
+from audit.text.results import TextReport
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 
 
 class GroupStatus(StrEnum):
@@ -59,6 +62,7 @@ class GateViolation:
     finding: str
     severity: str
     reason: str
+    kind: str | None = None  # with a baseline: "new" or "worsened"; None for the absolute gate
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,7 @@ class Gate:
     fail_on: str
     require_significance: bool
     violations: tuple[GateViolation, ...]
+    baseline: FileInfo | None = None  # the report the run was gated against (--baseline)
 
 
 @dataclass(frozen=True)
@@ -127,6 +132,12 @@ class AuditResult:
     checks: tuple[CheckRun, ...]
     gate: Gate
     schema_version: str = field(default=SCHEMA_VERSION)
+    # PII found, membership and attribute inference, the model file scan (audit.privacy).
+    privacy: PrivacyReport | None = None
+    # Attributions, proxies and the flip test (audit.explain); None when the stage was not run.
+    explanations: Explanations | None = None
+    # Identity-term probes of a text model (audit.text); None unless --text-column was given.
+    text: TextReport | None = None
 
     @property
     def incomplete(self) -> bool:

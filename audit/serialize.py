@@ -36,7 +36,7 @@ def _plain(value: Any) -> Any:
 
 def to_document(result: AuditResult) -> dict[str, Any]:
     plain = _plain(result)
-    return {
+    document = {
         "schema_version": plain["schema_version"],
         "tool": {"name": "rai-audit", "version": plain["tool_version"]},
         "run": plain["run"],
@@ -46,6 +46,14 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         "checks": plain["checks"],
         "gate": plain["gate"],
     }
+    # Optional sections appear only when their stage ran, so older readers see no change.
+    if plain.get("privacy") is not None:
+        document["privacy"] = plain["privacy"]
+    if plain.get("explanations") is not None:
+        document["explanations"] = plain["explanations"]
+    if plain.get("text") is not None:
+        document["text"] = plain["text"]
+    return document
 
 
 @cache

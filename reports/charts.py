@@ -11,6 +11,8 @@ ROW_HEIGHT = 22
 LABEL_WIDTH = 220
 PLOT_WIDTH = 360
 VALUE_WIDTH = 150
+RIGHT_PADDING = 14  # room for the last tick's text when no values follow the plot
+CHAR_WIDTH = 6.6  # average width of a 12px label character, to shorten labels that overflow
 
 
 @dataclass(frozen=True)
@@ -21,20 +23,41 @@ class Bar:
     note: str = ""  # shown instead of a bar, e.g. "insufficient data"
 
 
-def interval_bars(title: str, bars: list[Bar], reference_line: float | None = None) -> Markup:
-    """Horizontal bars on [0, 1] with interval whiskers; every value is also printed as text,
-    so nothing is told by colour or length alone."""
-    height = ROW_HEIGHT * len(bars) + 30
-    width = LABEL_WIDTH + PLOT_WIDTH + VALUE_WIDTH
+def _shorten(label: str, width: float) -> str:
+    limit = max(4, int(width / CHAR_WIDTH))
+    return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def interval_bars(
+    title: str,
+    bars: list[Bar],
+    reference_line: float | None = None,
+    reference_label: str | None = None,
+    *,
+    label_width: int = LABEL_WIDTH,
+    plot_width: int = PLOT_WIDTH,
+    show_values: bool = True,
+) -> Markup:
+    """Horizontal bars on [0, 1] with interval whiskers.
+
+    With ``show_values`` every value and interval is also printed as text, so nothing is told
+    by length alone; without it the caller must show the numbers beside the chart (a table).
+    A reference line is dashed and, given ``reference_label``, labelled above the plot.
+    """
+    top_margin = 16 if reference_line is not None and reference_label else 0
+    height = ROW_HEIGHT * len(bars) + 30 + top_margin
+    width = label_width + plot_width + (VALUE_WIDTH if show_values else RIGHT_PADDING)
+    bottom = height - 24
 
     def x(value: float) -> float:
-        return LABEL_WIDTH + max(0.0, min(1.0, value)) * PLOT_WIDTH
+        return label_width + max(0.0, min(1.0, value)) * plot_width
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
         f"<title>{escape(title)}</title>",
-        f'<line x1="{LABEL_WIDTH}" y1="0" x2="{LABEL_WIDTH}" y2="{height - 24}" class="axis"/>',
+        f'<line x1="{label_width}" y1="{top_margin}" x2="{label_width}" y2="{bottom}" '
+        'class="axis"/>',
     ]
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         parts.append(
@@ -43,25 +66,29 @@ def interval_bars(title: str, bars: list[Bar], reference_line: float | None = No
         )
     if reference_line is not None:
         parts.append(
-            f'<line x1="{x(reference_line):.1f}" y1="0" x2="{x(reference_line):.1f}" '
-            f'y2="{height - 24}" class="reference"/>'
+            f'<line x1="{x(reference_line):.1f}" y1="{top_margin}" '
+            f'x2="{x(reference_line):.1f}" y2="{bottom}" class="reference"/>'
         )
+        if reference_label:
+            parts.append(
+                f'<text x="{x(reference_line):.1f}" y="11" text-anchor="middle" '
+                f'class="reference-label">{escape(reference_label)}</text>'
+            )
     for row, bar in enumerate(bars):
-        top = row * ROW_HEIGHT + 4
+        top = top_margin + row * ROW_HEIGHT + 4
         middle = top + ROW_HEIGHT / 2 - 2
-        label = bar.label if len(bar.label) <= 32 else bar.label[:31] + "…"
         parts.append(
-            f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(label)}</text>"
+            f'<text x="{label_width - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
+            f"{escape(_shorten(bar.label, label_width - 10))}</text>"
         )
         if bar.value is None:
             parts.append(
-                f'<text x="{LABEL_WIDTH + 6}" y="{middle + 4:.1f}" class="note">'
+                f'<text x="{label_width + 6}" y="{middle + 4:.1f}" class="note">'
                 f"{escape(bar.note or 'undefined')}</text>"
             )
             continue
         parts.append(
-            f'<rect x="{LABEL_WIDTH}" y="{top + 3}" width="{x(bar.value) - LABEL_WIDTH:.1f}" '
+            f'<rect x="{label_width}" y="{top + 3}" width="{x(bar.value) - label_width:.1f}" '
             f'height="{ROW_HEIGHT - 10}" class="bar"/>'
         )
         text = f"{bar.value:.3f}"
@@ -76,9 +103,10 @@ def interval_bars(title: str, bars: list[Bar], reference_line: float | None = No
                 f'y2="{middle + 5:.1f}" class="whisker"/>'
             )
             text += f" [{low:.3f}, {high:.3f}]"
-        parts.append(
-            f'<text x="{LABEL_WIDTH + PLOT_WIDTH + 8}" y="{middle + 4:.1f}" class="value">'
-            f"{escape(text)}</text>"
-        )
+        if show_values:
+            parts.append(
+                f'<text x="{label_width + plot_width + 8}" y="{middle + 4:.1f}" class="value">'
+                f"{escape(text)}</text>"
+            )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -1,23 +1,189 @@
-"""report.html: one self-contained page (inline CSS and SVG, no scripts, autoescaped)."""
+"""report.html: the reviewer's accountability report, one self-contained page.
+
+Inline CSS and SVG, no scripts, autoescaped. Everything a reader needs is built here as plain
+data (numbers, sentences, tables) and the templates only lay it out: an executive summary,
+what each role must do, every finding with its evidence, methods and limits, the audit trail
+and a printable sign-off block.
+
+Sentences are built as ``str`` and escaped by Jinja2 like any other value: group and column
+names come from the user's data and must be shown, never run.
+"""
 
 from __future__ import annotations
 
 import json
+import numbers
+import re
 from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
-from audit.findings import Severity
-from audit.result import AuditResult, GroupResult, GroupStatus
+from audit.accountability import role_infos
+from audit.fairness import DISPARITIES
+from audit.findings import Finding, Role, Severity
+from audit.metrics import METRIC_MEANINGS
+from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
+from reports.explain_charts import explanation_view
 
 CHARTED_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
+# A finding's chart sits beside its evidence table, so it is narrower than the slice charts.
+FINDING_CHART_LABEL_WIDTH = 170
+FINDING_CHART_PLOT_WIDTH = 220
+
+# What each metric means in one sentence. Group metrics and disparities take the engine's own
+# wording; the metrics that only a check computes are explained here, beside their charts.
+METRIC_MEANING: dict[str, str] = {
+    **METRIC_MEANINGS,
+    **{spec.name: spec.meaning for spec in DISPARITIES},
+    "selection_rate_ratio": (
+        "A group's selection rate divided by that of the group selected most often; the "
+        "four-fifths rule treats a value below 0.8 as evidence of adverse impact."
+    ),
+    "base_rate_gap": (
+        "Largest gap between groups in the share whose true label is positive: a difference "
+        "in the data itself, before the model decides anything."
+    ),
+    "group_size": (
+        "Rows of the group in the audited data; below the minimum group size no metric is "
+        "computed for it, because its numbers would be mostly noise."
+    ),
+    # Metrics of the privacy and explanation checks, in the words of their thresholds.
+    "flip_rate": (
+        "Share of decisions that change when only the person's sensitive attribute is "
+        "changed and everything else is kept."
+    ),
+    "attribution_share": (
+        "A column's share of all the model's attribution: how much its scores rest on that column."
+    ),
+    "attribute_inference_auc": (
+        "How well an attacker tells a person's sensitive attribute from the model's output "
+        "alone (0.5 is guessing, 1 is always right)."
+    ),
+    "membership_auc": (
+        "How well an attacker tells the rows the model was trained on from unseen rows, by "
+        "its output alone (0.5 is guessing)."
+    ),
+    "membership_tpr_at_1pct_fpr": (
+        "Share of training rows an attacker finds while wrongly accusing only 1% of unseen "
+        "rows (0.01 is guessing)."
+    ),
+}
+
+# The group metrics behind each finding's metric: what its table and chart show per group.
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    **{spec.name: spec.components for spec in DISPARITIES},
+    "selection_rate_ratio": ("selection_rate",),
+    "base_rate_gap": ("base_rate",),
+}
+
+# Check ids in words for readers who do not know the ids; unknown (plugin) checks keep theirs.
+CHECK_NAMES: dict[str, str] = {
+    "fairness.disparity": "Gaps between groups (fairness metrics)",
+    "fairness.four_fifths": "Four-fifths rule (adverse impact in selection)",
+    "data.small_groups": "Groups too small to measure",
+    "data.base_rate_gap": "Different outcome rates in the data itself",
+    "explain.direct_use": "Sensitive attribute used by the model",
+    "explain.proxy": "Inputs that stand in for a sensitive attribute",
+    "explain.counterfactual_flip": "Decisions that change with the sensitive attribute alone",
+    "explain.instability": "Explanations that disagree",
+    "privacy.pii_in_data": "Personal data in the audited data",
+    "privacy.pii_model_input": "Personal data as a model input",
+    "privacy.membership_inference": "Training rows given away by the model's output",
+    "privacy.attribute_inference": "Sensitive attribute readable from the model's output",
+    "privacy.unsafe_model_file": "Model file that runs code when loaded",
+}
+# Checks whose findings this report words itself; others keep their title and show their
+# plain details.
+WORDED_CHECKS = frozenset(
+    {"fairness.disparity", "fairness.four_fifths", "data.small_groups", "data.base_rate_gap"}
+)
+
+# Severity in words; whether a value may be chance is said apart, from its interval.
+SEVERITY_WORDS: dict[Severity, str] = {
+    Severity.CRITICAL: "most serious: far past the policy's limit",
+    Severity.HIGH: "serious: clearly past the policy's limit",
+    Severity.MEDIUM: "needs attention: past the limit, or perhaps only by chance",
+    Severity.LOW: "minor, or a limit of the data or of the audit",
+    Severity.INFO: "for information only",
+}
+
+METRIC_LABELS: dict[str, str] = {
+    "selection_rate": "Selection rate",
+    "base_rate": "Base rate",
+    "true_positive_rate": "True positive rate",
+    "false_positive_rate": "False positive rate",
+    "false_negative_rate": "False negative rate",
+}
+
+
+SEVERITIES = tuple(sorted(Severity, key=lambda severity: -severity.rank))  # most severe first
 
 
 def _load_template(name: str) -> str:
     return resources.files("templates").joinpath(name).read_text("utf-8")
+
+
+def _number(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.3f}"
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "–" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _points(value: float) -> str:
+    return f"{value * 100:.1f} percentage points"
+
+
+def _count(value: int) -> str:
+    return f"{value:,}"
+
+
+def _when(timestamp: str) -> str:
+    """ISO time as people write it: ``2024-05-01 09:30:00 UTC``; unparsed text as it is."""
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return timestamp
+    if moment.utcoffset() == timedelta(0):
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return moment.strftime("%Y-%m-%d %H:%M:%S %z") if moment.tzinfo else str(moment)
+
+
+BREAK_AFTER = frozenset("/=_×,.:;-")
+UNBROKEN_RUN = 18
+
+
+def _breakable(text: object) -> Markup:
+    """Escaped text with ``<wbr>`` break opportunities in long runs without spaces, so that a
+    long group or column name wraps inside its table cell instead of widening the table
+    past the page. Split before escaping, so that no entity is cut."""
+    pieces: list[Markup] = []
+    for token in re.split(r"(\s+)", str(text)):
+        if len(token) <= UNBROKEN_RUN:
+            pieces.append(escape(token))
+            continue
+        chunks, current = [], ""
+        for char in token:
+            current += char
+            if char in BREAK_AFTER or len(current) >= UNBROKEN_RUN:
+                chunks.append(current)
+                current = ""
+        if current:
+            chunks.append(current)
+        pieces.append(Markup("<wbr>").join(escape(chunk) for chunk in chunks))
+    return Markup("").join(pieces)
 
 
 def environment() -> Environment:
@@ -28,11 +194,472 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["num"] = lambda value: "undefined" if value is None else f"{value:.3f}"
-    env.filters["interval"] = lambda ci: "–" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
+    env.filters["num"] = _number
+    env.filters["interval"] = _interval
+    env.filters["count"] = _count
+    env.filters["when"] = _when
+    env.filters["breakable"] = _breakable
     env.filters["label"] = lambda labels: " / ".join(labels)
     env.filters["words"] = lambda name: str(name).replace("_", " ")
+    env.globals["explain_view"] = explanation_view  # the explanations section's charts
     return env
+
+
+def _label(group: tuple[str, ...]) -> str:
+    return " / ".join(group)
+
+
+def _anchor(prefix: str, key: str) -> str:
+    # Ids from plugins may hold anything; an anchor keeps letters, digits, '-', '_' and '.'.
+    return f"{prefix}-{re.sub(r'[^A-Za-z0-9_.-]', '-', key)}"
+
+
+GroupKey = tuple[tuple[str, ...], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One group metric of one group, as evidence."""
+
+    value: float | None
+    interval: tuple[float, float] | None
+    note: str  # why there is no value
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    group: str
+    n: int | None
+    measured: tuple[Measured, ...]  # one per column of the finding's evidence table
+
+
+@dataclass(frozen=True)
+class FindingView:
+    finding: Finding
+    number: int  # F1, F2, ... in order of seriousness; paper has no links
+    anchor: str
+    check_name: str
+    plain: str  # the finding in one plain sentence
+    meaning: str | None  # what its metric means
+    certainty: str | None  # what the interval says
+    severity_words: str
+    blocks_release: bool
+    samples: tuple[int, ...]  # evidence n that is not one size per group (a sample drawn)
+    details: tuple[tuple[str, str], ...]  # scalar details of checks without own wording
+    columns: tuple[str, ...]  # group metrics in the evidence table
+    rows: tuple[EvidenceRow, ...]
+    charts: tuple[tuple[str, Markup], ...]
+    feature: str
+
+    @property
+    def label(self) -> str:
+        return f"F{self.number}"
+
+
+@dataclass(frozen=True)
+class ActionGroup:
+    """Findings of one role that share the same action text."""
+
+    check_name: str
+    action: str | None
+    findings: tuple[FindingView, ...]
+
+
+@dataclass(frozen=True)
+class RoleView:
+    role: Role
+    name: str
+    duty: str
+    anchor: str
+    accountable: tuple[FindingView, ...]
+    consulted: tuple[FindingView, ...]
+    accountable_actions: tuple[ActionGroup, ...]
+    consulted_actions: tuple[ActionGroup, ...]
+    severity_counts: tuple[tuple[str, int], ...]  # accountable findings, most severe first
+
+
+class _Groups:
+    """Group results by (feature, group), for the evidence of findings."""
+
+    def __init__(self, result: AuditResult) -> None:
+        self._groups: dict[GroupKey, GroupResult] = {
+            (group.feature, group.group): group for group in result.groups
+        }
+
+    def get(self, feature: tuple[str, ...], group: tuple[str, ...]) -> GroupResult | None:
+        return self._groups.get((feature, group))
+
+    def rate(self, feature: tuple[str, ...], group: tuple[str, ...], metric: str) -> float | None:
+        found = self.get(feature, group)
+        return None if found is None else found.metrics.get(metric)
+
+
+def _exceedance(finding: Finding) -> float:
+    """How far past its threshold the value lies, relative to the threshold; 0 if unknown."""
+    evidence = finding.evidence
+    if evidence.value is None or evidence.threshold is None or evidence.threshold == 0:
+        return 0.0
+    gap = (
+        evidence.threshold - evidence.value
+        if evidence.bound == "min"
+        else evidence.value - evidence.threshold
+    )
+    return gap / abs(evidence.threshold)
+
+
+# Among findings equal in severity, certainty and group size, the one closest to what people
+# receive comes first: who gets the decision, then who gets it among those who qualify, then
+# error rates. Values of different metrics are not comparable, so this order goes before
+# the distance past the threshold.
+METRIC_ORDER = (
+    "selection_rate_ratio",
+    "demographic_parity_ratio",
+    "demographic_parity_difference",
+    "equal_opportunity_difference",
+    "equalized_odds_difference",
+    "equalized_odds_ratio",
+    "base_rate_gap",
+    "group_size",
+)
+
+
+def seriousness(finding: Finding) -> tuple[int, bool, int, int, float, str]:
+    """Sort key, most serious first: severity; a clear interval before a possibly-noisy one;
+    evidence on larger groups (more people, firmer numbers); the metric's place in
+    ``METRIC_ORDER``; how far past the threshold."""
+    evidence = finding.evidence
+    smallest = min(evidence.n) if evidence.n else 0
+    order = (
+        METRIC_ORDER.index(evidence.metric)
+        if evidence.metric in METRIC_ORDER
+        else len(METRIC_ORDER)
+    )
+    return (
+        -finding.severity.rank,
+        evidence.statistically_clear is not True,
+        -smallest,
+        order,
+        -_exceedance(finding),
+        finding.id,
+    )
+
+
+def most_serious(views: Iterable[FindingView], count: int = 3) -> list[FindingView]:
+    """The ``count`` most serious findings, one per kind of check and set of groups compared:
+    the same two groups measured by several fairness metrics are one fact for a reader,
+    told once."""
+    chosen: list[FindingView] = []
+    seen: set[tuple[str, tuple[str, ...], frozenset[tuple[str, ...]]]] = set()
+    for view in views:
+        evidence = view.finding.evidence
+        # The family of the check (fairness, explain, ...) keeps a different kind of fact
+        # about the same groups, such as decisions flipping with the attribute alone.
+        family = view.finding.check.split(".")[0]
+        key = (family, evidence.feature, frozenset(evidence.groups))
+        if evidence.groups and key in seen:
+            continue
+        seen.add(key)
+        chosen.append(view)
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+# --- plain sentences ---------------------------------------------------------------------
+
+
+def _who(feature: tuple[str, ...], label: str, n: int | None) -> str:
+    """A group named for a reader: its values, then which columns they are and its size."""
+    columns = " × ".join(feature)
+    size = f", {_count(n)} people" if n is not None else ""
+    return f"{label} ({columns}{size})" if columns else label
+
+
+def _ordered_pair(
+    finding: Finding, groups: _Groups, metric: str
+) -> tuple[tuple[str, float], tuple[str, float]] | None:
+    """The finding's two groups, named for a reader, with their ``metric``, lower first."""
+    evidence = finding.evidence
+    if len(evidence.groups) != 2:
+        return None
+    sizes: list[int | None] = list(evidence.n) if len(evidence.n) == 2 else [None, None]
+    pair = []
+    for group, n in zip(evidence.groups, sizes, strict=True):
+        value = groups.rate(evidence.feature, group, metric)
+        if value is None:
+            return None
+        pair.append((_who(evidence.feature, _label(group), n), value))
+    low, high = sorted(pair, key=lambda item: item[1])
+    return low, high
+
+
+def _worst_component(finding: Finding, groups: _Groups) -> str | None:
+    """Which of the disparity's group metrics sets its value for the two groups named."""
+    components = COMPONENTS.get(finding.evidence.metric, ())
+    ratio = finding.evidence.metric.endswith("_ratio")
+    worst: tuple[float, str] | None = None
+    for metric in components:
+        pair = _ordered_pair(finding, groups, metric)
+        if pair is None:
+            continue
+        (_, low), (_, high) = pair
+        shortfall = 1.0 - (low / high if high > 0 else 1.0) if ratio else high - low
+        if worst is None or shortfall > worst[0]:
+            worst = (shortfall, metric)
+    return None if worst is None else worst[1]
+
+
+# Who a rate is about, and what it counts, in words.
+AMONG = {
+    "selection_rate": ("", "get"),
+    "true_positive_rate": ("Among people whose true outcome is positive, ", "get"),
+    "false_positive_rate": (
+        "Among people whose true outcome is negative, ",
+        "are wrongly given",
+    ),
+}
+
+
+def plain_sentence(finding: Finding, groups: _Groups, min_group_size: int) -> str:
+    """The finding in one or two plain sentences; its title where no wording fits."""
+    evidence = finding.evidence
+    metric, value, threshold = evidence.metric, evidence.value, evidence.threshold
+    if metric == "group_size":
+        listed = ", ".join(
+            f"{_label(group)} ({_count(n)} rows)"
+            for group, n in zip(evidence.groups, evidence.n, strict=False)
+        )
+        return (
+            f"{len(evidence.groups)} group(s) of {' × '.join(evidence.feature)} have fewer "
+            f"than {min_group_size} rows, too few to measure: {listed}. The audit says "
+            "nothing about how the model treats them."
+        )
+    if value is None or threshold is None:
+        return finding.title
+    if metric == "selection_rate_ratio":
+        if len(evidence.groups) != 2 or len(evidence.n) != 2:
+            return finding.title
+        (group, top), (size, top_size) = evidence.groups, evidence.n
+        rate = groups.rate(evidence.feature, group, "selection_rate")
+        top_rate = groups.rate(evidence.feature, top, "selection_rate")
+        if rate is None or top_rate is None:
+            return finding.title
+        return (
+            f"{_who(evidence.feature, _label(group), size)} get the positive decision "
+            f"{value:.2f} times as often as {_who(evidence.feature, _label(top), top_size)}, "
+            f"the group that gets it most ({_percent(rate)} against {_percent(top_rate)}). "
+            f"Under the four-fifths rule a ratio below {threshold:.2f} is evidence of adverse "
+            "impact."
+        )
+    if metric == "base_rate_gap":
+        pair = _ordered_pair(finding, groups, "base_rate")
+        if pair is None:
+            return finding.title
+        (low_name, low), (high_name, high) = pair
+        return (
+            f"Before the model is involved, the data's own labels differ: {_percent(low)} of "
+            f"{low_name} have a positive outcome against {_percent(high)} of {high_name}, a "
+            f"gap of {_points(value)} (the policy flags more than {_points(threshold)}). "
+            "The labels may carry past bias."
+        )
+    component = _worst_component(finding, groups)
+    pair = None if component is None else _ordered_pair(finding, groups, component)
+    if component not in AMONG or pair is None:
+        return finding.title
+    among, verb = AMONG[component]
+    (low_name, low), (high_name, high) = pair
+    if metric.endswith("_ratio"):
+        sentence = (
+            f"{low_name} {verb} the positive decision {value:.2f} times as often as "
+            f"{high_name} ({_percent(low)} against {_percent(high)}). The policy asks for at "
+            f"least {threshold:.2f}."
+        )
+    else:
+        sentence = (
+            f"{_percent(low)} of {low_name} {verb} the positive decision against "
+            f"{_percent(high)} of {high_name}: a gap of {_points(value)}, where the policy "
+            f"allows at most {_points(threshold)}."
+        )
+    return among + sentence if among else sentence
+
+
+def certainty_sentence(finding: Finding, level: int) -> str | None:
+    evidence = finding.evidence
+    if evidence.interval is None:
+        if evidence.statistically_clear is False:
+            return "No interval could be computed, so this cannot be shown to be more than chance."
+        return None
+    interval = _interval(evidence.interval)
+    if evidence.statistically_clear is True:
+        return (
+            f"The whole {level}% interval {interval} lies past the threshold: "
+            "very unlikely to be chance."
+        )
+    if evidence.statistically_clear is False:
+        return (
+            f"The {level}% interval {interval} reaches the threshold: the gap may be chance; "
+            "more data would tell."
+        )
+    return f"{level}% interval: {interval}."
+
+
+# --- evidence tables and charts ------------------------------------------------------------
+
+
+def _evidence(
+    finding: Finding, groups: _Groups, level: int
+) -> tuple[tuple[str, ...], tuple[EvidenceRow, ...], tuple[tuple[str, Markup], ...]]:
+    evidence = finding.evidence
+    columns = COMPONENTS.get(evidence.metric, ())
+    rows = []
+    # Some checks give one n per group, others the size of a sample they drew: a group's row
+    # shows the group's own size, never a sample's.
+    sizes_per_group = len(evidence.n) == len(evidence.groups)
+    for position, group in enumerate(evidence.groups):
+        found = groups.get(evidence.feature, group)
+        n = evidence.n[position] if sizes_per_group else (found.n if found is not None else None)
+        measured = []
+        for metric in columns:
+            if found is None or found.status is GroupStatus.INSUFFICIENT_DATA:
+                measured.append(Measured(None, None, "insufficient data"))
+            else:
+                measured.append(
+                    Measured(
+                        found.metrics.get(metric),
+                        found.ci.get(metric),
+                        found.undefined.get(metric, "undefined"),
+                    )
+                )
+        rows.append(EvidenceRow(_label(group), n, tuple(measured)))
+    charts = []
+    for column, metric in enumerate(columns):
+        bars = [
+            Bar(row.group, row.measured[column].value, row.measured[column].interval)
+            for row in rows
+        ]
+        if not any(bar.value is not None for bar in bars):
+            continue
+        reference = reference_label = None
+        if evidence.metric == "selection_rate_ratio" and evidence.threshold is not None:
+            top = bars[-1].value
+            if top is not None:
+                reference = evidence.threshold * top
+                reference_label = f"{evidence.threshold:g} × highest"
+        title = f"{METRIC_LABELS.get(metric, metric)} of the groups compared"
+        charts.append(
+            (
+                f"{title}, with {level}% intervals",
+                # The numbers stand in the evidence table beside the chart.
+                interval_bars(
+                    title,
+                    bars,
+                    reference,
+                    reference_label,
+                    label_width=FINDING_CHART_LABEL_WIDTH,
+                    plot_width=FINDING_CHART_PLOT_WIDTH,
+                    show_values=False,
+                ),
+            )
+        )
+    return columns, tuple(rows), tuple(charts)
+
+
+def _scalar_details(details: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A check's plain details (numbers, words, yes/no) for a reader; lists and tables are
+    left to the JSON report."""
+    shown = []
+    for key, value in details.items():
+        if isinstance(value, bool):
+            text = "yes" if value else "no"
+        elif isinstance(value, str | numbers.Integral):
+            text = str(value)
+        elif isinstance(value, numbers.Real):
+            text = f"{float(value):.3f}"
+        else:
+            continue
+        shown.append((key.replace("_", " "), text))
+    return tuple(shown)
+
+
+def finding_views(result: AuditResult) -> list[FindingView]:
+    groups = _Groups(result)
+    level = round(result.run.confidence_level * 100)
+    min_group_size = int(result.run.config.get("min_group_size", 0))
+    blocking = {violation.finding for violation in result.gate.violations}
+    views = []
+    for number, finding in enumerate(sorted(result.findings, key=seriousness), start=1):
+        columns, rows, charts = _evidence(finding, groups, level)
+        meaning = METRIC_MEANING.get(finding.evidence.metric)
+        if meaning and finding.evidence.details.get("comparison") == "reference":
+            reference = finding.evidence.details.get("reference_group")
+            if reference:
+                meaning += (
+                    f" Here each group is compared with the reference group "
+                    f"{_label(tuple(reference))}."
+                )
+        evidence = finding.evidence
+        views.append(
+            FindingView(
+                finding=finding,
+                samples=()
+                if len(evidence.n) == len(evidence.groups)
+                else tuple(int(n) for n in evidence.n),
+                details=() if finding.check in WORDED_CHECKS else _scalar_details(evidence.details),
+                number=number,
+                anchor=_anchor("finding", finding.id),
+                check_name=CHECK_NAMES.get(finding.check, finding.check),
+                plain=plain_sentence(finding, groups, min_group_size),
+                meaning=meaning,
+                certainty=certainty_sentence(finding, level),
+                severity_words=SEVERITY_WORDS[finding.severity],
+                blocks_release=finding.id in blocking,
+                columns=columns,
+                rows=rows,
+                charts=charts,
+                feature=" × ".join(finding.evidence.feature),
+            )
+        )
+    return views
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+
+def _action_groups(views: list[FindingView], role: Role) -> tuple[ActionGroup, ...]:
+    grouped: dict[tuple[str, str | None], list[FindingView]] = defaultdict(list)
+    for view in views:
+        grouped[(view.finding.check, view.finding.actions.get(role))].append(view)
+    return tuple(
+        ActionGroup(CHECK_NAMES.get(check, check), action, tuple(members))
+        for (check, action), members in grouped.items()
+    )
+
+
+def role_views(views: list[FindingView]) -> list[RoleView]:
+    roles = []
+    for info in role_infos():
+        accountable = [view for view in views if view.finding.accountable is info.role]
+        consulted = [view for view in views if info.role in view.finding.consulted]
+        counts = Counter(view.finding.severity for view in accountable)
+        roles.append(
+            RoleView(
+                role=info.role,
+                name=info.name,
+                duty=info.duty,
+                anchor=_anchor("role", info.role.value),
+                accountable=tuple(accountable),
+                consulted=tuple(consulted),
+                accountable_actions=_action_groups(accountable, info.role),
+                consulted_actions=_action_groups(consulted, info.role),
+                severity_counts=tuple(
+                    (severity.value, counts.get(severity, 0)) for severity in SEVERITIES
+                ),
+            )
+        )
+    return roles
+
+
+# --- all measurements, methods and limits ----------------------------------------------
 
 
 def _slices(result: AuditResult) -> list[dict[str, Any]]:
@@ -40,26 +667,31 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
     for group in result.groups:
         by_feature[group.feature].append(group)
     slices = []
-    for feature, groups in by_feature.items():
+    for feature, members in by_feature.items():
         charts = []
         for metric in CHARTED_METRICS:
             bars = [
                 Bar(
-                    label=" / ".join(group.group),
+                    label=_label(group.group),
                     value=group.metrics.get(metric),
                     interval=group.ci.get(metric),
                     note="insufficient data"
                     if group.status is GroupStatus.INSUFFICIENT_DATA
                     else group.undefined.get(metric, ""),
                 )
-                for group in groups
+                for group in members
             ]
             title = f"{metric.replace('_', ' ')} by {' × '.join(feature)}"
             charts.append((title, interval_bars(title, bars)))
+        small = [group for group in members if group.status is GroupStatus.INSUFFICIENT_DATA]
         slices.append(
             {
                 "feature": feature,
-                "groups": groups,
+                "anchor": _anchor("slice", "-".join(feature)),
+                "groups": members,
+                "small": small,
+                "measured": len(members) - len(small),
+                "smallest": min(group.n for group in members),
                 "charts": charts,
                 "disparities": [d for d in result.disparities if d.feature == feature],
             }
@@ -67,20 +699,57 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
     return slices
 
 
+def _undefined_metrics(result: AuditResult) -> list[tuple[str, str, int]]:
+    """(metric, reason, number of groups) for every metric left without a value."""
+    counts: Counter[tuple[str, str]] = Counter(
+        (metric, reason) for group in result.groups for metric, reason in group.undefined.items()
+    )
+    return [(metric, reason, count) for (metric, reason), count in sorted(counts.items())]
+
+
+def _thresholds(result: AuditResult) -> list[dict[str, Any]]:
+    thresholds = result.run.config.get("thresholds", {})
+    return [
+        {"metric": metric, **limits, "meaning": METRIC_MEANING.get(metric, "")}
+        for metric, limits in thresholds.items()
+        if isinstance(limits, dict)
+    ]
+
+
 class HtmlFormatter:
     extension = "html"
 
     def render(self, result: AuditResult) -> str:
+        views = finding_views(result)
         severity_counts = Counter(finding.severity for finding in result.findings)
+        check_counts = Counter(check.status for check in result.checks)
+        by_id = {view.finding.id: view for view in views}
         context = {
             "result": result,
             "run": result.run,
             "css": _load_template("report.css"),
+            "level": round(result.run.confidence_level * 100),
             "severities": [
-                (severity.value, severity_counts.get(severity, 0))
-                for severity in reversed(list(Severity))
+                (severity.value, severity_counts.get(severity, 0)) for severity in SEVERITIES
             ],
+            "findings": views,
+            "top_findings": most_serious(views),
+            "roles": role_views(views),
+            "blocking": [by_id[v.finding] for v in result.gate.violations if v.finding in by_id],
+            "checks_ok": check_counts.get(CheckStatus.OK, 0),
+            "checks_skipped": [c for c in result.checks if c.status is CheckStatus.SKIPPED],
+            "checks_failed": [c for c in result.checks if c.status is CheckStatus.ERROR],
+            "check_names": CHECK_NAMES,
+            "severity_words": {severity.value: words for severity, words in SEVERITY_WORDS.items()},
+            "has_intersections": any(len(group.feature) > 1 for group in result.groups),
             "slices": _slices(result),
+            "measured_groups": sum(group.status is GroupStatus.OK for group in result.groups),
+            "small_groups": [
+                group for group in result.groups if group.status is GroupStatus.INSUFFICIENT_DATA
+            ],
+            "undefined_metrics": _undefined_metrics(result),
+            "thresholds": _thresholds(result),
+            "metric_meaning": METRIC_MEANING,
             # The metrics the engine computed, in its order; the report adds none of its own.
             "group_columns": next(
                 (tuple(group.metrics) for group in result.groups if group.metrics), ()

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from audit import AuditRequest, run_audit, to_document, validate_document
+from audit.checks import CHECKS, CheckSkipped
+from audit.findings import Evidence, Finding, Role, Severity
 from audit.output import write_outputs
 from reports import available_formatters, render
 
@@ -119,8 +129,12 @@ def test_html_is_self_contained(hostile_result) -> None:
     parser = _TagCollector()
     parser.feed(html)
     assert {"script", "link", "iframe", "img", "object", "embed"}.isdisjoint(parser.tags)
+    ids = {value for name, value in parser.attributes if name == "id"}
     for name, value in parser.attributes:
-        if name in ("src", "href"):
+        # Links within the page (the contents, finding numbers) are fine; each must land.
+        if name == "href" and value and value.startswith("#"):
+            assert value[1:] in ids, f"link to a missing anchor {value!r}"
+        elif name in ("src", "href"):
             pytest.fail(f"external reference {name}={value!r}")
     # The only URL is the SVG namespace, which is an identifier, not a request.
     urls = set(re.findall(r"https?://[^\s\"'<>]+", html))
@@ -174,6 +188,18 @@ def test_written_reports_are_complete_and_leave_no_temporary_files(
     validate_document(json.loads((out / "report.json").read_text("utf-8")))
 
 
+def _without_timings(value: object) -> object:
+    if isinstance(value, dict):
+        return {
+            key: _without_timings(item)
+            for key, item in value.items()
+            if key not in ("seconds", "duration_seconds")
+        }
+    if isinstance(value, list):
+        return [_without_timings(item) for item in value]
+    return value
+
+
 def test_same_inputs_give_the_same_report(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     data = _predictions_table(tmp_path, seed=11)
@@ -187,7 +213,423 @@ def test_same_inputs_give_the_same_report(tmp_path: Path, monkeypatch) -> None:
         search_config=False,
     )
     first, second = to_document(run_audit(request)), to_document(run_audit(request))
-    for document in (first, second):
-        del document["run"]["duration_seconds"]
-    assert first == second
+    # Wall-clock timings are the only fields allowed to differ (docs/report-format.md).
+    assert _without_timings(first) == _without_timings(second)
     assert first["run"]["started_at"] == "2023-11-14T22:13:20+00:00"
+
+
+# --- the reviewer's accountability report ---------------------------------------------------
+
+VOID_ELEMENTS = {"br", "wbr", "meta", "hr", "img", "input", "link", "col", "source"}
+SEVERITY_NAMES = ("critical", "high", "medium", "low", "info")
+
+
+@dataclass
+class Element:
+    tag: str
+    attrs: dict[str, str]
+    children: list[Element | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        return "".join(child if isinstance(child, str) else child.text() for child in self.children)
+
+    def words(self) -> str:
+        """The text with runs of white space as one space, as a reader sees it."""
+        return " ".join(self.text().split())
+
+    def iter(self, tag: str | None = None) -> Iterator[Element]:
+        for child in self.children:
+            if isinstance(child, Element):
+                if tag is None or child.tag == tag:
+                    yield child
+                yield from child.iter(tag)
+
+    def by_id(self, wanted: str) -> Element:
+        found = [element for element in self.iter() if element.attrs.get("id") == wanted]
+        assert len(found) == 1, f"{len(found)} elements with id {wanted!r}"
+        return found[0]
+
+    def with_class(self, name: str) -> list[Element]:
+        return [e for e in self.iter() if name in e.attrs.get("class", "").split()]
+
+    def table(self, caption_start: str) -> Element:
+        tables = [
+            table
+            for table in self.iter("table")
+            if any(c.words().startswith(caption_start) for c in table.iter("caption"))
+        ]
+        assert len(tables) == 1, f"{len(tables)} tables captioned {caption_start!r}"
+        return tables[0]
+
+
+class _TreeBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root = Element("document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        element = Element(tag, {name: value or "" for name, value in attrs})
+        self.stack[-1].children.append(element)
+        if tag == "br":
+            self.stack[-1].children.append("\n")
+        if tag not in VOID_ELEMENTS:
+            self.stack.append(element)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in VOID_ELEMENTS:
+            return
+        assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
+        self.stack.pop()
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse(html: str) -> Element:
+    builder = _TreeBuilder()
+    builder.feed(html)
+    builder.close()
+    assert builder.stack == [builder.root], "unclosed elements"
+    return builder.root
+
+
+def _rows(table: Element) -> list[list[str]]:
+    return [
+        [cell.words() for cell in row.children if isinstance(cell, Element)]
+        for row in table.iter("tr")
+    ]
+
+
+# Known selection rates: A 150 of 300 selected, B 30 of 300, C has 12 rows (too few to measure).
+KNOWN_SIZES = {"A": 300, "B": 300, "C": 12}
+KNOWN_SELECTED = {"A": 150, "B": 30, "C": 6}
+
+
+def _known_table(tmp_path: Path) -> Path:
+    rng = np.random.default_rng(8)
+    parts = []
+    for group, size in KNOWN_SIZES.items():
+        decision = np.zeros(size, dtype=int)
+        decision[: KNOWN_SELECTED[group]] = 1
+        parts.append(
+            pd.DataFrame({"grp": group, "label": rng.integers(0, 2, size), "decision": decision})
+        )
+    path = tmp_path / "known.csv"
+    pd.concat(parts, ignore_index=True).to_csv(path, index=False)
+    return path
+
+
+# The fairness and data checks: the renderer is tested on them, apart from the privacy and
+# explanation checks, whose own tests cover their findings.
+CORE_CHECKS = tuple(check for check in CHECKS if check.id.split(".")[0] in ("fairness", "data"))
+
+
+def _known_request(data: Path) -> AuditRequest:
+    return AuditRequest(
+        data=data,
+        target="label",
+        sensitive=("grp",),
+        predictions="decision",
+        policy_overrides={"n_boot": 60, "seed": 2},
+        search_config=False,
+    )
+
+
+@pytest.fixture
+def known(tmp_path: Path) -> tuple[Path, Any, dict[str, Any], Element]:
+    data = _known_table(tmp_path)
+    result = run_audit(_known_request(data), checks=CORE_CHECKS)
+    html = render(result, ["html"])["report.html"]
+    return data, result, json.loads(render(result, ["json"])["report.json"]), parse(html)
+
+
+def _shipped_roles() -> dict[str, Any]:
+    text = resources.files("audit").joinpath("knowledge/roles.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def test_summary_states_verdict_and_counts_by_severity_and_role(known) -> None:
+    _, _, document, page = known
+    summary = page.by_id("summary")
+    assert not document["gate"]["passed"]
+    assert "Gate FAILED" in summary.words()
+    assert f"{len(document['gate']['violations'])} finding(s) are at or above" in summary.words()
+    by_severity = {
+        row[0].lower(): int(row[1]) for row in _rows(summary.table("Findings by severity"))[1:]
+    }
+    assert by_severity == {
+        name: sum(f["severity"] == name for f in document["findings"]) for name in SEVERITY_NAMES
+    }
+    by_role = {
+        row[0]: (int(row[1]), int(row[2]))
+        for row in _rows(summary.table("Findings by accountable role"))[1:]
+    }
+    roles = _shipped_roles()["roles"]
+    assert by_role == {
+        entry["name"]: (
+            sum(f["accountable"] == key for f in document["findings"]),
+            sum(key in f["consulted"] for f in document["findings"]),
+        )
+        for key, entry in roles.items()
+    }
+
+
+def test_summary_names_the_most_serious_findings_in_plain_words(known) -> None:
+    data, _, document, page = known
+    frame = pd.read_csv(data)
+    rates = frame.groupby("grp")["decision"].mean()
+    findings = {f["id"]: f for f in document["findings"]}
+    top_links = [link.attrs["href"][1:] for link in page.by_id("summary").with_class("ref")]
+    articles = {a.attrs["id"]: a.attrs["data-finding"] for a in page.with_class("finding")}
+    top = [findings[articles[anchor]] for anchor in top_links]
+    assert 1 <= len(top) <= 3
+    ranks = {name: rank for rank, name in enumerate(SEVERITY_NAMES)}
+    assert ranks[top[0]["severity"]] == min(ranks[f["severity"]] for f in document["findings"])
+    # One finding per set of groups compared: the same pair is one fact for a reader.
+    pairs = [
+        (tuple(f["evidence"]["feature"]), frozenset(map(tuple, f["evidence"]["groups"])))
+        for f in top
+    ]
+    assert len(set(pairs)) == len(pairs)
+    # Among equally severe findings on the same groups, the selection-rate ratio reads plainest.
+    assert top[0]["check"] == "fairness.four_fifths"
+    ratio = rates["B"] / rates["A"]
+    assert abs(top[0]["evidence"]["value"] - ratio) < 1e-12
+    sentence = (
+        f"B (grp, {KNOWN_SIZES['B']} people) get the positive decision {ratio:.2f} times as "
+        f"often as A (grp, {KNOWN_SIZES['A']} people), the group that gets it most "
+        f"({rates['B'] * 100:.1f}% against {rates['A'] * 100:.1f}%)"
+    )
+    assert sentence in page.by_id("summary").words()
+    # The too-small group is a different fact, so it is among the most serious too.
+    assert any(f["check"] == "data.small_groups" for f in top)
+
+
+def test_each_role_section_lists_its_findings_with_its_actions(known) -> None:
+    _, _, document, page = known
+    anchors = {a.attrs["data-finding"]: a.attrs["id"] for a in page.with_class("finding")}
+    for key, entry in _shipped_roles()["roles"].items():
+        section = page.by_id(f"role-{key}")
+        assert section.tag == "section"
+        heading = next(section.iter("h2"))
+        assert heading.words().startswith(entry["name"])
+        assert entry["duty"] in section.words()
+        listed: dict[str, set[str]] = {"accountable for": set(), "consulted on": set()}
+        for table in section.with_class("finding-list"):
+            caption = next(table.iter("caption")).words()
+            kind = "accountable for" if caption.endswith("accountable for") else "consulted on"
+            listed[kind] |= {link.attrs["href"][1:] for link in table.iter("a")} & set(
+                anchors.values()
+            )
+        mine = [f for f in document["findings"] if f["accountable"] == key]
+        consulted = [f for f in document["findings"] if key in f["consulted"]]
+        assert listed["accountable for"] == {anchors[f["id"]] for f in mine}
+        assert listed["consulted on"] == {anchors[f["id"]] for f in consulted}
+        for finding in mine + consulted:
+            if key in finding["actions"]:
+                assert " ".join(finding["actions"][key].split()) in section.words()
+        if not mine:
+            assert f"No finding in this audit is the {entry['name'].lower()}’s to lead" in (
+                section.words()
+            )
+
+
+def test_each_finding_shows_evidence_meaning_chart_and_references(known) -> None:
+    data, _, document, page = known
+    frame = pd.read_csv(data)
+    sizes = frame.groupby("grp").size()
+    articles = {a.attrs["data-finding"]: a for a in page.with_class("finding")}
+    assert set(articles) == {f["id"] for f in document["findings"]}
+    for finding in document["findings"]:
+        article = articles[finding["id"]]
+        text = article.words()
+        assert finding["severity"].upper() in next(article.iter("h3")).words()
+        for reference in finding["references"]:
+            assert reference in text
+        meaning = [
+            row for row in _rows(next(article.iter("table"))) if row[0] == "What the metric means"
+        ]
+        assert len(meaning) == 1 and len(meaning[0][1]) > 30
+        for group, n in zip(finding["evidence"]["groups"], finding["evidence"]["n"], strict=True):
+            assert n == sizes[group[0]]
+        if finding["check"] in ("fairness.four_fifths", "fairness.disparity"):
+            table = article.table("Groups involved")
+            rows = {row[0]: row for row in _rows(table)[1:]}
+            assert set(rows) == {group[0] for group in finding["evidence"]["groups"]}
+            assert all(rows[group][1] == f"{sizes[group]:,}" for group in rows)
+            charts = list(article.iter("svg"))
+            assert charts and all(chart.attrs["role"] == "img" for chart in charts)
+        if finding["check"] == "fairness.four_fifths":
+            rate = frame.groupby("grp")["decision"].mean()
+            selection = _rows(article.table("Groups involved"))
+            assert selection[1][0] == "B" and selection[1][2].startswith(f"{rate['B']:.3f}")
+            assert "0.8 × highest" in article.words()
+    dp_ratio = next(
+        f for f in document["findings"] if f["evidence"]["metric"] == "demographic_parity_ratio"
+    )
+    assert "Lowest group selection rate divided by the highest" in articles[dp_ratio["id"]].words()
+
+
+class _SkippingCheck:
+    id = "test.skipping"
+
+    def run(self, context: Any) -> tuple:
+        raise CheckSkipped("needs a model's scores, and this audit has decisions only")
+
+
+class _CrashingCheck:
+    id = "test.crashing"
+
+    def run(self, context: Any) -> tuple:
+        raise ZeroDivisionError("deliberate crash in a check")
+
+
+def test_methods_and_limits_show_sizes_uncertainty_and_checks_not_run(tmp_path: Path) -> None:
+    data = _known_table(tmp_path)
+    result = run_audit(
+        _known_request(data), checks=(*CORE_CHECKS, _SkippingCheck(), _CrashingCheck())
+    )
+    page = parse(render(result, ["html"])["report.html"])
+    methods = page.by_id("methods")
+    text = methods.words()
+    assert "95% percentile-bootstrap interval from 60 replicates (seed 2)" in text
+    assert "can be biased" in text and "maximum or minimum" in text
+    sizes = _rows(methods.table("Sample sizes per slice"))
+    assert sizes[1] == ["grp", "3", "2", "1", str(min(KNOWN_SIZES.values()))]
+    small = _rows(methods.table("Groups with fewer than 30 rows"))
+    assert small[1:] == [["grp", "C", str(KNOWN_SIZES["C"])]]
+    checks = {
+        row[0].split()[-1]: row for row in _rows(methods.table("Checks and their status"))[1:]
+    }
+    assert checks["test.skipping"][1:] == [
+        "SKIPPED",
+        "0",
+        "needs a model's scores, and this audit has decisions only",
+    ]
+    assert checks["test.crashing"][1] == "CRASHED"
+    assert "deliberate crash in a check" in checks["test.crashing"][3]
+    assert all(checks[check.id][1] == "ran" for check in CORE_CHECKS)
+    assert (
+        f"{len(CORE_CHECKS)} of {len(CORE_CHECKS) + 2} checks ran to the end; 1 skipped, 1 crashed"
+        in text
+    )
+    # Without scores ROC AUC has no value: the reason is given once, with the groups it hits.
+    undefined = _rows(methods.table("Metrics left undefined"))
+    assert ["roc auc", "the audit has no scores, only decisions (pass --scores)", "2"] in undefined
+    assert "Audit INCOMPLETE" in page.by_id("summary").words()
+
+
+def test_audit_trail_and_sign_off(known) -> None:
+    data, _, document, page = known
+    trail = page.by_id("trail").words()
+    assert hashlib.sha256(data.read_bytes()).hexdigest() in trail
+    for name, version in document["run"]["versions"].items():
+        assert f"{name} {version}" in trail
+    rows = {row[0]: row[1] for row in _rows(page.by_id("trail").table("How this report"))}
+    assert rows["Seed"] == str(document["run"]["seed"]) == "2"
+    assert rows["Data SHA-256"] == hashlib.sha256(data.read_bytes()).hexdigest()
+    config = next(page.by_id("trail").iter("pre")).text()
+    assert json.loads(config) == document["run"]["config"]
+    signoff = page.by_id("signoff")
+    roles = _shipped_roles()["roles"]
+    blocks = signoff.with_class("signature")
+    assert [next(block.iter("h3")).words() for block in blocks] == [
+        e["name"] for e in roles.values()
+    ]
+    for block in blocks:
+        fields = [row[0] for row in _rows(next(block.iter("table")))]
+        assert fields == [
+            "Name",
+            "Role or position",
+            "Date",
+            "Decision",
+            "Conditions or comments",
+            "Signature",
+        ]
+    assert hashlib.sha256(data.read_bytes()).hexdigest() in signoff.words()
+
+
+def test_report_structure_is_accessible(known) -> None:
+    _, _, document, page = known
+    headings = [int(e.tag[1]) for e in page.iter() if re.fullmatch(r"h[1-6]", e.tag)]
+    assert headings[0] == 1 and headings.count(1) == 1
+    assert all(later <= earlier + 1 for earlier, later in itertools.pairwise(headings))
+    for table in page.iter("table"):
+        assert len(list(table.iter("caption"))) == 1
+        for cell in table.iter("th"):
+            assert cell.attrs.get("scope") in ("row", "col")
+    # Severity is always written out; the colour of a badge only repeats the word.
+    badges = page.with_class("severity")
+    assert badges and all(badge.words().lower() in SEVERITY_NAMES for badge in badges)
+    assert len(badges) >= len(document["findings"])
+    html = page.by_id("summary")
+    assert html.attrs["class"] == "major"
+    assert page.by_id("role-developer").tag == "section"
+
+
+def test_long_names_wrap_and_stay_escaped() -> None:
+    from reports.html_report import environment
+
+    name = "<b>" + "x" * 40 + "</b>/Q&A"
+    out = environment().from_string("{{ name | breakable }}").render(name=name)
+    assert "<b>" not in out and "&lt;b&gt;" in out
+    assert out.count("<wbr>") >= 2
+    assert out.replace("<wbr>", "") == str(escape(name))
+
+
+class _PluginCheck:
+    """A check this report has no wording for, owned by the regulator, with one sample
+    size for two groups (not one size per group)."""
+
+    id = "plugin.custom"
+
+    def run(self, context: Any) -> tuple:
+        evidence = Evidence(
+            metric="custom_score",
+            value=0.42,
+            interval=(0.40, 0.44),
+            threshold=0.3,
+            bound="max",
+            feature=("grp",),
+            groups=(("A",), ("B",)),
+            n=(250,),
+            statistically_clear=True,
+            details={"attack_accuracy": np.float64(0.7125), "rounds": np.int64(5), "notes": []},
+        )
+        return (
+            Finding(
+                id="plugin.custom:1",
+                fingerprint="plugin.custom|grp",
+                check=self.id,
+                title="Custom score for grp is 0.420 (maximum 0.300)",
+                severity=Severity.HIGH,
+                roles=(Role.REGULATOR, Role.DEVELOPER),
+                accountable=Role.REGULATOR,
+                consulted=(Role.DEVELOPER,),
+                actions={Role.REGULATOR: "Ask for the custom evidence file."},
+                evidence=evidence,
+                recommendation="Look into the custom score.",
+                references=("Internal control C-7",),
+            ),
+        )
+
+
+def test_a_check_without_wording_keeps_its_title_details_and_owner(tmp_path: Path) -> None:
+    data = _known_table(tmp_path)
+    result = run_audit(_known_request(data), checks=(*CORE_CHECKS, _PluginCheck()))
+    page = parse(render(result, ["html"])["report.html"])
+    article = next(
+        a for a in page.with_class("finding") if a.attrs["data-finding"] == "plugin.custom:1"
+    )
+    assert not article.with_class("plain")  # its title already says it
+    facts = {row[0]: row[1] for row in _rows(article.table("Facts of finding"))}
+    assert facts["Details"] == "attack accuracy: 0.713; rounds: 5"
+    assert "Based on 250 rows." in facts["Result"]
+    assert "Internal control C-7" in article.words()
+    # Group sizes come from the groups themselves, not from the check's sample size.
+    groups = {row[0]: row[1] for row in _rows(article.table("Groups involved"))[1:]}
+    assert groups == {"A": f"{KNOWN_SIZES['A']}", "B": f"{KNOWN_SIZES['B']}"}
+    regulator = page.by_id("role-regulator")
+    assert "Ask for the custom evidence file." in regulator.words()
+    assert "Accountable for (1)" in regulator.words()

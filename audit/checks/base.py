@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 
 from audit.accountability import AccountabilityTable
+from audit.explain.results import Explanations
 from audit.fairness import FairnessTables, percentile_interval
 from audit.features import FeatureMatrix
 from audit.findings import Evidence, Finding, Severity, finding_id, fingerprint
 from audit.models.base import LoadedModel
 from audit.policy import Policy, Threshold
+from audit.privacy.report import PrivacyReport
+from audit.text.results import TextReport
 
 
 class CheckSkipped(Exception):
@@ -37,6 +40,9 @@ class AuditContext:
     model: LoadedModel | None
     fairness: FairnessTables
     accountability: AccountabilityTable
+    privacy: PrivacyReport | None = None  # the privacy stage's report (audit.privacy)
+    explanations: Explanations | None = None  # the explanation stage's result (audit.explain)
+    text: TextReport | None = None  # the text stage's report (audit.text), text models only
 
 
 class Check(Protocol):

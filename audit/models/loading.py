@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import pickle
+import dataclasses
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -17,6 +18,13 @@ from audit.models.torch_models import (
     load_exported,
     load_torchscript,
 )
+from audit.privacy.model_files import (
+    check_pickle_file,
+    load_joblib,
+    load_pickle,
+    torch_load_options,
+)
+from audit.privacy.report import ModelFileScan
 
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 
@@ -39,7 +47,17 @@ def _refuse_pickle(path: Path) -> ModelError:
     )
 
 
-def load_model(path: Path, device: str = "cpu", trust: bool = False) -> LoadedModel:
+def load_model(
+    path: Path,
+    device: str = "cpu",
+    trust: bool = False,
+    allow_unsafe_imports: Sequence[str] = (),
+) -> LoadedModel:
+    """Load ``path`` with the adapter its format needs.
+
+    A pickle (only with ``trust``) is scanned first and guarded while it loads: a dangerous
+    import refuses it unless ``allow_unsafe_imports`` names it (audit.privacy.model_files).
+    """
     if not path.exists():
         raise ModelError(f"{path}: model file not found; check the path")
     if path.is_dir():
@@ -51,7 +69,7 @@ def load_model(path: Path, device: str = "cpu", trust: bool = False) -> LoadedMo
             return load_torchscript(path, device)
         if not trust:
             raise _refuse_pickle(path)
-        return _load_torch_pickle(path, device)
+        return _load_torch_pickle(path, device, allow_unsafe_imports)
     if suffix == ".pt2":
         check_device(device)
         return load_exported(path, device)
@@ -62,39 +80,48 @@ def load_model(path: Path, device: str = "cpu", trust: bool = False) -> LoadedMo
     if suffix in _PICKLE_SUFFIXES:
         if not trust:
             raise _refuse_pickle(path)
-        return _load_pickle(path, device)
+        return _load_pickle(path, device, allow_unsafe_imports)
     raise ModelError(
         f"{path}: unknown model format {path.suffix!r}; use .pt (TorchScript), .pt2 "
         "(torch.export) or .skops, or audit predictions with --predictions COL"
     )
 
 
-def _load_torch_pickle(path: Path, device: str) -> LoadedModel:
+def _with_scan(model: LoadedModel, scan: ModelFileScan) -> LoadedModel:
+    return dataclasses.replace(model, extra={**model.extra, "file_scan": scan})
+
+
+def _load_torch_pickle(path: Path, device: str, allow: Sequence[str]) -> LoadedModel:
+    scan, guard = check_pickle_file(path, "torch-pickle", allow)
     try:
-        loaded = torch.load(path, map_location=device, weights_only=False)
+        loaded = torch.load(
+            path, map_location=device, weights_only=False, **torch_load_options(guard)
+        )
+    except ModelError:
+        raise
     except Exception as exc:  # unpickling user files can raise anything
         raise ModelError(f"{path}: torch.load failed ({type(exc).__name__}: {exc})") from exc
     if isinstance(loaded, torch.nn.Module):
-        return from_pickled_module(loaded, device)
+        return _with_scan(from_pickled_module(loaded, device), guard.record(scan))
     raise ModelError(
         f"{path}: holds a {type(loaded).__name__}, not an nn.Module (a state_dict needs its "
         "model class); save the whole model with torch.jit.save or torch.export"
     )
 
 
-def _load_pickle(path: Path, device: str) -> LoadedModel:
+def _load_pickle(path: Path, device: str, allow: Sequence[str]) -> LoadedModel:
+    joblib_file = path.suffix.lower() == ".joblib"
+    scan, guard = check_pickle_file(path, "joblib" if joblib_file else "pickle", allow)
     try:
-        if path.suffix.lower() == ".joblib":
-            import joblib  # optional: only trusted joblib files need it
-
-            loaded = joblib.load(path)
-        else:
-            with path.open("rb") as handle:
-                loaded = pickle.load(handle)  # the user passed --trust-model
+        # The user passed --trust-model; the guard still refuses dangerous imports.
+        loaded = load_joblib(path, guard) if joblib_file else load_pickle(path, guard)
     except ImportError as exc:
         raise ModelError(f"{path}: loading .joblib files needs joblib; pip install joblib") from exc
+    except ModelError:
+        raise
     except Exception as exc:
         raise ModelError(f"{path}: unpickling failed ({type(exc).__name__}: {exc})") from exc
+    scan = guard.record(scan)
     if isinstance(loaded, torch.nn.Module):
-        return from_pickled_module(loaded, device)
-    return from_estimator(loaded, "pickle", trusted=True)
+        return _with_scan(from_pickled_module(loaded, device), scan)
+    return _with_scan(from_estimator(loaded, "pickle", trusted=True), scan)

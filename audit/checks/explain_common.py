@@ -1,0 +1,30 @@
+"""What the ``explain.*`` checks share: the stage's result, or why they cannot run."""
+
+from __future__ import annotations
+
+from audit.checks.base import AuditContext, CheckSkipped
+from audit.explain.results import Explanations, MethodResult
+
+
+def explanations_of(context: AuditContext) -> Explanations:
+    explanations = context.explanations
+    if explanations is None:
+        raise CheckSkipped("the explanation stage did not run")
+    if explanations.status != "ok":
+        raise CheckSkipped(f"no explanations: {explanations.reason}")
+    return explanations
+
+
+def primary_method(explanations: Explanations) -> MethodResult:
+    """The method whose importance a finding quotes (SHAP, else Captum)."""
+    method = explanations.primary()
+    if method is None:
+        reasons = "; ".join(
+            f"{name}: {result.reason}" for name, result in explanations.methods.items()
+        )
+        raise CheckSkipped(f"no attribution method ran ({reasons})")
+    return method
+
+
+def percent(value: float | None) -> str:
+    return "undefined" if value is None else f"{100 * value:.1f}%"

@@ -1,0 +1,146 @@
+"""How strongly each input column tracks a sensitive attribute: the proxy half of a proxy.
+
+The measure fits the column's type, and both lie in [0, 1]:
+
+- categorical column (text, or one-hot encoded for the model): Cramér's V with Bergsma's bias
+  correction, so that a column with many categories is not called associated by chance;
+- numeric column: the correlation ratio eta, the share of the column's spread (as a standard
+  deviation) that the attribute's groups explain.
+
+Mutual information (scikit-learn, in nats) is reported beside either: it also sees
+non-monotone dependence, but has no fixed upper bound, so thresholds use the measures above.
+Sensitive attributes are categorical here: numeric ones are the bands the audit slices by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.feature_selection import mutual_info_classif
+from sklearn.metrics import mutual_info_score
+
+from audit.explain.results import Association
+from audit.explain.sampling import STREAM_METHOD, generator
+from audit.table import SensitiveColumn
+
+# Rows for the nearest-neighbour mutual information estimate of a numeric column: it grows
+# as n log n, and its value settles long before this many rows.
+MI_ROWS = 5000
+
+
+def contingency(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Counts of each (x, y) code pair, without empty rows or columns."""
+    _, x_codes = np.unique(x, return_inverse=True)
+    _, y_codes = np.unique(y, return_inverse=True)
+    r, k = int(x_codes.max()) + 1, int(y_codes.max()) + 1
+    table = np.bincount(x_codes * k + y_codes, minlength=r * k).reshape(r, k)
+    return table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+
+
+def cramers_v(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Bias-corrected Cramér's V (Bergsma 2013) of two categorical codings; None when either
+    has a single value."""
+    table = contingency(x, y).astype(np.float64)
+    n = table.sum()
+    r, k = table.shape
+    if r < 2 or k < 2 or n < 2:
+        return None
+    expected = np.outer(table.sum(axis=1), table.sum(axis=0)) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
+    r_corrected = r - (r - 1) ** 2 / (n - 1)
+    k_corrected = k - (k - 1) ** 2 / (n - 1)
+    denominator = min(k_corrected - 1, r_corrected - 1)
+    if denominator <= 0:
+        return None
+    return float(min(1.0, np.sqrt(phi2 / denominator)))
+
+
+def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float | None:
+    """eta = sqrt(between-group sum of squares / total sum of squares); None for a constant."""
+    _, codes = np.unique(groups, return_inverse=True)
+    counts = np.bincount(codes)
+    means = np.bincount(codes, weights=values) / counts
+    overall = values.mean()
+    total = float(((values - overall) ** 2).sum())
+    if total <= 0 or len(counts) < 2:
+        return None
+    between = float((counts * (means - overall) ** 2).sum())
+    return float(min(1.0, np.sqrt(between / total)))
+
+
+def _categorical_codes(raw: pd.Series) -> np.ndarray:
+    # Missing values are a category of their own, as they are for sensitive columns.
+    codes, _ = pd.factorize(raw.astype(object), use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def is_categorical(raw: pd.Series, inputs: int) -> bool:
+    """A column the model one-hot encodes, or one that is not numeric, is categorical."""
+    numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
+    return inputs > 1 or not numeric
+
+
+def associations(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    inputs_per_column: Sequence[int],
+    sensitive: Sequence[SensitiveColumn],
+    seed: int,
+) -> tuple[Association, ...]:
+    """Every (input column, sensitive attribute) pair; sensitive columns are not candidates."""
+    names = {column.name for column in sensitive}
+    results = []
+    rng = generator(seed, STREAM_METHOD)
+    for column, inputs in zip(columns, inputs_per_column, strict=True):
+        if column in names or column not in frame.columns:
+            continue
+        raw = frame[column]
+        categorical = is_categorical(raw, inputs)
+        information: float | None
+        value: float | None
+        for attribute in sensitive:
+            if categorical:
+                codes = _categorical_codes(raw)
+                value = cramers_v(codes, attribute.codes)
+                information = float(mutual_info_score(codes, attribute.codes))
+                n = len(codes)
+                measure = "cramers_v"
+            else:
+                numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+                known = np.isfinite(numbers)
+                x, y = numbers[known], attribute.codes[known]
+                n = len(x)
+                value = correlation_ratio(x, y) if n > 1 else None
+                information = _numeric_information(x, y, rng, seed)
+                measure = "correlation_ratio"
+            results.append(
+                Association(
+                    column=column,
+                    attribute=attribute.name,
+                    measure=measure,
+                    value=value,
+                    mutual_information=information,
+                    n=n,
+                    undefined=None
+                    if value is not None
+                    else "the column or the attribute takes a single value",
+                )
+            )
+    return tuple(results)
+
+
+def _numeric_information(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, seed: int
+) -> float | None:
+    if len(x) < 4 or len(np.unique(y)) < 2:
+        return None
+    if len(x) > MI_ROWS:
+        keep = rng.choice(len(x), size=MI_ROWS, replace=False)
+        x, y = x[keep], y[keep]
+    estimate = mutual_info_classif(
+        x[:, None], y, discrete_features=False, n_neighbors=3, random_state=seed
+    )
+    return float(estimate[0])

@@ -1,0 +1,283 @@
+"""The explanation stage: sample, attribute with every method that applies, summarize, flip.
+
+Runs once before the checks, like the fairness tables; the ``explain.*`` checks read its
+result from the context. It fails soft: a method that does not apply is skipped with its
+reason, a method that errors is recorded (the stage then reports an error, as a crashed check
+would) and the others go on; the audit never stops here.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from audit.explain.agreement import agreements
+from audit.explain.association import associations
+from audit.explain.attributions import Attributions, completeness
+from audit.explain.captum_attributions import (
+    TorchForward,
+    gradient_shap,
+    integrated_gradients,
+    torch_forward,
+)
+from audit.explain.columns import ColumnMap, column_map
+from audit.explain.flip import flip_attribute
+from audit.explain.importance import global_importance, group_importance, largest_shifts
+from audit.explain.results import (
+    METHOD_ORDER,
+    Explanations,
+    Flip,
+    GroupCount,
+    MethodResult,
+    Sample,
+)
+from audit.explain.sampling import BACKGROUND_ROWS, ExplainSample, stratified_sample
+from audit.explain.score import model_function, positive_score
+from audit.explain.shap_attributions import shap_attributions
+from audit.features import FeatureMatrix
+from audit.models.base import LoadedModel
+from audit.policy import Policy
+from audit.result import CheckRun, CheckStatus
+from audit.slices import Partition, Slice
+from audit.table import SensitiveColumn
+
+STAGE_ID = "explain"
+EXTRA_HINT = "pip install 'rai-audit[explain]'"
+
+
+@dataclass(frozen=True)
+class ExplainInputs:
+    """What the stage needs from the audit so far."""
+
+    model: LoadedModel
+    features: FeatureMatrix
+    frame: pd.DataFrame
+    sensitive: Sequence[SensitiveColumn]
+    fine: Partition
+    slices: Sequence[Slice]
+    # How the model's output was read (audit.scoring), to explain the same score.
+    output_kind: str
+    output_shape: tuple[int, ...]
+    class_labels: tuple[str, ...] | None
+    target_labels: tuple[str, ...]
+    positive_label: str
+    model_path: Path
+    threshold: float
+    batch_size: int
+    policy: Policy
+    samples: int
+
+
+def skipped(reason: str) -> tuple[Explanations, CheckRun]:
+    return Explanations(status="skipped", reason=reason), CheckRun(
+        STAGE_ID, CheckStatus.SKIPPED, reason, 0
+    )
+
+
+def explain_stage(inputs: ExplainInputs) -> tuple[Explanations, CheckRun]:
+    """The stage's result and its entry among the report's checks; never raises."""
+    try:
+        explanations = run_explanations(inputs)
+    except Exception as exc:  # a crash here is recorded like a crashed check
+        reason = f"{type(exc).__name__}: {exc}".strip()
+        return Explanations(status="error", reason=reason), CheckRun(
+            STAGE_ID, CheckStatus.ERROR, reason, 0
+        )
+    errors = [
+        f"{method.method}: {method.reason}"
+        for method in explanations.methods.values()
+        if method.status == "error"
+    ]
+    errors += [
+        f"flip test of {name}: {why}"
+        for name, why in explanations.flip_skipped.items()
+        if why.startswith("error: ")
+    ]
+    if errors:
+        return explanations, CheckRun(STAGE_ID, CheckStatus.ERROR, "; ".join(errors), 0)
+    return explanations, CheckRun(STAGE_ID, CheckStatus.OK, None, 0)
+
+
+def _method(
+    name: str,
+    compute: Callable[[], Attributions | str],
+    sample: ExplainSample,
+    cells: np.ndarray,
+    columns: ColumnMap,
+    inputs: ExplainInputs,
+) -> MethodResult:
+    """Run one method; a string from ``compute`` is its skip reason, an exception its error."""
+    clock = time.perf_counter()
+    try:
+        attributions = compute()
+    except ImportError as exc:
+        library = (exc.name or "a library").split(".")[0]
+        return MethodResult(name, "skipped", f"{library} is not installed: {EXTRA_HINT}")
+    except Exception as exc:  # the model and the libraries are outside our control
+        return MethodResult(name, "error", f"{type(exc).__name__}: {exc}".strip())
+    if isinstance(attributions, str):
+        return MethodResult(name, "skipped", attributions)
+    seconds = round(time.perf_counter() - clock, 3)
+    policy = inputs.policy
+    groups = group_importance(
+        attributions.values, sample.weights, cells, columns.columns, inputs.slices
+    )
+    return MethodResult(
+        method=name,
+        status="ok",
+        library=attributions.library,
+        rows=len(attributions.values),
+        seconds=seconds,
+        settings=attributions.settings,
+        global_importance=global_importance(
+            attributions.values,
+            sample.weights,
+            columns.columns,
+            columns.inputs_per_column(),
+            policy.n_boot,
+            policy.confidence_level,
+            policy.seed,
+        ),
+        groups=groups,
+        shifts=largest_shifts(groups, columns.columns),
+        completeness=completeness(attributions),
+    )
+
+
+def run_explanations(inputs: ExplainInputs) -> Explanations:
+    features, policy = inputs.features, inputs.policy
+    input_columns = features.input_columns or features.columns
+    if len(input_columns) != features.values.shape[1]:
+        raise ValueError(
+            f"the feature matrix maps {len(input_columns)} inputs to columns but has "
+            f"{features.values.shape[1]}"
+        )
+    columns = column_map(input_columns)
+    score = positive_score(
+        inputs.output_kind,
+        inputs.output_shape,
+        inputs.class_labels,
+        inputs.target_labels,
+        inputs.positive_label,
+        inputs.model_path,
+    )
+    sample = stratified_sample(
+        inputs.fine.cell_of_row, inputs.fine.n_cells, inputs.samples, BACKGROUND_ROWS, policy.seed
+    )
+    cells = inputs.fine.cell_of_row[sample.rows]
+    explained = features.values[sample.rows]
+    background = features.values[sample.background]
+    function = model_function(inputs.model, score, inputs.batch_size)
+    forward: TorchForward | str | None = None
+
+    def captum_forward() -> TorchForward | str:
+        nonlocal forward
+        if forward is None:
+            forward = torch_forward(inputs.model, score, features.values.shape[1])
+        return forward
+
+    def run_shap() -> Attributions | str:
+        return shap_attributions(function, explained, background, columns, policy.seed)
+
+    def run_ig() -> Attributions | str:
+        found = captum_forward()
+        if isinstance(found, str):
+            return found
+        return integrated_gradients(found, explained, background, columns, inputs.batch_size)
+
+    def run_gradient_shap() -> Attributions | str:
+        found = captum_forward()
+        if isinstance(found, str):
+            return found
+        return gradient_shap(found, explained, background, columns, inputs.batch_size, policy.seed)
+
+    runners = {"shap": run_shap, "integrated_gradients": run_ig, "gradient_shap": run_gradient_shap}
+    methods = {
+        name: _method(name, runners[name], sample, cells, columns, inputs) for name in METHOD_ORDER
+    }
+    ran = [method for method in methods.values() if method.status == "ok"]
+    names = {column.name for column in inputs.sensitive}
+    sensitive_inputs = tuple(column for column in columns.columns if column in names)
+    flips, flip_skipped = _flips(inputs, sensitive_inputs, function)
+    notes = tuple(
+        f"{column.name} is not a model input: no direct use or flip test; its proxies are "
+        "the associated input columns"
+        for column in inputs.sensitive
+        if column.name not in sensitive_inputs
+    )
+    return Explanations(
+        status="ok",
+        explained=score.describe(inputs.positive_label),
+        sample=Sample(
+            requested=inputs.samples,
+            rows=len(sample.rows),
+            background=len(sample.background),
+            groups=_group_counts(inputs.slices, inputs.fine.cell_of_row, cells),
+        ),
+        columns=columns.columns,
+        sensitive_inputs=sensitive_inputs,
+        methods=methods,
+        agreement=agreements(ran),
+        associations=associations(
+            inputs.frame,
+            columns.columns,
+            list(columns.inputs_per_column()),
+            inputs.sensitive,
+            policy.seed,
+        ),
+        flips=flips,
+        flip_skipped=flip_skipped,
+        notes=notes,
+    )
+
+
+def _flips(
+    inputs: ExplainInputs,
+    sensitive_inputs: tuple[str, ...],
+    function: Callable[[np.ndarray], np.ndarray],
+) -> tuple[tuple[Flip, ...], dict[str, str]]:
+    flips: list[Flip] = []
+    skipped_flips: dict[str, str] = {}
+    encode = inputs.features.encode
+    for attribute in inputs.sensitive:
+        if attribute.name not in sensitive_inputs:
+            continue
+        if encode is None:
+            skipped_flips[attribute.name] = "the model input cannot be rebuilt from the table"
+            continue
+        try:
+            flips.extend(
+                flip_attribute(
+                    inputs.frame,
+                    attribute,
+                    encode,
+                    inputs.features.values,
+                    function,
+                    inputs.threshold,
+                    inputs.policy.n_boot,
+                    inputs.policy.confidence_level,
+                    inputs.policy.seed,
+                )
+            )
+        except Exception as exc:  # re-encoding or the model failed on flipped values
+            skipped_flips[attribute.name] = f"error: {type(exc).__name__}: {exc}".strip()
+    return tuple(flips), skipped_flips
+
+
+def _group_counts(
+    slices: Sequence[Slice], cell_of_row: np.ndarray, sampled_cells: np.ndarray
+) -> tuple[GroupCount, ...]:
+    counts: list[GroupCount] = []
+    for item in slices:
+        in_data = np.bincount(item.group_of_cell[cell_of_row], minlength=item.n_groups)
+        in_sample = np.bincount(item.group_of_cell[sampled_cells], minlength=item.n_groups)
+        counts.extend(
+            GroupCount(item.features, label, int(in_data[index]), int(in_sample[index]))
+            for index, label in enumerate(item.labels)
+        )
+    return tuple(counts)

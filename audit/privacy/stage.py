@@ -1,0 +1,172 @@
+"""The privacy stage of an audit: runs once, before the checks, which read its report.
+
+Each part (PII scan, membership inference, attribute inference) that cannot run records
+why; one that crashes is recorded as an error of the stage and the others still run.
+Input errors in ``--train-data`` or ``--holdout`` (a missing column, one class only) are
+the user's to fix and are raised like any other input error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import RaiAuditError
+from audit.policy import Policy
+from audit.privacy.attribute_inference import attribute_inference
+from audit.privacy.membership import GroupCodes, Scored, membership_inference
+from audit.privacy.pii import scan_frame
+from audit.privacy.report import (
+    AttributeInferenceResult,
+    MembershipResult,
+    ModelFileScan,
+    PiiScan,
+    PrivacyReport,
+)
+from audit.table import SensitiveColumn, prepare_sensitive
+
+STAGE_ID = "privacy"
+
+Section = TypeVar("Section", PiiScan, MembershipResult, AttributeInferenceResult)
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """Another table the audit scores the same way as the audited one (members, holdout)."""
+
+    frame: pd.DataFrame
+    source: Path
+
+
+@dataclass(frozen=True)
+class PrivacyInputs:
+    policy: Policy
+    frame: pd.DataFrame
+    source: Path
+    sensitive: Sequence[SensitiveColumn]
+    bins: dict[str, list[float]]
+    labels: np.ndarray
+    scores: np.ndarray | None
+    decisions: np.ndarray
+    model_inputs: tuple[str, ...]
+    score_rows: Callable[[TableRows], Scored] | None  # None without a model or scores
+    members: TableRows | None = None
+    holdout: TableRows | None = None
+    model_file: ModelFileScan | None = None
+
+
+def _guarded(name: str, errors: list[str], skipped: Section, run: Callable[[], Section]) -> Section:
+    try:
+        return run()
+    except RaiAuditError:
+        raise
+    except Exception as exc:  # a crashing part is recorded; the audit goes on
+        errors.append(f"{name}: {type(exc).__name__}: {exc}".strip())
+        return replace(skipped, status="error", reason=f"crashed ({type(exc).__name__})")
+
+
+def _membership_groups(
+    inputs: PrivacyInputs, members: pd.DataFrame, nonmembers: pd.DataFrame
+) -> tuple[list[GroupCodes], list[str]]:
+    names = [column.name for column in inputs.sensitive]
+    present = [name for name in names if name in members.columns and name in nonmembers.columns]
+    notes = [
+        f"no per-group figures for {name!r}: the column is not in both member and non-member data"
+        for name in names
+        if name not in present
+    ]
+    if not present:
+        return [], notes
+    both = pd.concat([members[present], nonmembers[present]], ignore_index=True)
+    prepared = prepare_sensitive(
+        both,
+        present,
+        {name: edges for name, edges in inputs.bins.items() if name in present},
+        inputs.policy.max_categories,
+        inputs.policy.quantile_bands,
+        inputs.source,
+    )
+    split = len(members)
+    groups = [
+        GroupCodes(column.name, column.groups, column.codes[:split], column.codes[split:])
+        for column in prepared
+    ]
+    return groups, notes
+
+
+def _membership(inputs: PrivacyInputs) -> MembershipResult:
+    if inputs.members is None:
+        return MembershipResult(
+            status="skipped",
+            reason="no --train-data: give the rows the model was trained on to test "
+            "whether its output gives them away",
+        )
+    if inputs.score_rows is None or inputs.scores is None:
+        return MembershipResult(
+            status="skipped",
+            reason="membership inference needs the model's scores: audit a model, or give "
+            "--scores with --predictions",
+        )
+    members = inputs.score_rows(inputs.members)
+    if inputs.holdout is not None:
+        nonmembers = inputs.score_rows(inputs.holdout)
+        nonmember_frame, source = inputs.holdout.frame, "holdout"
+    else:
+        # The audited data stands in for unseen rows: it should be a test split.
+        nonmembers = Scored(inputs.labels, inputs.scores, inputs.decisions)
+        nonmember_frame, source = inputs.frame, "audited data"
+    groups, notes = _membership_groups(inputs, inputs.members.frame, nonmember_frame)
+    result = membership_inference(
+        members,
+        nonmembers,
+        source,
+        groups,
+        n_boot=inputs.policy.n_boot,
+        confidence_level=inputs.policy.confidence_level,
+        seed=inputs.policy.seed,
+        min_group_size=inputs.policy.min_group_size,
+    )
+    return replace(result, notes=tuple(notes))
+
+
+def _attributes(inputs: PrivacyInputs) -> AttributeInferenceResult:
+    return attribute_inference(
+        inputs.scores,
+        inputs.decisions,
+        inputs.sensitive,
+        n_boot=inputs.policy.n_boot,
+        confidence_level=inputs.policy.confidence_level,
+        seed=inputs.policy.seed,
+        min_group_size=inputs.policy.min_group_size,
+    )
+
+
+def run_privacy(inputs: PrivacyInputs) -> tuple[PrivacyReport, list[str]]:
+    """The privacy report and, per crashed part, one line for the stage's error record."""
+    errors: list[str] = []
+    pii = _guarded(
+        "pii",
+        errors,
+        PiiScan(status="skipped", rows=len(inputs.frame)),
+        lambda: scan_frame(
+            inputs.frame,
+            inputs.policy.seed,
+            model_inputs=inputs.model_inputs,
+            sensitive=[column.name for column in inputs.sensitive],
+        ),
+    )
+    membership = _guarded(
+        "membership", errors, MembershipResult(status="skipped"), lambda: _membership(inputs)
+    )
+    attributes = _guarded(
+        "attribute_inference",
+        errors,
+        AttributeInferenceResult(status="skipped"),
+        lambda: _attributes(inputs),
+    )
+    return PrivacyReport(pii, membership, attributes, inputs.model_file), errors

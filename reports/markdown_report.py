@@ -1,0 +1,452 @@
+"""report.md: the audit in a page of GitHub-flavoured Markdown, for a pull-request comment or a
+CI job summary; and the Markdown escaping that every Markdown output here shares.
+
+Markdown has no autoescape of its own, so the environment below supplies one: every value a
+template inserts is escaped as text unless a filter has already turned it into Markdown
+(``MarkdownSafe``). Column and group names go into code spans, where no link, mention, HTML or
+emphasis can form; a pipe inside a table cell is escaped so that it cannot split the cell.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, ClassVar
+
+from jinja2 import Environment, FunctionLoader, StrictUndefined
+
+from audit.accountability import role_infos
+from audit.findings import Finding, Role, Severity
+from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+
+# GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
+MAX_CHARS = 60_000
+# Names longer than this are shortened in the summary (never in the model card).
+SUMMARY_NAME_LIMIT = 80
+TOP_FINDINGS = 10
+SUMMARY_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
+METRIC_ABBREVIATIONS = {
+    "true_positive_rate": "TPR",
+    "false_positive_rate": "FPR",
+    "false_negative_rate": "FNR",
+    "roc_auc": "ROC AUC",
+}
+SEVERITIES = tuple(sorted(Severity, key=lambda severity: -severity.rank))  # most severe first
+
+
+class MarkdownSafe(str):
+    """Text that is already Markdown: the environment inserts it unchanged."""
+
+
+# Whitespace that would end a table row or start a new block becomes one space; other control
+# characters become U+FFFD, visibly.
+_LINE_BREAKS = re.compile(r"[\t\n\v\f\r\u0085\u2028\u2029]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+# Characters that start emphasis, code, links, HTML, entities, tables, strikethrough, math,
+# headings, issue references or mentions in GitHub-flavoured Markdown.
+_SIGNIFICANT = re.compile(r"([\\`*_\[\]<>|~&#@$])")
+# GitHub turns "www.x" and "scheme://x" into links even without brackets.
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")
+
+
+def one_line(text: str) -> str:
+    return _CONTROL.sub("\ufffd", _LINE_BREAKS.sub(" ", text))
+
+
+def shorten(text: str, limit: int | None) -> str:
+    if limit is None or len(text) <= limit:
+        return text
+    return text[: limit - 1] + "…"
+
+
+def md_text(text: str) -> MarkdownSafe:
+    """``text`` as literal Markdown text: every significant character backslash-escaped."""
+    if isinstance(text, MarkdownSafe):
+        return text
+    escaped = _SIGNIFICANT.sub(r"\\\1", one_line(str(text)))
+    return MarkdownSafe(_AUTOLINK.sub(lambda match: "\\" + match.group(0), escaped))
+
+
+def md_code(text: str, *, in_table: bool, limit: int | None = None) -> MarkdownSafe:
+    """``text`` as a code span; in a table cell its pipes are escaped, as GFM requires there."""
+    content = shorten(one_line(str(text)), limit)
+    if not content:
+        return MarkdownSafe("(empty)")
+    if in_table:
+        content = content.replace("|", "\\|")
+    longest = max((len(run) for run in re.findall(r"`+", content)), default=0)
+    fence = "`" * (longest + 1)
+    # A code span loses one leading and one trailing space, and a backtick next to the fence
+    # would join it: pad in both cases so the content survives as written.
+    padded = (
+        content.startswith("`")
+        or content.endswith("`")
+        or (content.startswith(" ") and content.endswith(" ") and content.strip() != "")
+    )
+    pad = " " if padded else ""
+    return MarkdownSafe(f"{fence}{pad}{content}{pad}{fence}")
+
+
+def md_join(items: Iterable[Any], separator: str = ", ") -> MarkdownSafe:
+    return MarkdownSafe(md_text(separator).join(md_text(item) for item in items))
+
+
+def number(value: float | None) -> MarkdownSafe:
+    return MarkdownSafe("undefined" if value is None else f"{value:.3f}")
+
+
+def interval(ci: tuple[float, float] | list[float] | None) -> MarkdownSafe:
+    return MarkdownSafe("–" if ci is None else f"[{ci[0]:.3f}, {ci[1]:.3f}]")
+
+
+def count(value: int) -> MarkdownSafe:
+    return MarkdownSafe(f"{value:,}")
+
+
+def words(name: str) -> str:
+    return str(name).replace("_", " ").replace("roc auc", "ROC AUC")
+
+
+def label(parts: Iterable[str]) -> str:
+    """A group of an intersection as one name: ``Female / Black``."""
+    return " / ".join(parts)
+
+
+def slice_label(feature: Iterable[str]) -> str:
+    """A slice as one name: ``sex × race``."""
+    return " × ".join(feature)
+
+
+def bound_text(bound: str | None, limit: float | None) -> MarkdownSafe:
+    if limit is None:
+        return MarkdownSafe("–")
+    side = {"min": "minimum", "max": "maximum"}.get(bound or "", "limit")
+    return MarkdownSafe(f"{side} {limit:.3f}")
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, MarkdownSafe):
+        return value
+    if isinstance(value, str):
+        return md_text(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    # A float or None reaching the page unformatted is a template bug: say so in the test.
+    raise TypeError(f"format {value!r} with a filter (num, interval, count) before inserting it")
+
+
+def _load_template(name: str) -> str:
+    return resources.files("templates").joinpath(name).read_text("utf-8")
+
+
+def markdown_environment(name_limit: int | None = None) -> Environment:
+    """Jinja2 for Markdown: no HTML autoescape, but every value escaped as Markdown text unless
+    a filter made it Markdown already."""
+    env = Environment(
+        loader=FunctionLoader(_load_template),
+        autoescape=False,
+        undefined=StrictUndefined,
+        finalize=_finalize,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["code"] = lambda text: md_code(text, in_table=False, limit=name_limit)
+    env.filters["cell"] = lambda text: md_code(text, in_table=True, limit=name_limit)
+    env.filters["text"] = md_text
+    env.filters["num"] = number
+    env.filters["interval"] = interval
+    env.filters["count"] = count
+    env.filters["words"] = words
+    env.filters["label"] = label
+    env.filters["slice"] = slice_label
+    env.filters["mjoin"] = md_join
+    env.filters["bound"] = bound_text
+    return env
+
+
+# --- views shared by the Markdown outputs -------------------------------------------------------
+
+
+def judged_disparities(result: AuditResult) -> list[Disparity]:
+    """The disparities the policy judges: its comparison, metrics that have a threshold."""
+    compare = result.run.config.get("compare")
+    thresholds = result.run.config.get("thresholds", {})
+    return [d for d in result.disparities if d.comparison == compare and d.metric in thresholds]
+
+
+def threshold_of(result: AuditResult, metric: str) -> tuple[str | None, float | None]:
+    entry = result.run.config.get("thresholds", {}).get(metric) or {}
+    if entry.get("min") is not None:
+        return "min", float(entry["min"])
+    if entry.get("max") is not None:
+        return "max", float(entry["max"])
+    return None, None
+
+
+def violated(bound: str | None, limit: float | None, value: float | None) -> bool:
+    if bound is None or limit is None or value is None:
+        return False
+    return value < limit if bound == "min" else value > limit
+
+
+def violation_ids(result: AuditResult) -> set[str]:
+    return {violation.finding for violation in result.gate.violations}
+
+
+def seriousness(finding: Finding, failing: set[str]) -> tuple[int, bool, bool, float, str]:
+    """Sort key, most serious first: severity, gate violation, clear of noise, distance past
+    the threshold relative to it."""
+    evidence = finding.evidence
+    excess = 0.0
+    if evidence.value is not None and evidence.threshold is not None:
+        excess = abs(evidence.value - evidence.threshold) / max(abs(evidence.threshold), 1e-9)
+    return (
+        -finding.severity.rank,
+        finding.id not in failing,
+        evidence.statistically_clear is not True,
+        -excess,
+        finding.fingerprint,
+    )
+
+
+def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe:
+    """What a finding says, in words, with its names in code spans (never its raw title)."""
+    evidence = finding.evidence
+    if not evidence.feature:
+        return md_text(finding.title)
+    feature = md_code(slice_label(evidence.feature), in_table=False, limit=name_limit)
+    groups = md_join(
+        [md_code(label(group), in_table=False, limit=name_limit) for group in evidence.groups],
+        " vs ",
+    )
+    text = f"{md_text(words(evidence.metric))} of {feature} is {number(evidence.value)}"
+    if evidence.interval is not None:
+        text += f" {interval(evidence.interval)}"
+    if evidence.threshold is not None:
+        text += f" ({bound_text(evidence.bound, evidence.threshold)})"
+    if evidence.groups:
+        text += f"; groups {groups}"
+    return MarkdownSafe(text)
+
+
+def groups_with_sizes(finding: Finding, *, name_limit: int | None) -> MarkdownSafe:
+    evidence = finding.evidence
+    parts = []
+    for index, group in enumerate(evidence.groups):
+        name = md_code(label(group), in_table=True, limit=name_limit)
+        size = f" (n={evidence.n[index]:,})" if index < len(evidence.n) else ""
+        parts.append(MarkdownSafe(f"{name}{size}"))
+    return md_join(parts, " vs ") if parts else MarkdownSafe("–")
+
+
+def role_names() -> dict[Role, str]:
+    return {info.role: info.name for info in role_infos()}
+
+
+def generic_recommendation(check: str, config: dict[str, Any]) -> str:
+    """A check's recommendation with its placeholders in general words, for text that speaks of
+    the check rather than one finding (SARIF rule help, the model card's caveats)."""
+    from audit.checks.base import check_table
+
+    info = check_table().get(check)
+    if info is None:
+        return ""
+    general = _GeneralWords(min_group_size=str(config.get("min_group_size", "min_group_size")))
+    try:
+        return info.recommendation.format_map(general)
+    except (ValueError, IndexError):  # a placeholder with a number format: no general wording
+        return ""
+
+
+class _GeneralWords(dict[str, str]):
+    WORDS: ClassVar[dict[str, str]] = {
+        "groups": "the groups",
+        "group": "concerned",  # "The group {group} is selected ..." -> "The group concerned ..."
+        "reference": "the most selected group",
+        "feature": "the sensitive feature",
+        "metric": "the metric",
+    }
+
+    def __missing__(self, key: str) -> str:
+        return self.WORDS.get(key, key.replace("_", " "))
+
+
+# --- the summary ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViolationRow:
+    finding: Finding
+    severity: str
+    kind: str | None  # "new" or "worsened" against a baseline
+
+
+@dataclass(frozen=True)
+class Caps:
+    """How many rows each list of the summary shows; shrunk until the page fits MAX_CHARS."""
+
+    violations: int
+    findings: int
+    disparities: int
+    groups: int
+
+    def scaled(self, factor: float) -> Caps:
+        return Caps(
+            violations=max(3, int(self.violations * factor)),
+            findings=max(3, int(self.findings * factor)),
+            disparities=max(3, int(self.disparities * factor)),
+            groups=max(3, int(self.groups * factor)),
+        )
+
+
+DEFAULT_CAPS = Caps(violations=100, findings=TOP_FINDINGS, disparities=200, groups=200)
+SCALES = (1.0, 0.5, 0.25, 0.1, 0.0)
+TRUNCATION_NOTE = (
+    "\n\n**Truncated:** this summary was cut to stay under GitHub's comment limit; "
+    "the JSON report has everything.\n"
+)
+
+
+def _verdict(result: AuditResult) -> dict[str, Any]:
+    gate = result.gate
+    fail_on = md_code(gate.fail_on, in_table=False)
+    baseline = getattr(gate, "baseline", None)
+    failing = len(gate.violations)
+    below = len(result.findings) - failing
+    if result.incomplete:
+        crashed = [check for check in result.checks if check.status is CheckStatus.ERROR]
+        names = md_join([md_code(check.id, in_table=False) for check in crashed], ", ")
+        return {
+            "icon": "⚠️",
+            "headline": "audit incomplete",
+            "sentence": MarkdownSafe(
+                f"**Audit incomplete:** check {names} crashed, so the gate cannot vouch for "
+                "this model; see the checks below."
+            ),
+        }
+    if baseline is not None:
+        against = f" against the baseline {md_code(baseline.path, in_table=False)}"
+        what = "new or worsened finding(s)"
+    else:
+        against, what = "", "finding(s)"
+    if gate.passed:
+        sentence = f"**Gate passed**{against}: no {what.replace('(s)', '')} at or above {fail_on}"
+        sentence += f" ({below} finding(s) below it)." if below else "."
+        return {"icon": "✅", "headline": "gate passed", "sentence": MarkdownSafe(sentence)}
+    sentence = f"**Gate failed**{against}: {failing} {what} at or above {fail_on}"
+    if gate.require_significance:
+        sentence += ", counting only violations whose interval clears the threshold"
+    return {"icon": "❌", "headline": "gate failed", "sentence": MarkdownSafe(sentence + ".")}
+
+
+def _subject(result: AuditResult, name_limit: int) -> MarkdownSafe:
+    run = result.run
+    model = run.model
+    data = run.data
+
+    def code(text: str) -> MarkdownSafe:
+        return md_code(text, in_table=False, limit=name_limit)
+
+    def file_name(path: str) -> str:
+        return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+    if model.file is not None:
+        what = f"Model {code(file_name(model.file.path))} ({md_text(model.kind)})"
+    else:
+        what = "Decisions read from the data (no model)"
+    sensitive = md_join([code(name) for name in data.sensitive], ", ")
+    return MarkdownSafe(
+        f"{what} on {code(file_name(data.file.path))}: {count(data.rows)} rows, target "
+        f"{code(data.target)}, sensitive {sensitive}."
+    )
+
+
+def _counts(result: AuditResult) -> dict[str, Any]:
+    roles = role_infos()
+    by_cell = Counter((finding.severity, finding.accountable) for finding in result.findings)
+    table = [[by_cell.get((severity, info.role), 0) for info in roles] for severity in SEVERITIES]
+    rows = [
+        {"severity": severity.value, "by_role": cells, "total": sum(cells)}
+        for severity, cells in zip(SEVERITIES, table, strict=True)
+    ]
+    totals = [sum(cells[index] for cells in table) for index in range(len(roles))]
+    return {"roles": roles, "rows": rows, "totals": totals, "total": len(result.findings)}
+
+
+def _group_rows(result: AuditResult) -> tuple[list[str], list[GroupResult]]:
+    present = next((tuple(group.metrics) for group in result.groups if group.metrics), ())
+    columns = [metric for metric in SUMMARY_METRICS if metric in present]
+    return columns, list(result.groups)
+
+
+def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
+    failing = violation_ids(result)
+    by_id = {finding.id: finding for finding in result.findings}
+    names = role_names()
+    ranked = sorted(result.findings, key=lambda finding: seriousness(finding, failing))
+    violations = sorted(
+        (
+            ViolationRow(by_id[v.finding], v.severity, getattr(v, "kind", None))
+            for v in result.gate.violations
+            if v.finding in by_id
+        ),
+        key=lambda row: seriousness(row.finding, failing),
+    )
+    judged = judged_disparities(result)
+    disparity_rows = []
+    for disparity in judged:
+        bound, limit = threshold_of(result, disparity.metric)
+        if disparity.value is None:
+            status = "undefined"
+        else:
+            status = "violated" if violated(bound, limit, disparity.value) else "within"
+        disparity_rows.append(
+            {"disparity": disparity, "bound": bound, "limit": limit, "status": status}
+        )
+    columns, groups = _group_rows(result)
+    return {
+        "verdict": _verdict(result),
+        "subject": _subject(result, SUMMARY_NAME_LIMIT),
+        "run": result.run,
+        "tool_version": result.tool_version,
+        "counts": _counts(result),
+        "role_names": names,
+        "violations": violations[: caps.violations],
+        "violations_omitted": max(0, len(violations) - caps.violations),
+        "findings": ranked[: caps.findings],
+        "findings_omitted": max(0, len(ranked) - caps.findings),
+        "failing": failing,
+        "disparities": disparity_rows[: caps.disparities],
+        "disparities_omitted": max(0, len(disparity_rows) - caps.disparities),
+        "group_columns": columns,
+        "groups": groups[: caps.groups],
+        "groups_omitted": max(0, len(groups) - caps.groups),
+        "insufficient": GroupStatus.INSUFFICIENT_DATA,
+        "checks": result.checks,
+        "confidence": f"{result.run.confidence_level:.0%}",
+        "describe": lambda finding: describe(finding, name_limit=SUMMARY_NAME_LIMIT),
+        "groups_with_sizes": lambda finding: groups_with_sizes(
+            finding, name_limit=SUMMARY_NAME_LIMIT
+        ),
+        "abbreviation": lambda metric: METRIC_ABBREVIATIONS.get(metric, words(metric)),
+        "short_hash": lambda digest: MarkdownSafe(f"`{digest[:12]}`"),
+    }
+
+
+class MarkdownFormatter:
+    extension = "md"
+
+    def render(self, result: AuditResult) -> str:
+        template = markdown_environment(SUMMARY_NAME_LIMIT).get_template("report.md.j2")
+        text = ""
+        for scale in SCALES:
+            text = template.render(summary_context(result, DEFAULT_CAPS.scaled(scale)))
+            if len(text) <= MAX_CHARS:
+                return text
+        # Still too long with every list at its minimum: cut at a line, and say so.
+        cut = text.rfind("\n", 0, MAX_CHARS - len(TRUNCATION_NOTE))
+        return text[: max(cut, 0)] + TRUNCATION_NOTE

@@ -1,0 +1,398 @@
+"""The explanation stage inside the audit: direct use, proxies and the flip test on models whose
+use of the sensitive attribute is known by construction; failing soft; determinism."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST_N_BOOT, Cli, Workspace, linear
+
+import audit.explain.stage
+from audit import AuditRequest, AuditResult, CheckStatus, run_audit, to_json
+from audit.checks import CHECKS
+from audit.explain.results import Explanations
+from audit.features import from_metadata, parse_metadata
+from audit.models import load_model
+
+# x1, x2 and proxy are numeric; sex is one-hot encoded (F, M): five model inputs.
+METADATA = {
+    "format": "rai-audit/features-v1",
+    "features": [
+        {"column": "x1", "kind": "numeric"},
+        {"column": "x2", "kind": "numeric"},
+        {"column": "proxy", "kind": "numeric"},
+        {"column": "sex", "kind": "categorical", "categories": ["F", "M"]},
+    ],
+    "class_labels": ["0", "1"],
+    "positive_label": "1",
+    "output_kind": "logits",
+}
+# Logit weights over the inputs [x1, x2, proxy, sex=F, sex=M]; one output, read with sigmoid.
+USES_SEX = [1.0, 0.0, 0.0, -1.5, 1.5]
+USES_PROXY = [1.0, 0.0, 1.5, 0.0, 0.0]
+USES_NEITHER = [1.0, 0.5, 0.0, 0.0, 0.0]
+EXPLAIN_CHECKS = tuple(check for check in CHECKS if check.id.startswith("explain."))
+
+
+def explain_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """proxy tracks sex (correlation ratio about 0.6); x1 and x2 are independent of it."""
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], size=rows)
+    x1 = rng.normal(size=rows)
+    return pd.DataFrame(
+        {
+            "x1": np.round(x1, 6),
+            "x2": np.round(rng.normal(size=rows), 6),
+            "proxy": np.round(1.5 * (sex == "M") + rng.normal(size=rows), 6),
+            "sex": sex,
+            "label": (x1 + rng.normal(scale=0.5, size=rows) > 0).astype(int),
+        }
+    )
+
+
+def request(workspace: Workspace, weights: list[float], name: str, **fields: Any) -> AuditRequest:
+    frame = fields.pop("frame", None)
+    overrides = fields.pop("policy_overrides", {"n_boot": FAST_N_BOOT})
+    return AuditRequest(
+        data=workspace.table(explain_frame() if frame is None else frame, f"{name}.csv"),
+        model=workspace.torchscript(linear([weights], [0.0]), f"{name}.pt", METADATA),
+        target="label",
+        sensitive=("sex",),
+        search_config=False,
+        policy_overrides=overrides,
+        explain_samples=200,
+        **fields,
+    )
+
+
+def audit_explained(
+    workspace: Workspace, weights: list[float], name: str, **fields: Any
+) -> AuditResult:
+    return run_audit(request(workspace, weights, name, **fields), checks=EXPLAIN_CHECKS)
+
+
+def findings(result: AuditResult, check: str) -> list[Any]:
+    return [finding for finding in result.findings if finding.check == check]
+
+
+def explanations(result: AuditResult) -> Explanations:
+    assert result.explanations is not None
+    return result.explanations
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    return 1 / (1 + np.exp(-values))
+
+
+def test_direct_use_is_flagged_and_the_flip_matches_numpy(workspace: Workspace) -> None:
+    result = audit_explained(workspace, USES_SEX, "direct")
+    found = explanations(result)
+    assert found.columns == ("x1", "x2", "proxy", "sex")
+    assert found.sensitive_inputs == ("sex",)
+    assert {name: method.status for name, method in found.methods.items()} == {
+        "shap": "ok",
+        "integrated_gradients": "ok",
+        "gradient_shap": "ok",
+    }
+    direct = findings(result, "explain.direct_use")
+    assert len(direct) == 1 and direct[0].evidence.feature == ("sex",)
+    shap_sex = found.methods["shap"].importance_of("sex")
+    assert shap_sex is not None and shap_sex.inputs == 2
+    assert direct[0].evidence.value == shap_sex.share > 0.15
+    # Columns the model ignores get no attribution from any method.
+    for method in found.methods.values():
+        for column in ("x2", "proxy"):
+            item = method.importance_of(column)
+            assert item is not None and item.value == 0.0
+
+    # Flip every F row to M: the logit rises by 3, so the decision (logit >= 0) changes exactly
+    # for the rows with -1.5 <= x1 < 1.5; computed here from the table alone.
+    frame = explain_frame()
+    female = frame[frame["sex"] == "F"]["x1"].to_numpy()
+    flip = next(f for f in found.flips if (f.from_group, f.to_group) == ("F", "M"))
+    assert flip.n == len(female) and flip.value == "M"
+    expected_changed = int(((female >= -1.5) & (female < 1.5)).sum())
+    assert flip.changed == expected_changed == flip.to_positive and flip.to_negative == 0
+    assert flip.changed_share == pytest.approx(expected_changed / len(female))
+    expected_change = np.mean(sigmoid(female + 1.5) - sigmoid(female - 1.5))
+    assert flip.mean_score_change == pytest.approx(expected_change, abs=1e-6)
+    flagged = findings(result, "explain.counterfactual_flip")
+    assert len(flagged) == 1 and flagged[0].severity.value == "critical"
+
+
+def test_a_correlated_proxy_is_flagged_by_name(workspace: Workspace) -> None:
+    result = audit_explained(workspace, USES_PROXY, "proxy")
+    proxies = findings(result, "explain.proxy")
+    assert [(f.evidence.details["proxy"], f.evidence.details["attribute"]) for f in proxies] == [
+        ("proxy", "sex")
+    ]
+    assert "proxy stands in for sex" in proxies[0].title
+    # The association is the correlation ratio of proxy by sex, computed here independently.
+    frame = explain_frame()
+    means = frame.groupby("sex")["proxy"].transform("mean")
+    eta = np.sqrt(
+        ((means - frame["proxy"].mean()) ** 2).sum() / frame["proxy"].var(ddof=0) / len(frame)
+    )
+    assert proxies[0].evidence.details["association"] == pytest.approx(eta, rel=1e-9)
+    assert proxies[0].evidence.details["association_measure"] == "correlation_ratio"
+    assert not findings(result, "explain.direct_use")
+    assert not findings(result, "explain.counterfactual_flip")
+
+
+def test_a_model_using_neither_raises_neither_and_flips_nothing(workspace: Workspace) -> None:
+    result = audit_explained(workspace, USES_NEITHER, "neither")
+    assert not findings(result, "explain.direct_use")
+    assert not findings(result, "explain.proxy")
+    assert not findings(result, "explain.counterfactual_flip")
+    found = explanations(result)
+    # proxy is strongly associated with sex but unused; x2 is used but unassociated.
+    strength = {(a.column, a.attribute): a.value for a in found.associations}
+    assert strength[("proxy", "sex")] > 0.5 and strength[("x2", "sex")] < 0.1
+    assert len(found.flips) == 2
+    for flip in found.flips:
+        assert flip.changed == 0 and flip.changed_share == 0.0
+        assert flip.mean_score_change == 0.0 and flip.ci == (0.0, 0.0)
+    assert all(run.status is CheckStatus.OK for run in result.checks)
+
+
+def test_sklearn_model_skips_captum_with_a_reason_and_shap_still_runs(
+    workspace: Workspace,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    frame = explain_frame()
+    estimator = LogisticRegression().fit(frame[["x1", "x2", "proxy"]], frame["label"])
+    result = run_audit(
+        AuditRequest(
+            data=workspace.table(frame),
+            model=workspace.skops(estimator),
+            target="label",
+            sensitive=("sex",),
+            features=("x1", "x2", "proxy"),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            explain_samples=100,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    found = explanations(result)
+    assert found.methods["shap"].status == "ok"
+    for name in ("integrated_gradients", "gradient_shap"):
+        assert found.methods[name].status == "skipped"
+        assert "gradients" in (found.methods[name].reason or "")
+    assert found.agreement == () and found.sensitive_inputs == ()
+    assert found.notes and "sex is not a model input" in found.notes[0]
+    assert not result.incomplete
+
+
+def test_preprocessor_columns_are_traced_and_flipped(workspace: Workspace) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    frame = explain_frame()
+    prep = ColumnTransformer(
+        [("cat", OneHotEncoder(), ["sex"]), ("num", StandardScaler(), ["x1", "proxy"])]
+    ).fit(frame)
+    estimator = LogisticRegression().fit(prep.transform(frame), frame["label"])
+    result = run_audit(
+        AuditRequest(
+            data=workspace.table(frame),
+            model=workspace.skops(estimator),
+            preprocessor=workspace.skops(prep, "prep.skops"),
+            target="label",
+            sensitive=("sex",),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            explain_samples=100,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    found = explanations(result)
+    assert found.columns == ("sex", "x1", "proxy")
+    assert found.sensitive_inputs == ("sex",)
+    assert {(f.from_group, f.to_group) for f in found.flips} == {("F", "M"), ("M", "F")}
+    assert found.flip_skipped == {}
+
+
+def test_skipped_explanations_say_why(workspace: Workspace) -> None:
+    off = run_audit(replace(request(workspace, USES_SEX, "off"), explain=False))
+    assert off.explanations == Explanations(status="skipped", reason="turned off with --no-explain")
+    runs = {run.id: run for run in off.checks}
+    for check in EXPLAIN_CHECKS:
+        assert runs[check.id].status is CheckStatus.SKIPPED
+        assert "--no-explain" in (runs[check.id].reason or "")
+    frame = explain_frame().assign(decision=lambda f: (f["x1"] > 0).astype(int))
+    predictions = run_audit(
+        AuditRequest(
+            data=workspace.table(frame, "predictions.csv"),
+            predictions="decision",
+            target="label",
+            sensitive=("sex",),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    assert explanations(predictions).status == "skipped"
+    assert "no model" in (explanations(predictions).reason or "")
+    document = json.loads(to_json(predictions))
+    assert document["explanations"]["status"] == "skipped"
+
+
+def test_without_the_extra_the_methods_skip_naming_it_and_the_flip_still_runs(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # None in sys.modules makes ``import shap`` (and captum) fail as if not installed.
+    for module in ("shap", "captum", "captum.attr"):
+        monkeypatch.setitem(sys.modules, module, None)
+    result = audit_explained(workspace, USES_SEX, "no-extra")
+    found = explanations(result)
+    for name, library in (("shap", "shap"), ("integrated_gradients", "captum")):
+        assert found.methods[name].status == "skipped"
+        assert found.methods[name].reason == (
+            f"{library} is not installed: pip install 'rai-audit[explain]'"
+        )
+    runs = {run.id: run for run in result.checks}
+    assert runs["explain.direct_use"].status is CheckStatus.SKIPPED
+    assert "rai-audit[explain]" in (runs["explain.direct_use"].reason or "")
+    assert not result.incomplete
+    assert [f.check for f in result.findings] == ["explain.counterfactual_flip"]
+
+
+def test_an_explainer_that_errors_is_recorded_and_the_audit_goes_on(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("deliberate explainer failure")
+
+    monkeypatch.setattr(audit.explain.stage, "shap_attributions", broken)
+    result = run_audit(request(workspace, USES_SEX, "broken"))
+    found = explanations(result)
+    assert found.methods["shap"].status == "error"
+    assert found.methods["shap"].reason == "RuntimeError: deliberate explainer failure"
+    stage = next(run for run in result.checks if run.id == "explain")
+    assert stage.status is CheckStatus.ERROR and "deliberate explainer failure" in (
+        stage.reason or ""
+    )
+    assert result.incomplete
+    # Captum carries the findings, and every other check ran.
+    direct = findings(result, "explain.direct_use")
+    assert direct and direct[0].evidence.details["method"] == "integrated_gradients"
+    assert all(run.status is not CheckStatus.ERROR for run in result.checks if run.id != "explain")
+    assert any(finding.check == "fairness.disparity" for finding in result.findings)
+
+
+def _without_timings(document: dict[str, Any]) -> dict[str, Any]:
+    for method in document["methods"].values():
+        method["seconds"] = None
+    return document
+
+
+def test_explanations_follow_the_seed(workspace: Workspace) -> None:
+    first = run_audit(request(workspace, USES_SEX, "a"), checks=EXPLAIN_CHECKS)
+    second = run_audit(request(workspace, USES_SEX, "b"), checks=EXPLAIN_CHECKS)
+    other = run_audit(
+        request(workspace, USES_SEX, "c", policy_overrides={"n_boot": FAST_N_BOOT, "seed": 5}),
+        checks=EXPLAIN_CHECKS,
+    )
+    documents = [
+        _without_timings(json.loads(to_json(result))["explanations"])
+        for result in (first, second, other)
+    ]
+    assert documents[0] == documents[1]
+    assert documents[0]["methods"]["shap"] != documents[2]["methods"]["shap"]
+
+
+def test_report_json_carries_rows_per_group_and_validates(workspace: Workspace) -> None:
+    frame = explain_frame(rows=800)
+    frame.loc[:19, "sex"] = "X"  # a group of 20 rows: fewer than min_group_size, still explained
+    result = run_audit(request(workspace, USES_NEITHER, "groups", frame=frame))
+    document = json.loads(to_json(result))  # to_json validates against the shipped schema
+    sample = document["explanations"]["sample"]
+    counts = {tuple(g["group"]): (g["rows"], g["explained"]) for g in sample["groups"]}
+    assert counts[("X",)] == (20, 20)
+    assert counts[("F",)][1] == counts[("M",)][1] == 90 and sample["rows"] == 200
+    shap = document["explanations"]["methods"]["shap"]
+    assert {item["column"] for item in shap["global_importance"]} == {"x1", "x2", "proxy", "sex"}
+    assert {tuple(g["group"]): g["n"] for g in shap["groups"]} == {
+        ("F",): 90,
+        ("M",): 90,
+        ("X",): 20,
+    }
+
+
+def test_cli_options(cli: Cli, workspace: Workspace, tmp_path: Path) -> None:
+    explain_request = request(workspace, USES_SEX, "cli")
+    common = [
+        "run",
+        str(explain_request.model),
+        str(explain_request.data),
+        *("--target", "label", "--sensitive", "sex", "--n-boot", str(FAST_N_BOOT)),
+    ]
+    cli.input_error(
+        [*common, "--explain-samples", "0", "--out", str(tmp_path / "x")],
+        "--explain-samples must be at least 1",
+    )
+    out = tmp_path / "out"
+    result = cli(*common, "--no-explain", "--format", "json", "--out", str(out))
+    assert result.exit_code in (0, 1), result.output
+    document = json.loads((out / "report.json").read_text("utf-8"))
+    assert document["explanations"] == {
+        **document["explanations"],
+        "status": "skipped",
+        "reason": "turned off with --no-explain",
+    }
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
+
+
+def test_adult_example_uses_sex_directly_and_flips_decisions() -> None:
+    result = run_audit(
+        AuditRequest(
+            data=EXAMPLE / "test.csv.gz",
+            model=EXAMPLE / "model.pt",
+            target="income",
+            sensitive=("sex", "race"),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            explain_samples=100,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    found = explanations(result)
+    assert found.sensitive_inputs == ("race", "sex")
+    assert found.methods["shap"].importance_of("native-country") is not None
+    direct = {f.evidence.feature for f in findings(result, "explain.direct_use")}
+    assert ("sex",) in direct
+    flipped = {
+        f.evidence.feature: f.evidence.value
+        for f in findings(result, "explain.counterfactual_flip")
+    }
+    assert set(flipped) == {("sex",), ("race",)}
+    # An independent flip of every Male row to Female, through the model's own encoding:
+    # the stage flips a seeded subsample of 2000, so it agrees within sampling error.
+    frame = pd.read_csv(EXAMPLE / "test.csv.gz")
+    model = load_model(EXAMPLE / "model.pt")
+    assert model.metadata_text is not None
+    metadata = parse_metadata(model.metadata_text, EXAMPLE / "model.pt")
+    male = frame[frame["sex"] == "Male"]
+    before = model.adapter.predict_proba(from_metadata(male, metadata, EXAMPLE).values)
+    after = model.adapter.predict_proba(
+        from_metadata(male.assign(sex="Female"), metadata, EXAMPLE).values
+    )
+    # Logits [<=50K, >50K]: the positive decision is the larger logit (probability >= 0.5).
+    changed = float(np.mean((before[:, 1] > before[:, 0]) != (after[:, 1] > after[:, 0])))
+    flip = next(f for f in found.flips if (f.from_group, f.to_group) == ("Male", "Female"))
+    assert flip.n == 2000 and flip.value == "Female"
+    standard_error = np.sqrt(changed * (1 - changed) / flip.n)
+    assert flip.changed_share == pytest.approx(changed, abs=4 * standard_error)
+    assert changed > 0.05

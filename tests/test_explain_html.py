@@ -1,0 +1,114 @@
+"""The explanations section of the HTML report: charts, tables and escaping."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+from conftest import FAST_N_BOOT, Workspace, linear
+
+from audit import AuditRequest, AuditResult, run_audit
+from audit.checks import CHECKS
+from audit.explain.results import Explanations
+from reports import render as render_formats
+from reports.explain_charts import explanation_view, group_chart, importance_chart
+from reports.html_report import environment
+
+HOSTILE = "<script>alert(1)</script>"
+EXPLAIN_CHECKS = tuple(check for check in CHECKS if check.id.startswith("explain."))
+
+
+def hostile_audit(workspace: Workspace) -> AuditResult:
+    """A model that uses sex and a numeric column named like a script tag."""
+    rng = np.random.default_rng(3)
+    rows = 300
+    sex = rng.choice(["F", "M"], size=rows)
+    frame = pd.DataFrame(
+        {
+            HOSTILE: np.round(rng.normal(size=rows), 6),
+            "other": np.round(rng.normal(size=rows), 6),
+            "sex": sex,
+            "label": rng.integers(0, 2, size=rows),
+        }
+    )
+    metadata = {
+        "format": "rai-audit/features-v1",
+        "features": [
+            {"column": HOSTILE, "kind": "numeric"},
+            {"column": "other", "kind": "numeric"},
+            {"column": "sex", "kind": "categorical", "categories": ["F", "M"]},
+        ],
+        "output_kind": "logits",
+    }
+    return run_audit(
+        AuditRequest(
+            data=workspace.table(frame),
+            model=workspace.torchscript(linear([[1.0, 0.3, -1.0, 1.0]], [0.0]), "m.pt", metadata),
+            target="label",
+            sensitive=("sex",),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            explain_samples=100,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+
+
+def render(result: AuditResult) -> str:
+    env = environment()
+    env.globals["explain_view"] = explanation_view
+    return env.get_template("explanations.html.j2").render({"result": result, "level": 95})
+
+
+def test_section_shows_charts_and_tables_and_escapes_column_names(workspace: Workspace) -> None:
+    result = hostile_audit(workspace)
+    html = render(result)
+    assert HOSTILE not in html
+    assert "&lt;script&gt;" in html
+    # Global importance and the per-group comparison of sex: two inline SVG charts.
+    assert html.count("<svg") == 2
+    explanations = result.explanations
+    assert explanations is not None
+    shap = explanations.methods["shap"]
+    sex = shap.importance_of("sex")
+    assert sex is not None and f"{100 * sex.share:.1f}%" in html
+    # One flip-table row per ordered pair of sex groups, with the changed share.
+    flip_table = html[html.index('<table class="explain-flips">') :]
+    flip_table = flip_table[: flip_table.index("</table>")]
+    flip_rows = re.findall(r"<tr><td>sex</td><th scope=\"row\">", flip_table)
+    assert len(flip_rows) == len(explanations.flips) == 2
+    for flip in explanations.flips:
+        assert flip.changed_share is not None
+        assert f"{100 * flip.changed_share:.1f}%" in flip_table
+
+
+def test_charts_draw_one_bar_per_column_and_one_marker_per_group(
+    workspace: Workspace,
+) -> None:
+    result = hostile_audit(workspace)
+    assert result.explanations is not None
+    shap = result.explanations.methods["shap"]
+    chart = str(importance_chart(shap, "importance"))
+    assert chart.count('class="bar"') == len(shap.global_importance) == 3
+    groups = [("F", 50, {"a": 0.2, "b": 0.8}), ("M", 50, {"a": 0.6, "b": 0.4})]
+    drawn = str(group_chart(groups, ["a", "b"], "by sex"))
+    # Circles for the first group, squares for the second, one per column plus the legend.
+    assert drawn.count("<circle") == 3 and drawn.count("<rect") == 3
+    assert "F (50 rows explained)" in drawn and "M (50 rows explained)" in drawn
+
+
+def test_skipped_or_absent_explanations(workspace: Workspace) -> None:
+    result = hostile_audit(workspace)
+    skipped = Explanations(status="skipped", reason="turned off with --no-explain")
+    assert "Not run: turned off with --no-explain." in render(replace(result, explanations=skipped))
+    assert render(replace(result, explanations=None)).strip() == ""
+    assert explanation_view(replace(result, explanations=None)) is None
+
+
+def test_the_full_report_includes_the_section(workspace: Workspace) -> None:
+    html = render_formats(hostile_audit(workspace), ["html"])["report.html"]
+    assert '<a href="#explanations">Explanations</a>' in html
+    assert '<section id="explanations"' in html
+    assert HOSTILE not in html

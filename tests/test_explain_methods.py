@@ -1,0 +1,238 @@
+"""The explanation algorithms against values computed independently: analytic attributions of a
+linear model, sampling allocation, association measures, importance and agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from scipy.stats import chi2_contingency, spearmanr
+from torch import nn
+
+from audit.explain.agreement import rank_agreement
+from audit.explain.association import correlation_ratio, cramers_v
+from audit.explain.attributions import completeness
+from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
+from audit.explain.columns import column_map
+from audit.explain.importance import global_importance, group_importance, largest_shifts
+from audit.explain.results import ColumnImportance, MethodResult
+from audit.explain.sampling import allocate, stratified_sample
+from audit.explain.score import PositiveScore, model_function
+from audit.explain.shap_attributions import shap_attributions
+from audit.models.base import LoadedModel
+from audit.models.torch_models import TorchAdapter
+from audit.slices import Slice
+
+WEIGHTS = np.array([1.5, -2.0, 0.5, 0.0])
+BIAS = 0.25
+
+
+def linear_model() -> LoadedModel:
+    """score = WEIGHTS . x + BIAS, read as a probability, so attributions are linear in x."""
+    layer = nn.Linear(len(WEIGHTS), 1)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(WEIGHTS[None, :], dtype=torch.float32))
+        layer.bias.fill_(BIAS)
+    return LoadedModel(
+        adapter=TorchAdapter(layer.eval(), "cpu"),
+        kind="torch-pickle",
+        trusted=False,
+        input_width=len(WEIGHTS),
+        class_labels=None,
+        metadata_text=None,
+    )
+
+
+def standardized(rows: int, seed: int) -> np.ndarray:
+    """Independent features, each standardized to mean 0 and unit variance."""
+    values = np.random.default_rng(seed).normal(size=(rows, len(WEIGHTS)))
+    return ((values - values.mean(axis=0)) / values.std(axis=0)).astype(np.float32)
+
+
+PROBABILITY = PositiveScore("probabilities", None)
+
+
+def test_linear_model_attributions_match_weight_times_distance_to_baseline() -> None:
+    model = linear_model()
+    inputs, background = standardized(40, 0), standardized(30, 1)
+    columns = column_map(["a", "b", "c", "d"])
+    function = model_function(model, PROBABILITY, 1024)
+    forward = torch_forward(model, PROBABILITY, len(WEIGHTS))
+    assert not isinstance(forward, str)
+    # SHAP under an independent masker and IG from the background's mean row both give
+    # w * (x - mean(background)) for a linear model.
+    expected = WEIGHTS * (inputs.astype(np.float64) - background.astype(np.float64).mean(axis=0))
+    shap_values = shap_attributions(function, inputs, background, columns, seed=0)
+    ig_values = integrated_gradients(forward, inputs, background, columns, batch_size=1024)
+    np.testing.assert_allclose(shap_values.values, expected, atol=2e-5)
+    np.testing.assert_allclose(ig_values.values, expected, atol=2e-5)
+    # A column the model ignores gets exactly nothing.
+    assert np.all(shap_values.values[:, 3] == 0) and np.all(ig_values.values[:, 3] == 0)
+    for attributions in (shap_values, ig_values):
+        measured = completeness(attributions)
+        assert measured.mean_abs_error < 1e-5
+        assert measured.relative_error is not None and measured.relative_error < 1e-5
+
+
+def test_gradient_shap_is_exact_for_a_linear_model_with_one_baseline() -> None:
+    model = linear_model()
+    inputs = standardized(25, 2)
+    baseline = np.array([[0.3, -0.7, 1.1, 0.2]], dtype=np.float32)
+    columns = column_map(["a", "b", "c", "d"])
+    forward = torch_forward(model, PROBABILITY, len(WEIGHTS))
+    assert not isinstance(forward, str)
+    values = gradient_shap(forward, inputs, np.repeat(baseline, 5, axis=0), columns, 1024, seed=3)
+    expected = WEIGHTS * (inputs.astype(np.float64) - baseline.astype(np.float64))
+    np.testing.assert_allclose(values.values, expected, atol=2e-5)
+
+
+def test_gradient_shap_with_a_varied_background_is_right_in_expectation() -> None:
+    """Each row's attribution is w * (x - mean of the baselines drawn for it); its error from
+    w * (x - mean(background)) has standard deviation |w| * sd(background) / sqrt(samples)."""
+    model = linear_model()
+    inputs, background = standardized(200, 4), standardized(50, 5)
+    forward = torch_forward(model, PROBABILITY, len(WEIGHTS))
+    assert not isinstance(forward, str)
+    values = gradient_shap(forward, inputs, background, column_map(list("abcd")), 4096, seed=0)
+    expected = WEIGHTS * (inputs.astype(np.float64) - background.astype(np.float64).mean(axis=0))
+    spread = np.abs(WEIGHTS) * background.std(axis=0) / np.sqrt(values.settings["n_samples"])
+    error = values.values - expected
+    assert np.all(np.abs(error) <= 5 * spread + 1e-6)
+    # Averaged over rows the errors cancel: the mean is within 5 standard errors of zero.
+    assert np.all(np.abs(error.mean(axis=0)) <= 5 * spread / np.sqrt(len(inputs)) + 1e-6)
+
+
+def test_one_hot_blocks_are_summed_to_their_column() -> None:
+    columns = column_map(["age", "sex", "sex", "race", "race", "race"])
+    assert columns.columns == ("age", "sex", "race")
+    assert list(columns.inputs_per_column()) == [1, 2, 3]
+    attributions = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], [0.5, -1.0, 1.0, 0.0, 0.0, -2.0]])
+    np.testing.assert_allclose(columns.to_columns(attributions), [[1, 5, 15], [0.5, 0, -2]])
+
+
+def test_shap_plays_whole_columns_so_a_one_hot_block_is_never_mixed() -> None:
+    """The model sees only valid one-hot rows: a mixed block would score 10."""
+    inputs = np.array([[1, 0, 0.5], [0, 1, -0.5]], dtype=np.float32)
+    background = np.array([[1, 0, 0.0], [0, 1, 1.0]], dtype=np.float32)
+    seen: list[np.ndarray] = []
+
+    def function(batch: np.ndarray) -> np.ndarray:
+        seen.append(batch.copy())
+        both_or_neither = batch[:, 0] == batch[:, 1]
+        return np.where(both_or_neither, 10.0, batch[:, 0] * 2.0 + batch[:, 2])
+
+    values = shap_attributions(function, inputs, background, column_map(["s", "s", "x"]), seed=0)
+    assert not any((batch[:, 0] == batch[:, 1]).any() for batch in seen)
+    # Additive game over columns: phi_s = 2 * (s - mean(background s)), phi_x likewise.
+    np.testing.assert_allclose(values.values, [[1.0, 0.0], [-1.0, -1.0]], atol=1e-12)
+
+
+def test_allocation_equalizes_and_keeps_every_group() -> None:
+    np.testing.assert_array_equal(allocate(np.array([1000, 40, 5]), 100), [55, 40, 5])
+    np.testing.assert_array_equal(allocate(np.array([10, 20]), 100), [10, 20])
+    # Fewer rows than groups: one row each all the same.
+    np.testing.assert_array_equal(allocate(np.array([7, 3, 9]), 2), [1, 1, 1])
+    # The rounding remainder goes to the largest cells.
+    np.testing.assert_array_equal(allocate(np.array([50, 50, 50]), 100), [34, 33, 33])
+
+
+def test_stratified_sample_weights_restore_the_data_mix_and_follow_the_seed() -> None:
+    rng = np.random.default_rng(0)
+    cells = rng.choice(3, size=5000, p=[0.9, 0.09, 0.01])
+    sample = stratified_sample(cells, 3, 300, 50, seed=7)
+    counts = np.bincount(cells[sample.rows], minlength=3)
+    sizes = np.bincount(cells, minlength=3)
+    # The small cell is taken whole; the rest is split evenly, the odd row to the largest.
+    assert counts.sum() == 300 and counts[2] == sizes[2] == 51
+    assert (counts[0], counts[1]) == (125, 124)
+    # Each row stands for its cell's size over its cell's sample: weights sum to the data.
+    assert sample.weights.sum() == pytest.approx(5000)
+    for cell in range(3):
+        assert sample.weights[cells[sample.rows] == cell].sum() == pytest.approx(sizes[cell])
+    assert len(np.unique(sample.rows)) == 300 and len(sample.background) == 50
+    again = stratified_sample(cells, 3, 300, 50, seed=7)
+    other = stratified_sample(cells, 3, 300, 50, seed=8)
+    np.testing.assert_array_equal(sample.rows, again.rows)
+    np.testing.assert_array_equal(sample.background, again.background)
+    assert not np.array_equal(sample.rows, other.rows)
+
+
+def test_cramers_v_matches_the_bias_corrected_formula() -> None:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, size=2000)
+    x = np.where(rng.random(2000) < 0.6, y, rng.integers(0, 4, size=2000))
+    table = pd.crosstab(x, y).to_numpy()
+    chi2 = chi2_contingency(table, correction=False)[0]
+    n, (r, k) = table.sum(), table.shape
+    phi2 = max(0.0, chi2 / n - (k - 1) * (r - 1) / (n - 1))
+    rc, kc = r - (r - 1) ** 2 / (n - 1), k - (k - 1) ** 2 / (n - 1)
+    assert cramers_v(x, y) == pytest.approx(np.sqrt(phi2 / min(rc - 1, kc - 1)), rel=1e-12)
+    assert cramers_v(y, y) == pytest.approx(1.0)
+    # Independent codings: the correction takes the chance association to about zero.
+    noise = rng.integers(0, 5, size=2000)
+    value = cramers_v(noise, y)
+    assert value is not None and value < 0.05
+    assert cramers_v(np.zeros(50), y[:50]) is None
+
+
+def test_correlation_ratio_is_the_share_of_spread_between_groups() -> None:
+    rng = np.random.default_rng(2)
+    groups = rng.integers(0, 3, size=3000)
+    values = groups * 1.0 + rng.normal(size=3000)
+    frame = pd.DataFrame({"v": values, "g": groups})
+    within = frame.groupby("g")["v"].transform(lambda s: s - s.mean())
+    eta = np.sqrt(1 - (within**2).sum() / ((values - values.mean()) ** 2).sum())
+    assert correlation_ratio(values, groups) == pytest.approx(eta, rel=1e-10)
+    assert correlation_ratio(np.ones(10), groups[:10]) is None
+
+
+def test_global_importance_is_the_weighted_mean_absolute_attribution() -> None:
+    values = np.array([[1.0, -3.0], [-2.0, 1.0], [4.0, 0.0]])
+    weights = np.array([1.0, 1.0, 2.0])
+    result = global_importance(values, weights, ["a", "b"], np.array([1, 2]), 200, 0.95, 0)
+    expected = (np.array([1.0, 2.0, 8.0]).sum() / 4, np.array([3.0, 1.0, 0.0]).sum() / 4)
+    assert [item.value for item in result] == pytest.approx(expected)
+    assert [item.share for item in result] == pytest.approx(np.array(expected) / sum(expected))
+    assert [item.inputs for item in result] == [1, 2]
+    for item in result:
+        assert item.ci is not None and item.ci[0] <= item.value <= item.ci[1]
+        assert item.share_ci is not None and 0 <= item.share_ci[0] <= item.share_ci[1] <= 1
+    assert all(
+        item.ci is None
+        for item in global_importance(values, weights, ["a", "b"], np.array([1, 1]), 0, 0.95, 0)
+    )
+
+
+def test_group_importance_and_its_largest_shift() -> None:
+    # Two groups, 10 rows each: group 0 relies on column a only, group 1 on b only.
+    values = np.vstack([np.tile([1.0, 0.0], (10, 1)), np.tile([0.0, -2.0], (10, 1))])
+    cells = np.repeat([0, 1], 10)
+    only = Slice(features=("sex",), labels=(("F",), ("M",)), group_of_cell=np.array([0, 1]))
+    groups = group_importance(values, np.ones(20), cells, ["a", "b"], [only])
+    assert [(g.group, g.n, g.importance) for g in groups] == [
+        (("F",), 10, {"a": 1.0, "b": 0.0}),
+        (("M",), 10, {"a": 0.0, "b": 2.0}),
+    ]
+    shifts = largest_shifts(groups, ["a", "b"])
+    assert {(s.column, s.groups, s.difference) for s in shifts} == {
+        ("a", (("M",), ("F",)), 1.0),
+        ("b", (("F",), ("M",)), 1.0),
+    }
+
+
+def _method(name: str, values: list[float]) -> MethodResult:
+    importance = tuple(
+        ColumnImportance(f"c{index}", value, None, value / sum(values), None, 1)
+        for index, value in enumerate(values)
+    )
+    return MethodResult(name, "ok", global_importance=importance)
+
+
+def test_rank_agreement_is_spearman_over_columns() -> None:
+    a, b = [0.5, 0.1, 0.3, 0.05, 0.2], [0.4, 0.2, 0.1, 0.01, 0.3]
+    agreement = rank_agreement(_method("shap", a), _method("integrated_gradients", b))
+    assert agreement.spearman == pytest.approx(spearmanr(a, b).statistic)
+    assert agreement.methods == ("shap", "integrated_gradients") and agreement.columns == 5
+    two = rank_agreement(_method("shap", [1.0, 2.0]), _method("gradient_shap", [2.0, 1.0]))
+    assert two.spearman is None and two.undefined is not None

@@ -1,0 +1,297 @@
+"""report.html in a real browser: Debian's chromium, driven by playwright, offline.
+
+The bundled Adult example is audited (200 bootstrap replicates) and its report opened from a
+``file://`` URL with every other request refused and recorded. The page must render with
+its role sections, log no console error, request nothing from the network, and lay out for
+print; screenshots and the printed PDF are kept under ``test-artifacts/`` for a reviewer.
+
+Chromium missing is a failure, not a skip: ``bash .ci/run`` installs it, and a browser test
+that quietly skips proves nothing. Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+
+from audit import AuditRequest, run_audit
+from audit.accountability import role_infos
+from audit.checks import CHECKS
+from audit.result import AuditResult
+from reports import render
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREEN = {"width": 1280, "height": 900}
+# A4 less the print stylesheet's 14 mm side margins, in CSS pixels (96 per inch).
+PRINT_WIDTH = round((210 - 2 * 14) / 25.4 * 96)
+
+
+@dataclass
+class Report:
+    path: Path
+    result: AuditResult
+
+    @property
+    def url(self) -> str:
+        return self.path.as_uri()
+
+
+@pytest.fixture(scope="module")
+def adult_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    # Paths relative to the repository, as a user types them, so that the report shows them so.
+    example = Path("examples") / "adult"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        result = run_audit(
+            AuditRequest(
+                data=example / "test.csv.gz",
+                model=example / "model.pt",
+                target="income",
+                sensitive=("sex", "race"),
+                policy_overrides={"n_boot": 200},
+                search_config=False,
+            ),
+            # The explanation stage costs minutes on the whole example; this test is about
+            # the page, and every other check's findings are on it.
+            checks=tuple(check for check in CHECKS if not check.id.startswith("explain.")),
+        )
+    path = tmp_path_factory.mktemp("adult-report") / "report.html"
+    path.write_text(render(result, ["html"])["report.html"], encoding="utf-8")
+    return Report(path, result)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.is_file():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); "
+            "`bash .ci/run` does this before the tests"
+        )
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Visit:
+    """A page with everything it tried to do recorded."""
+
+    page: Page
+    console: list[ConsoleMessage] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # every request not for a local file
+    loaded: list[str] = field(default_factory=list)
+
+
+def _open_offline(browser: Browser, url: str, viewport: dict[str, int]) -> Visit:
+    context = browser.new_context(viewport=viewport, java_script_enabled=True)
+    visit = Visit(context.new_page())
+
+    def gate(route: Route) -> None:
+        request_url = route.request.url
+        if request_url.startswith("file://"):
+            visit.loaded.append(request_url)
+            route.continue_()
+        else:
+            visit.refused.append(request_url)
+            route.abort()
+
+    context.route("**/*", gate)
+    visit.page.on("console", lambda message: visit.console.append(message))
+    visit.page.on("pageerror", lambda error: visit.page_errors.append(str(error)))
+    visit.page.goto(url, wait_until="load")
+    return visit
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    header = path.read_bytes()[:24]
+    assert header[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    width, height = struct.unpack(">II", header[16:24])
+    return width, height
+
+
+def _announce(capsys: pytest.CaptureFixture[str], record_property, name: str, path: Path) -> None:
+    """Show an artifact's path in the test output and in JUnit XML."""
+    record_property(name, str(path))
+    with capsys.disabled():
+        print(f"\n[artifact] {name}: {path}")
+
+
+def test_report_renders_offline_with_every_role_section(
+    adult_report: Report, browser: Browser, capsys, record_property
+) -> None:
+    visit = _open_offline(browser, adult_report.url, SCREEN)
+    page = visit.page
+    try:
+        assert page.title().startswith("Responsible-AI audit report")
+        assert page.locator("h1").inner_text() == "Responsible-AI audit report"
+        verdict = page.locator("#summary .verdict").first.inner_text()
+        # The bundled model selects women at 0.28 times the rate of men: the gate fails.
+        assert not adult_report.result.gate.passed
+        assert verdict.startswith("Gate FAILED")
+        for info in role_infos():
+            section = page.locator(f"section#role-{info.role.value}")
+            assert section.count() == 1 and section.is_visible()
+            assert section.locator("h2").first.inner_text().startswith(info.name)
+            accountable = sum(f.accountable is info.role for f in adult_report.result.findings)
+            assert f"Accountable for ({accountable})" in section.inner_text()
+        for anchor in ("summary", "findings", "measurements", "methods", "trail", "signoff"):
+            assert page.locator(f"section#{anchor}").is_visible()
+        assert page.locator("article.finding").count() == len(adult_report.result.findings)
+        assert page.locator("#summary .top-findings > li").count() == 3
+        # Every SVG chart was drawn with a size: inline, nothing left to load.
+        sizes = page.locator("svg.chart").evaluate_all(
+            "svgs => svgs.map(s => s.getBoundingClientRect().width)"
+        )
+        assert sizes and min(sizes) > 100
+
+        errors = [f"{m.type}: {m.text}" for m in visit.console if m.type in ("error", "warning")]
+        assert errors == [], errors
+        assert visit.page_errors == []
+        assert visit.refused == [], f"the report tried the network: {visit.refused}"
+        assert visit.loaded == [adult_report.url]
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        summary = ARTIFACTS / "report-summary.png"
+        page.screenshot(path=str(summary))
+        assert _png_size(summary) == (SCREEN["width"], SCREEN["height"])
+        # One more view, of the first role's section as a reviewer scrolls to it. A full-page
+        # shot would be several megabytes for little more to see.
+        page.locator("#role-developer").evaluate("section => section.scrollIntoView()")
+        roles = ARTIFACTS / "report-role-developer.png"
+        page.screenshot(path=str(roles))
+        assert _png_size(roles) == (SCREEN["width"], SCREEN["height"])
+        _announce(capsys, record_property, "screenshot", summary)
+        _announce(capsys, record_property, "screenshot_role", roles)
+    finally:
+        page.context.close()
+
+
+def test_text_has_enough_contrast_and_headings_are_in_order(
+    adult_report: Report, browser: Browser
+) -> None:
+    visit = _open_offline(browser, adult_report.url, SCREEN)
+    page = visit.page
+    try:
+        levels = page.evaluate(
+            "() => [...document.querySelectorAll('h1,h2,h3,h4,h5,h6')]"
+            ".map(h => Number(h.tagName[1]))"
+        )
+        assert levels[0] == 1 and levels.count(1) == 1
+        assert all(b <= a + 1 for a, b in itertools.pairwise(levels))
+        # WCAG contrast of every element's own text against the background it sits on.
+        worst = page.evaluate(CONTRAST_SCRIPT)
+        assert worst["checked"] > 500
+        assert worst["ratio"] >= 4.5, worst
+    finally:
+        page.context.close()
+
+
+CONTRAST_SCRIPT = """() => {
+  const rgb = s => s.match(/[\\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  let worst = {ratio: 21, text: "", checked: 0};
+  for (const el of document.body.querySelectorAll("*")) {
+    if (el.closest("svg")) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const a = lum(rgb(getComputedStyle(el).color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    worst.checked += 1;
+    if (ratio < worst.ratio) worst = {ratio, text: el.textContent.trim().slice(0, 60),
+                                      checked: worst.checked};
+  }
+  return worst;
+}"""
+
+
+def test_print_layout_gives_a_clean_document(
+    adult_report: Report, browser: Browser, capsys, record_property
+) -> None:
+    visit = _open_offline(browser, adult_report.url, {"width": PRINT_WIDTH, "height": 1100})
+    page = visit.page
+    try:
+        page.emulate_media(media="print")
+        assert page.evaluate("matchMedia('print').matches")
+        # Major sections start on a new page, except the summary under the title.
+        breaks = page.locator("section.major").evaluate_all(
+            "sections => sections.map(s => [s.id, getComputedStyle(s).breakBefore])"
+        )
+        assert breaks[0] == ["summary", "auto"]
+        roles = {f"role-{info.role.value}" for info in role_infos()}
+        assert roles | {"findings", "methods", "trail", "signoff"} <= {
+            name for name, rule in breaks if rule == "page"
+        }
+        # Rows, charts and sign-off blocks never split across pages; headers repeat.
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('tbody tr')).breakInside")
+            == "avoid"
+        )
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('.signature')).breakInside")
+            == "avoid"
+        )
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('thead')).display")
+            == "table-header-group"
+        )
+        # Nothing wider than the paper: no table, chart or code block is cut at the margin.
+        overflow = page.evaluate(
+            """() => {
+              const limit = document.documentElement.clientWidth + 0.5;
+              return [...document.querySelectorAll('table, figure, svg, pre, section, article')]
+                .filter(e => e.getBoundingClientRect().right > limit)
+                .map(e => e.tagName + (e.id ? '#' + e.id : ''));
+            }"""
+        )
+        assert overflow == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= PRINT_WIDTH
+        # Headings carry no link colour on paper, and the contents list is left out.
+        assert page.locator("nav").evaluate("n => getComputedStyle(n).display") == "none"
+
+        ARTIFACTS.mkdir(exist_ok=True)
+        pdf = ARTIFACTS / "report.pdf"
+        page.pdf(path=str(pdf), format="A4", print_background=True)
+        data = pdf.read_bytes()
+        assert data.startswith(b"%PDF-")
+        pages = len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
+        # Summary, three role sections, findings, measurements, methods, trail, sign-off.
+        assert pages >= 9
+        print_view = ARTIFACTS / "report-print.png"
+        page.screenshot(path=str(print_view))
+        assert _png_size(print_view)[0] == PRINT_WIDTH
+        _announce(capsys, record_property, "pdf", pdf)
+        assert visit.refused == []
+    finally:
+        page.context.close()
