@@ -96,33 +96,43 @@ def numeric_column(
     return values
 
 
+def category_codes(raw: pd.Series, categories: list[str]) -> np.ndarray:
+    """Index of each value in ``categories`` (compared as stripped text), -1 if absent.
+
+    Only the distinct values are converted and looked up, so a million rows with a few dozen
+    categories cost one factorization rather than a million string conversions.
+    """
+    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+    index = {category: code for code, category in enumerate(categories)}
+    lookup = np.array(
+        [index.get(str(value).strip(), -1) for value in distinct] + [-1], dtype=np.int64
+    )
+    # factorize marks missing values with -1, which picks the trailing -1 of the lookup.
+    return lookup[codes]
+
+
 def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) -> FeatureMatrix:
     columns = [spec.column for spec in metadata.features]
     require_columns(frame, columns, "the model's embedded feature list", source)
-    blocks = []
+    # One preallocated float32 matrix, filled block by block, column-major so that each
+    # block is a contiguous write: float64 blocks stacked row-major cost several times the
+    # model's own inference on large files. Batches are made contiguous when scored.
+    values = np.zeros((len(frame), metadata.width), dtype=np.float32, order="F")
     unseen: dict[str, int] = {}
+    start = 0
     for spec in metadata.features:
         if isinstance(spec, NumericInput):
             scale = spec.scale if spec.scale != 0 else 1.0
-            blocks.append(
-                ((numeric_column(frame, spec.column, source) - spec.mean) / scale)[:, None]
-            )
-        else:
-            raw = frame[spec.column]
-            # Values are compared as text, as the model's categories were written.
-            text = raw.astype("string").str.strip().astype(object).where(raw.notna(), None)
-            # A mapping, not pd.Categorical: pandas deprecates categoricals built from values
-            # outside their categories, and unseen values are expected here.
-            index = {category: code for code, category in enumerate(spec.categories)}
-            codes = text.map(index).fillna(-1).to_numpy(dtype=np.int64)
-            outside = int((codes < 0).sum())
-            if outside:
-                unseen[spec.column] = outside
-            one_hot = np.zeros((len(frame), len(spec.categories)), dtype=np.float64)
-            known = codes >= 0
-            one_hot[np.flatnonzero(known), codes[known]] = 1.0
-            blocks.append(one_hot)
-    values = np.hstack(blocks).astype(np.float32)
+            values[:, start] = (numeric_column(frame, spec.column, source) - spec.mean) / scale
+            start += 1
+            continue
+        codes = category_codes(frame[spec.column], spec.categories)
+        outside = int((codes < 0).sum())
+        if outside:
+            unseen[spec.column] = outside
+        known = np.flatnonzero(codes >= 0)
+        values[known, start + codes[known]] = 1.0
+        start += len(spec.categories)
     input_columns = tuple(
         spec.column
         for spec in metadata.features
