@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from audit.accountability import AccountabilityTable
-from audit.checks import CHECKS, AuditContext, Check, CheckSkipped
+from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
 from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
 from audit.explain.results import Explanations
@@ -260,17 +260,20 @@ def _run_checks(
     findings: list[Finding] = []
     runs = []
     for check in checks:
+        # Carried into the result so that every report describes a check from one source.
+        info = check_table().get(check.id)
+        description = info.description if info is not None else None
         try:
             found = check.run(context)
         except CheckSkipped as skip:
-            runs.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0))
+            runs.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0, description))
             continue
         except Exception as exc:  # a crashing check is recorded; the audit goes on
             reason = f"{type(exc).__name__}: {exc}".strip()
-            runs.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0))
+            runs.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0, description))
             continue
         findings.extend(found)
-        runs.append(CheckRun(check.id, CheckStatus.OK, None, len(found)))
+        runs.append(CheckRun(check.id, CheckStatus.OK, None, len(found), description))
     ordered = sorted(findings, key=lambda finding: (-finding.severity.rank, finding.id))
     return tuple(ordered), tuple(runs)
 

@@ -120,19 +120,40 @@ def _overrides(
 def _summary(
     result: AuditResult, written: list[Path], comparison: Comparison | None = None
 ) -> None:
-    table = Table(title="Disparities judged by the policy", show_lines=False)
-    for column in ("feature", "metric", "value", "interval", "groups"):
-        table.add_column(column, overflow="fold", no_wrap=column in ("metric", "interval"))
-    for disparity in result.disparities:
-        if disparity.comparison != result.run.config["compare"]:
-            continue
-        value = "undefined" if disparity.value is None else f"{disparity.value:.3f}"
-        interval = (
-            "–" if disparity.ci is None else f"[{disparity.ci[0]:.3f}, {disparity.ci[1]:.3f}]"
+    text = result.text
+    if text is not None and not result.run.data.sensitive:
+        # A text audit without sensitive columns has no disparity table: its groups live in
+        # the texts, so say how the model does and how much the identity probes had to go on.
+        pairs = sum(pair.status == "ok" for pair in text.counterfactual.pairs)
+        mentioned = sum(group.rows > 0 for group in text.identity.groups)
+        auc = text.performance.roc_auc
+        out_console.print(
+            f"Text model: accuracy {text.performance.accuracy:.3f}"
+            f"{'' if auc is None else f', ROC AUC {auc:.3f}'} on {text.performance.rows} texts",
+            markup=False,
+            highlight=False,
         )
-        groups = " vs ".join("/".join(group) for group in disparity.groups)
-        table.add_row(" × ".join(disparity.feature), disparity.metric, value, interval, groups)
-    out_console.print(table)
+        out_console.print(
+            f"Identity groups: {mentioned} of {len(text.identity.groups)} mentioned in "
+            f"{text.identity.rows_with_terms} texts; counterfactual pairs: {pairs} measured of "
+            f"{len(text.counterfactual.pairs)}",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        table = Table(title="Disparities judged by the policy", show_lines=False)
+        for column in ("feature", "metric", "value", "interval", "groups"):
+            table.add_column(column, overflow="fold", no_wrap=column in ("metric", "interval"))
+        for disparity in result.disparities:
+            if disparity.comparison != result.run.config["compare"]:
+                continue
+            value = "undefined" if disparity.value is None else f"{disparity.value:.3f}"
+            interval = (
+                "–" if disparity.ci is None else f"[{disparity.ci[0]:.3f}, {disparity.ci[1]:.3f}]"
+            )
+            groups = " vs ".join("/".join(group) for group in disparity.groups)
+            table.add_row(" × ".join(disparity.feature), disparity.metric, value, interval, groups)
+        out_console.print(table)
     counts: dict[str, int] = {}
     for finding in result.findings:
         counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
@@ -140,10 +161,18 @@ def _summary(
         "Findings: " + (", ".join(f"{count} {name}" for name, count in counts.items()) or "none")
     )
     for check in result.checks:
-        if check.status.value != "ok":
+        if check.status.value not in ("ok", "skipped"):
             out_console.print(
                 f"Check {check.id} {check.status.value}: {check.reason}", markup=False
             )
+    skipped = [check.id for check in result.checks if check.status.value == "skipped"]
+    if skipped:
+        # One line: a text audit skips many tabular checks; their reasons are in the report.
+        out_console.print(
+            f"Checks {', '.join(skipped)}: skipped (see the report's checks)",
+            markup=False,
+            highlight=False,
+        )
     for path in written:
         out_console.print(f"Wrote {path}", markup=False, highlight=False)
     if comparison is not None:

@@ -55,6 +55,8 @@ class CheckRun:
     status: CheckStatus
     reason: str | None
     findings: int
+    # What the check judges (checks.toml); None for a stage ("explain", "privacy", "text").
+    description: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from audit.metrics import METRIC_MEANINGS
 from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
+from reports.text_charts import TEXT_CSS, method_name, text_view
 
 CHARTED_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
 # A finding's chart sits beside its evidence table, so it is narrower than the slice charts.
@@ -74,6 +75,64 @@ METRIC_MEANING: dict[str, str] = {
         "Share of training rows an attacker finds while wrongly accusing only 1% of unseen "
         "rows (0.01 is guessing)."
     ),
+    "rank_agreement": (
+        "Spearman rank correlation between two attribution methods' ranking of the columns "
+        "(1 is the same order): low, and the explanations cannot both be right."
+    ),
+    "explain_agreement": (
+        "Spearman rank correlation between two attribution methods' ranking of the columns "
+        "(1 is the same order): low, and the explanations cannot both be right."
+    ),
+    "completeness_error": (
+        "How far a row's attributions miss f(x) - f(reference), relative to it: attributions "
+        "that do not add up do not explain the score."
+    ),
+    "explain_completeness_error": (
+        "How far a row's attributions miss f(x) - f(reference), relative to it: attributions "
+        "that do not add up do not explain the score."
+    ),
+    # Metrics of the text checks (docs/text-models.md).
+    "counterfactual_score_gap": (
+        "Mean change of the model's score when one identity term replaces another in real "
+        "texts (he for she, one name for another) and nothing else changes."
+    ),
+    "counterfactual_flip_rate": (
+        "Share of texts whose decision changes when one identity term replaces another and "
+        "nothing else changes."
+    ),
+    "template_score_gap": (
+        "How much more adversely a term's neutral template sentences are scored than its "
+        "category's average, paired by template."
+    ),
+    "template_false_adverse_gap": (
+        "How much more often a term's neutral template sentences are judged adverse than its "
+        "category's average (Dixon et al.'s false positive rate)."
+    ),
+    "subgroup_auc": (
+        "Here: the overall ROC AUC minus the AUC on the texts that mention the group "
+        "(Borkan et al. 2019): how much worse the model ranks texts about the group."
+    ),
+    "bpsn_auc": (
+        "Here: the overall ROC AUC minus the AUC on other texts' positives and the group's "
+        "negatives (Borkan et al. 2019): high when the group's negative texts are scored "
+        "above positive texts about others."
+    ),
+    "bnsp_auc": (
+        "Here: the overall ROC AUC minus the AUC on other texts' negatives and the group's "
+        "positives (Borkan et al. 2019): high when the group's positive texts are scored "
+        "below negative texts about others."
+    ),
+    "subgroup_auc_gap": (
+        "The overall ROC AUC minus a group's subgroup, BPSN or BNSP AUC (Borkan et al. 2019)."
+    ),
+    "pii_insertion_score_change": (
+        "Mean change of the score when an e-mail address, phone number or name is added to a "
+        "text: a model whose score moves judges texts by who wrote them or who is named."
+    ),
+    "pii_share_of_texts": (
+        "Share of the sampled texts that hold a kind of personal data (e-mail address, phone "
+        "number, person name)."
+    ),
 }
 
 # The group metrics behind each finding's metric: what its table and chart show per group.
@@ -98,6 +157,10 @@ CHECK_NAMES: dict[str, str] = {
     "privacy.membership_inference": "Training rows given away by the model's output",
     "privacy.attribute_inference": "Sensitive attribute readable from the model's output",
     "privacy.unsafe_model_file": "Model file that runs code when loaded",
+    "text.counterfactual_substitution": "Scores that change when identity terms are swapped",
+    "text.template_probes": "Identity terms judged differently in neutral sentences",
+    "text.subgroup_auc": "Texts about a group ranked worse (subgroup AUCs)",
+    "text.pii_in_text": "Personal data in the texts, and scores it moves",
 }
 # Checks whose findings this report words itself; others keep their title and show their
 # plain details.
@@ -202,6 +265,8 @@ def environment() -> Environment:
     env.filters["label"] = lambda labels: " / ".join(labels)
     env.filters["words"] = lambda name: str(name).replace("_", " ")
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
+    env.globals["text_view"] = text_view  # the text section's charts and sentences
+    env.globals["text_method_name"] = method_name
     return env
 
 
@@ -727,7 +792,8 @@ class HtmlFormatter:
         context = {
             "result": result,
             "run": result.run,
-            "css": _load_template("report.css"),
+            # The text section's shaded sentences bring their own rules.
+            "css": _load_template("report.css") + TEXT_CSS,
             "level": round(result.run.confidence_level * 100),
             "severities": [
                 (severity.value, severity_counts.get(severity, 0)) for severity in SEVERITIES

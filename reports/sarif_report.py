@@ -38,36 +38,17 @@ LEVELS = {
 SOURCE_ROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "raiAuditFingerprint/v1"
 
-RULE_TEXT: dict[str, tuple[str, str]] = {
-    "fairness.disparity": (
-        "A fairness disparity between groups is past its policy threshold.",
-        "For each sensitive feature and intersection, the policy's disparity metrics "
-        "(demographic parity, equalized odds, equal opportunity; differences and ratios) are "
-        "compared with their thresholds. The severity grows when the bootstrap interval clears "
-        "the threshold and when the value lies past the critical level.",
-    ),
-    "fairness.four_fifths": (
-        "A group is selected at less than four-fifths the rate of the most selected group.",
-        "The four-fifths rule of the US Uniform Guidelines on Employee Selection Procedures: "
-        "each group's selection rate divided by the highest group's selection rate, compared "
-        "with the policy's minimum (0.8 by default). A lower ratio is evidence of adverse impact.",
-    ),
-    "data.small_groups": (
-        "Groups are too small to be measured.",
-        "Groups with fewer rows than min_group_size get no metrics: the audit cannot say "
-        "how the model performs for them, and they take no part in the disparities.",
-    ),
-    "data.base_rate_gap": (
-        "The share of positive labels differs between groups past its threshold.",
-        "The base rate (share of positive labels) is compared between the groups of each "
-        "sensitive feature. A gap may mean the labels carry past bias, and it means that "
-        "demographic parity and equalized odds cannot both hold.",
-    ),
-}
-
 
 def _rule_name(check: str) -> str:
     return "".join(part.capitalize() for part in check.replace("_", ".").split("."))
+
+
+def _table_description(check: str) -> str:
+    """The knowledge table's description, for a result that carries none; else a generic line."""
+    from audit.checks.base import check_table
+
+    info = check_table().get(check)
+    return info.description if info is not None else f"rai-audit check {check}."
 
 
 def _plain(value: Any) -> Any:
@@ -123,6 +104,11 @@ class _Rules:
         ids += [finding.check for finding in result.findings if finding.check not in ids]
         self.ids = list(dict.fromkeys(ids))
         self.index = {check: position for position, check in enumerate(self.ids)}
+        # The result's own descriptions (checks.toml at audit time); a check named only by a
+        # finding, or a stage ("explain", "privacy", "text"), has none and gets a generic line.
+        self.descriptions = {
+            check.id: check.description for check in result.checks if check.description
+        }
 
     def _default_severity(self, check: str) -> Severity:
         from audit.checks.base import check_table
@@ -137,9 +123,7 @@ class _Rules:
 
     def descriptor(self, check: str) -> dict[str, Any]:
         severity = self._default_severity(check)
-        short, full = RULE_TEXT.get(
-            check, (f"rai-audit check {check}.", f"rai-audit check {check}.")
-        )
+        description = self.descriptions.get(check) or _table_description(check)
         recommendation = generic_recommendation(check, self.result.run.config)
         try:
             owner = self.table.owner(check, severity)
@@ -181,8 +165,8 @@ class _Rules:
         descriptor: dict[str, Any] = {
             "id": check,
             "name": _rule_name(check),
-            "shortDescription": {"text": short},
-            "fullDescription": {"text": full},
+            "shortDescription": {"text": description},
+            "fullDescription": {"text": description},
             "help": {
                 "text": "\n\n".join("\n".join(block) for block in text_blocks),
                 "markdown": "\n\n".join("\n".join(block) for block in markdown_blocks),

@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import re
+import tomllib
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -388,6 +389,21 @@ def test_sarif_validates_and_maps_every_finding(
         assert urlsplit(uri).scheme == "" and not uri.startswith("/"), uri
         assert uri == run["artifacts"][0]["location"]["uri"]
     assert run["artifacts"][0]["hashes"]["sha-256"] == document["run"]["data"]["file"]["sha256"]
+
+
+def test_sarif_rules_take_their_description_from_the_report(audit_run: dict[str, Any]) -> None:
+    shipped = tomllib.loads((REPO / "audit" / "knowledge" / "checks.toml").read_text("utf-8"))
+    document = audit_run["document"]
+    rules = {
+        rule["id"]: rule
+        for rule in json.loads(audit_run["texts"]["sarif"])["runs"][0]["tool"]["driver"]["rules"]
+    }
+    described = [check for check in document["checks"] if check["id"] in shipped]
+    assert described
+    for check in described:
+        assert check["description"] == shipped[check["id"]]["description"]
+        assert rules[check["id"]]["shortDescription"]["text"] == check["description"]
+        assert rules[check["id"]]["fullDescription"]["text"] == check["description"]
 
 
 def test_sarif_points_at_the_data_file_relative_to_the_repository(adult: dict[str, Any]) -> None:

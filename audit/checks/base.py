@@ -57,6 +57,7 @@ class CheckInfo:
     title: str
     recommendation: str
     severity: dict[str, Severity]
+    description: str  # one sentence on what the check judges, for readers of any report
 
 
 @cache
@@ -67,6 +68,7 @@ def check_table() -> dict[str, CheckInfo]:
             id=check_id,
             title=entry["title"],
             recommendation=entry["recommendation"],
+            description=entry["description"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
         )
         for check_id, entry in tomllib.loads(text).items()
