@@ -337,6 +337,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         policy.max_categories,
         policy.quantile_bands,
         request.data,
+        max_groups=policy.max_groups,
     )
     unknown_references = sorted(set(policy.reference_groups) - set(request.sensitive))
     if unknown_references:

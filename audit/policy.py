@@ -66,6 +66,7 @@ class Policy(BaseModel):
     min_group_size: int
     max_intersection: int
     max_categories: int
+    max_groups: int
     quantile_bands: int
     reference: Literal["largest"]
     reference_groups: dict[str, str]
@@ -89,6 +90,8 @@ class Policy(BaseModel):
             raise ValueError(f"n_boot must be 0 (no intervals) or more, got {self.n_boot}")
         if not 0.5 <= self.confidence_level < 1:
             raise ValueError(f"confidence_level must lie in [0.5, 1), got {self.confidence_level}")
+        if self.max_groups < 2:
+            raise ValueError(f"max_groups must be at least 2, got {self.max_groups}")
         if self.quantile_bands < 2:
             raise ValueError(f"quantile_bands must be at least 2, got {self.quantile_bands}")
         unmapped = sorted(set(self.accountability) - mapped_checks())

@@ -188,6 +188,7 @@ def prepare_sensitive(
     max_categories: int,
     quantile_bands: int,
     source: Path,
+    max_groups: int = 100,
 ) -> list[SensitiveColumn]:
     require_columns(frame, columns, "--sensitive", source)
     unknown_bins = sorted(set(bins) - set(columns))
@@ -214,6 +215,16 @@ def prepare_sensitive(
             banded, binning = _quantile_band(raw, quantile_bands)
         else:
             banded, binning = label_strings(raw), None
+            distinct = int(banded.nunique())
+            if distinct > max_groups:
+                # Group names are printed in every report: an identifier (a name, an e-mail,
+                # an ID number) used as a sensitive column would put personal data there.
+                raise DataError(
+                    f"{source}: sensitive column {column!r} has {distinct} distinct values, "
+                    f"more than max_groups ({max_groups}); a sensitive attribute has a few "
+                    "groups. If it is an identifier, do not audit by it (its values would "
+                    "appear in the reports); if it is numeric, band it with --bins"
+                )
         categories = sorted(banded.dropna().unique().tolist(), key=_group_order(banded))
         filled = banded.astype(object).where(banded.notna(), MISSING_GROUP)
         if filled.eq(MISSING_GROUP).any() and MISSING_GROUP not in categories:

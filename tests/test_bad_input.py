@@ -680,3 +680,17 @@ def test_gzip_input_is_not_rewritten(cli: Cli, workspace: Workspace, out: Path, 
     assert result.exit_code in (0, 1), result.output
     assert workspace.digests() == before
     assert pd.read_csv(data).shape == frame.shape
+
+
+def test_identifier_as_sensitive_column_is_refused_without_printing_its_values(
+    cli: Cli, workspace: Workspace, out: Path, frame
+) -> None:
+    frame["email"] = [f"person{index}@example.org" for index in range(len(frame))]
+    data = workspace.table(frame)
+    model = workspace.torchscript(default_module())
+    result = cli(*audit_args(model, data, out, sensitive="email"))
+    assert result.exit_code == 2, result.output
+    assert "sensitive column 'email'" in result.stderr
+    assert "max_groups (100)" in result.stderr
+    assert "@example.org" not in result.output
+    assert not out.exists() or not any(out.iterdir())
