@@ -99,11 +99,12 @@ def associations(
             continue
         raw = frame[column]
         categorical = is_categorical(raw, inputs)
+        # Coded once per column, not once per attribute: coding is the costly step.
+        codes = _categorical_codes(raw) if categorical else None
         information: float | None
         value: float | None
         for attribute in sensitive:
-            if categorical:
-                codes = _categorical_codes(raw)
+            if codes is not None:
                 value = cramers_v(codes, attribute.codes)
                 information = float(mutual_info_score(codes, attribute.codes))
                 n = len(codes)
