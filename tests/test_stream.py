@@ -134,3 +134,36 @@ def test_cli_streams_and_says_why_row_stages_are_skipped(tmp_path: Path) -> None
 def test_chunk_rows_must_be_positive() -> None:
     with pytest.raises(Exception, match="--chunk-rows must be at least 1"):
         audit(DATA, 0)
+
+
+def test_streamed_audit_of_a_decisions_column_equals_in_memory(tmp_path: Path) -> None:
+    frame = pd.read_csv(DATA).head(4000)
+    rng = np.random.default_rng(3)
+    frame["decision"] = np.where(rng.random(len(frame)) < 0.3, ">50K", "<=50K")
+    frame["score"] = rng.random(len(frame))
+    path = tmp_path / "decisions.csv"
+    frame.to_csv(path, index=False)
+    results = [
+        run_audit(
+            AuditRequest(
+                data=path,
+                target="income",
+                sensitive=("sex",),
+                predictions="decision",
+                scores="score",
+                positive_label=">50K",
+                chunk_rows=chunk_rows,
+                search_config=False,
+                policy_overrides={"n_boot": 50, "seed": 1},
+            ),
+            FAIRNESS_CHECKS,
+        )
+        for chunk_rows in (None, 700)
+    ]
+    assert results[1].groups == results[0].groups
+    assert results[1].disparities == results[0].disparities
+    # Selection rate of men, counted straight from the file.
+    men = frame[frame["sex"] == "Male"]
+    expected = float((men["decision"] == ">50K").mean())
+    rate = next(g for g in results[1].groups if g.group == ("Male",)).metrics["selection_rate"]
+    assert rate == pytest.approx(expected, abs=1e-12)
