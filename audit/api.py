@@ -44,8 +44,16 @@ from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo
 from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
 from audit.slices import Partition, build_slices, partition
 from audit.stream.reader import read_columns
+from audit.stream.sample import ROWS_PER_CELL, stratified_sample
 from audit.stream.score import StreamedPredictions, stream_predictions
-from audit.table import Target, parse_bins, prepare_sensitive, prepare_target, read_table
+from audit.table import (
+    SensitiveColumn,
+    Target,
+    parse_bins,
+    prepare_sensitive,
+    prepare_target,
+    read_table,
+)
 from audit.text.adapter import TextModel, load_text_model
 from audit.text.column import text_feature_matrix
 from audit.text.identity import IdentityTerms
@@ -167,11 +175,55 @@ def _validate_text(request: AuditRequest) -> None:
         )
 
 
-# Why the stages that need whole rows do not run in a streamed audit.
-STREAMED_ROWS_REASON = (
-    "streamed audit (--chunk-rows): explanations and privacy probes run on row samples, "
-    "which are not yet wired; run without --chunk-rows for them"
-)
+@dataclass(frozen=True)
+class _RowsView:
+    """The rows the explanation and privacy stages read: all of them, or a sample."""
+
+    frame: Any
+    sensitive: list[SensitiveColumn]
+    fine: Partition
+    labels: np.ndarray
+    predictions: Predictions
+    features: FeatureMatrix | None
+
+
+def _sample_note(streamed: StreamedPredictions | None) -> tuple[str, ...]:
+    if streamed is None:
+        return ()
+    return (
+        f"streamed audit (--chunk-rows): fairness used every row; explanations and privacy "
+        f"probes used a seeded sample of {len(streamed.sample_rows)} rows, up to "
+        f"{ROWS_PER_CELL} from each combination of sensitive groups",
+    )
+
+
+def _sampled_rows(
+    request: AuditRequest,
+    streamed: StreamedPredictions,
+    sensitive: list[SensitiveColumn],
+    fine: Partition,
+    target: Target,
+    predictions: Predictions,
+    metadata: FeatureMetadata | None,
+    excluded: set[Any],
+) -> _RowsView:
+    """A streamed audit's kept rows, with their groups as the whole file defines them."""
+    kept = streamed.sample_rows
+    scores = predictions.scores
+    return _RowsView(
+        frame=streamed.sample_frame,
+        sensitive=[replace(column, codes=column.codes[kept]) for column in sensitive],
+        fine=Partition(fine.cell_of_row[kept], fine.cell_codes, fine.n_cells),
+        labels=target.y[kept],
+        predictions=replace(
+            predictions,
+            decisions=predictions.decisions[kept],
+            scores=scores[kept] if scores is not None else None,
+        ),
+        features=_feature_matrix(
+            request, streamed.sample_frame, metadata, {str(name) for name in excluded}
+        ),
+    )
 
 
 def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
@@ -192,6 +244,7 @@ def _stream_model(
     excluded: set[Any],
     target: Target,
     fine: Partition,
+    seed: int,
 ) -> StreamedPredictions:
     assert request.model is not None and request.chunk_rows is not None
     model_path = request.model
@@ -221,8 +274,9 @@ def _stream_model(
             target.labels,
         )
 
+    sample = stratified_sample(fine.cell_of_row, fine.n_cells, ROWS_PER_CELL, seed)
     return stream_predictions(
-        request.data, request.encoding, request.chunk_rows, fine, target.y, encode, predict
+        request.data, request.encoding, request.chunk_rows, fine, target.y, encode, predict, sample
     )
 
 
@@ -423,7 +477,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
     streamed: StreamedPredictions | None = None
     predictions: Predictions
     if model is not None and request.model is not None and request.chunk_rows is not None:
-        streamed = _stream_model(request, model, metadata, excluded, target, fine)
+        streamed = _stream_model(request, model, metadata, excluded, target, fine, policy.seed)
         features, predictions = streamed.features, streamed.predictions
     elif model is not None and request.model is not None:
         features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
@@ -465,23 +519,31 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             fine, slices, target.y, predictions.decisions, predictions.scores, policy
         )
     )
+    # The stages that need whole rows read them all, or a streamed audit's sample of them.
+    rows = (
+        _sampled_rows(request, streamed, sensitive, fine, target, predictions, metadata, excluded)
+        if streamed is not None
+        else _RowsView(frame, sensitive, fine, target.y, predictions, features)
+    )
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()
     wants_privacy = any(check.id.startswith("privacy.") for check in checks)
-    if wants_privacy and request.chunk_rows is not None:
-        stage_runs = (CheckRun(STAGE_ID, CheckStatus.SKIPPED, STREAMED_ROWS_REASON, 0),)
+    if wants_privacy and request.chunk_rows is not None and streamed is None:
+        # Only the decision columns were read: a probe of the data would miss the rest.
+        reason = "streamed audit of decisions (--chunk-rows with --predictions) reads no rows"
+        stage_runs = (CheckRun(STAGE_ID, CheckStatus.SKIPPED, reason, 0),)
     # The privacy stage runs when a privacy check will read it.
     elif wants_privacy:
         privacy, errors = run_privacy(
             PrivacyInputs(
                 policy=policy,
-                frame=frame,
+                frame=rows.frame,
                 source=request.data,
-                sensitive=sensitive,
+                sensitive=rows.sensitive,
                 bins=parse_bins(list(request.bins)),
-                labels=target.y,
-                scores=predictions.scores,
-                decisions=predictions.decisions,
+                labels=rows.labels,
+                scores=rows.predictions.scores,
+                decisions=rows.predictions.decisions,
                 model_inputs=features.columns if features else (),
                 score_rows=_rows_scorer(request, model, metadata, excluded, target),
                 members=members,
@@ -496,13 +558,11 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
     if any(check.id.startswith("explain.") for check in checks):
         if not request.explain:
             explanations, explain_run = explain_skipped("turned off with --no-explain")
-        elif request.chunk_rows is not None:
-            explanations, explain_run = explain_skipped(STREAMED_ROWS_REASON)
         elif text_model is not None:
             explanations, explain_run = explain_skipped(
                 "a text model: token attributions are in the text section (docs/text-models.md)"
             )
-        elif model is None or features is None or request.model is None:
+        elif model is None or rows.features is None or request.model is None:
             explanations, explain_run = explain_skipped(
                 "no model to explain: the audit reads decisions from --predictions"
             )
@@ -510,10 +570,10 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             explanations, explain_run = explain_stage(
                 ExplainInputs(
                     model=model,
-                    features=features,
-                    frame=frame,
-                    sensitive=sensitive,
-                    fine=fine,
+                    features=rows.features,
+                    frame=rows.frame,
+                    sensitive=rows.sensitive,
+                    fine=rows.fine,
                     slices=slices,
                     output_kind=predictions.output_kind,
                     output_shape=predictions.output_shape,
@@ -599,7 +659,11 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             positive_label=target.positive_label,
             feature_source=features.source if features else None,
             features=features.columns if features else (),
-            notes=(*model.notes, *predictions.notes) if model else predictions.notes,
+            notes=(
+                (*model.notes, *predictions.notes, *_sample_note(streamed))
+                if model
+                else predictions.notes
+            ),
         ),
         data=DataInfo(
             file=file_info(request.data),

@@ -26,6 +26,8 @@ class StreamedPredictions:
     predictions: Predictions  # every row's decisions and scores; the first chunk's notes
     features: FeatureMatrix  # the first chunk's encoding, no rows; unseen counts summed
     columns: int  # the table's columns
+    sample_rows: np.ndarray  # int64, sorted: positions of the rows kept whole
+    sample_frame: pd.DataFrame  # those rows, all columns
 
 
 def shift_rows(error: RaiAuditError, offset: int) -> RaiAuditError:
@@ -42,6 +44,7 @@ def stream_predictions(
     labels: np.ndarray,
     encode: Callable[[pd.DataFrame], FeatureMatrix],
     predict: Callable[[FeatureMatrix], Predictions],
+    sample_rows: np.ndarray,
 ) -> StreamedPredictions:
     """Encode and score each chunk; only decisions (1 byte) and scores (8) are kept per row.
 
@@ -55,6 +58,7 @@ def stream_predictions(
     unseen: dict[str, int] = {}
     columns = 0
     offset = 0
+    kept: list[pd.DataFrame] = []
     for chunk in iter_chunks(path, chunk_rows, encoding):
         size = len(chunk)
         if offset + size > rows:
@@ -75,6 +79,8 @@ def stream_predictions(
             scores[window] = predicted.scores
         for column, count in matrix.unseen_categories.items():
             unseen[column] = unseen.get(column, 0) + count
+        lo, hi = np.searchsorted(sample_rows, [offset, offset + size])
+        kept.append(chunk.iloc[sample_rows[lo:hi] - offset])
         if first is None:
             first = (predicted, matrix)
             columns = chunk.shape[1]
@@ -90,4 +96,6 @@ def stream_predictions(
         predictions=replace(predicted, decisions=decisions, scores=scores),
         features=replace(matrix, values=matrix.values[:0], unseen_categories=unseen),
         columns=columns,
+        sample_rows=sample_rows,
+        sample_frame=pd.concat(kept, ignore_index=True),
     )
