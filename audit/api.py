@@ -22,7 +22,7 @@ from audit.explain.results import Explanations
 from audit.explain.sampling import DEFAULT_SAMPLES
 from audit.explain.stage import ExplainInputs, explain_stage
 from audit.explain.stage import skipped as explain_skipped
-from audit.fairness import compute_fairness
+from audit.fairness import compute_fairness, fairness_from_counts
 from audit.features import (
     FeatureMatrix,
     FeatureMetadata,
@@ -43,7 +43,17 @@ from audit.privacy.stage import STAGE_ID, PrivacyInputs, TableRows, run_privacy
 from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
 from audit.slices import Partition, build_slices, partition
-from audit.table import Target, parse_bins, prepare_sensitive, prepare_target, read_table
+from audit.stream.reader import read_columns
+from audit.stream.sample import ROWS_PER_CELL, stratified_sample
+from audit.stream.score import StreamedPredictions, stream_predictions
+from audit.table import (
+    SensitiveColumn,
+    Target,
+    parse_bins,
+    prepare_sensitive,
+    prepare_target,
+    read_table,
+)
 from audit.text.adapter import TextModel, load_text_model
 from audit.text.column import text_feature_matrix
 from audit.text.identity import IdentityTerms
@@ -91,6 +101,8 @@ class AuditRequest:
     # it and --sensitive becomes optional), and more identity term files.
     text_column: str | None = None
     identity_terms: tuple[Path, ...] = ()
+    # Streaming (docs/scale.md): read the data this many rows at a time; None reads it whole.
+    chunk_rows: int | None = None
 
     def input_paths(self) -> list[Path]:
         return [
@@ -136,6 +148,10 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"--sensitive names a column twice: {','.join(request.sensitive)}")
     if request.target in request.sensitive:
         raise UsageError(f"the target {request.target!r} cannot also be a sensitive column")
+    if request.chunk_rows is not None and request.chunk_rows < 1:
+        raise UsageError(f"--chunk-rows must be at least 1, got {request.chunk_rows}")
+    if request.chunk_rows is not None and request.text_column is not None:
+        raise UsageError("--chunk-rows does not stream text audits yet; drop one of them")
     if request.explain_samples < 1:
         raise UsageError(f"--explain-samples must be at least 1, got {request.explain_samples}")
     if request.holdout is not None and request.train_data is None:
@@ -157,6 +173,111 @@ def _validate_text(request: AuditRequest) -> None:
         raise UsageError(
             f"--text-column {column!r} cannot also be the target or a sensitive column"
         )
+
+
+@dataclass(frozen=True)
+class _RowsView:
+    """The rows the explanation and privacy stages read: all of them, or a sample."""
+
+    frame: Any
+    sensitive: list[SensitiveColumn]
+    fine: Partition
+    labels: np.ndarray
+    predictions: Predictions
+    features: FeatureMatrix | None
+
+
+def _sample_note(streamed: StreamedPredictions | None) -> tuple[str, ...]:
+    if streamed is None:
+        return ()
+    return (
+        f"streamed audit (--chunk-rows): fairness used every row; explanations and privacy "
+        f"probes used a seeded sample of {len(streamed.sample_rows)} rows, up to "
+        f"{ROWS_PER_CELL} from each combination of sensitive groups",
+    )
+
+
+def _sampled_rows(
+    request: AuditRequest,
+    streamed: StreamedPredictions,
+    sensitive: list[SensitiveColumn],
+    fine: Partition,
+    target: Target,
+    predictions: Predictions,
+    metadata: FeatureMetadata | None,
+    excluded: set[Any],
+) -> _RowsView:
+    """A streamed audit's kept rows, with their groups as the whole file defines them."""
+    kept = streamed.sample_rows
+    scores = predictions.scores
+    return _RowsView(
+        frame=streamed.sample_frame,
+        sensitive=[replace(column, codes=column.codes[kept]) for column in sensitive],
+        fine=Partition(fine.cell_of_row[kept], fine.cell_codes, fine.n_cells),
+        labels=target.y[kept],
+        predictions=replace(
+            predictions,
+            decisions=predictions.decisions[kept],
+            scores=scores[kept] if scores is not None else None,
+        ),
+        features=_feature_matrix(
+            request, streamed.sample_frame, metadata, {str(name) for name in excluded}
+        ),
+    )
+
+
+def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
+    """The few columns a streamed audit reads whole, each with the flag that names it."""
+    roles = {request.target: "--target"}
+    roles.update({column: "--sensitive" for column in request.sensitive})
+    if request.predictions is not None:
+        roles[request.predictions] = "--predictions"
+    if request.scores is not None:
+        roles[request.scores] = "--scores"
+    return roles
+
+
+def _stream_model(
+    request: AuditRequest,
+    model: LoadedModel,
+    metadata: FeatureMetadata | None,
+    excluded: set[Any],
+    target: Target,
+    fine: Partition,
+    seed: int,
+) -> StreamedPredictions:
+    assert request.model is not None and request.chunk_rows is not None
+    model_path = request.model
+    names = {str(name) for name in excluded}
+    class_labels = _class_labels(model, metadata)
+    kind = _output_kind(request, metadata)
+
+    def encode(chunk: Any) -> FeatureMatrix:
+        return _feature_matrix(request, chunk, metadata, names)
+
+    def predict(matrix: FeatureMatrix) -> Predictions:
+        output = raw_output(
+            model,
+            matrix.values,
+            request.batch_size,
+            model_path,
+            columns=matrix.columns,
+            feature_source=matrix.source,
+        )
+        return model_predictions(
+            output,
+            kind,
+            request.threshold,
+            class_labels,
+            target.positive_label,
+            model_path,
+            target.labels,
+        )
+
+    sample = stratified_sample(fine.cell_of_row, fine.n_cells, ROWS_PER_CELL, seed)
+    return stream_predictions(
+        request.data, request.encoding, request.chunk_rows, fine, target.y, encode, predict, sample
+    )
 
 
 def _one_cell(rows: int) -> Partition:
@@ -301,7 +422,11 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         baseline_of(load_report(request.baseline)) if request.baseline is not None else None
     )
     policy, config_file = resolve_policy(request)
-    frame = read_table(request.data, request.encoding)
+    frame = (
+        read_table(request.data, request.encoding)
+        if request.chunk_rows is None
+        else read_columns(request.data, _first_pass_roles(request), request.encoding)
+    )
     # Read now: a bad --train-data or --holdout fails before the model has run.
     members, holdout = (
         TableRows(read_table(path, request.encoding), path) if path else None
@@ -347,7 +472,14 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         )
     excluded = {request.target, *request.sensitive, request.predictions, request.scores} - {None}
     features: FeatureMatrix | None = None
-    if model is not None and request.model is not None:
+    fine = partition(sensitive) if sensitive else _one_cell(len(frame))
+    slices = build_slices(sensitive, fine, policy.max_intersection)
+    streamed: StreamedPredictions | None = None
+    predictions: Predictions
+    if model is not None and request.model is not None and request.chunk_rows is not None:
+        streamed = _stream_model(request, model, metadata, excluded, target, fine, policy.seed)
+        features, predictions = streamed.features, streamed.predictions
+    elif model is not None and request.model is not None:
         features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
         class_labels = _class_labels(model, metadata)
         kind = _output_kind(request, metadata)
@@ -359,7 +491,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             columns=features.columns,
             feature_source=features.source,
         )
-        predictions: Predictions = model_predictions(
+        predictions = model_predictions(
             output,
             kind,
             request.threshold,
@@ -378,25 +510,40 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             target.positive_label,
             request.data,
         )
-    fine = partition(sensitive) if sensitive else _one_cell(len(frame))
-    slices = build_slices(sensitive, fine, policy.max_intersection)
-    fairness = compute_fairness(
-        fine, slices, target.y, predictions.decisions, predictions.scores, policy
+    fairness = (
+        fairness_from_counts(
+            fine, slices, streamed.cell_counts, target.y, predictions.scores, policy
+        )
+        if streamed is not None
+        else compute_fairness(
+            fine, slices, target.y, predictions.decisions, predictions.scores, policy
+        )
+    )
+    # The stages that need whole rows read them all, or a streamed audit's sample of them.
+    rows = (
+        _sampled_rows(request, streamed, sensitive, fine, target, predictions, metadata, excluded)
+        if streamed is not None
+        else _RowsView(frame, sensitive, fine, target.y, predictions, features)
     )
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()
+    wants_privacy = any(check.id.startswith("privacy.") for check in checks)
+    if wants_privacy and request.chunk_rows is not None and streamed is None:
+        # Only the decision columns were read: a probe of the data would miss the rest.
+        reason = "streamed audit of decisions (--chunk-rows with --predictions) reads no rows"
+        stage_runs = (CheckRun(STAGE_ID, CheckStatus.SKIPPED, reason, 0),)
     # The privacy stage runs when a privacy check will read it.
-    if any(check.id.startswith("privacy.") for check in checks):
+    elif wants_privacy:
         privacy, errors = run_privacy(
             PrivacyInputs(
                 policy=policy,
-                frame=frame,
+                frame=rows.frame,
                 source=request.data,
-                sensitive=sensitive,
+                sensitive=rows.sensitive,
                 bins=parse_bins(list(request.bins)),
-                labels=target.y,
-                scores=predictions.scores,
-                decisions=predictions.decisions,
+                labels=rows.labels,
+                scores=rows.predictions.scores,
+                decisions=rows.predictions.decisions,
                 model_inputs=features.columns if features else (),
                 score_rows=_rows_scorer(request, model, metadata, excluded, target),
                 members=members,
@@ -415,7 +562,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             explanations, explain_run = explain_skipped(
                 "a text model: token attributions are in the text section (docs/text-models.md)"
             )
-        elif model is None or features is None or request.model is None:
+        elif model is None or rows.features is None or request.model is None:
             explanations, explain_run = explain_skipped(
                 "no model to explain: the audit reads decisions from --predictions"
             )
@@ -423,10 +570,10 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             explanations, explain_run = explain_stage(
                 ExplainInputs(
                     model=model,
-                    features=features,
-                    frame=frame,
-                    sensitive=sensitive,
-                    fine=fine,
+                    features=rows.features,
+                    frame=rows.frame,
+                    sensitive=rows.sensitive,
+                    fine=rows.fine,
                     slices=slices,
                     output_kind=predictions.output_kind,
                     output_shape=predictions.output_shape,
@@ -512,12 +659,16 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             positive_label=target.positive_label,
             feature_source=features.source if features else None,
             features=features.columns if features else (),
-            notes=(*model.notes, *predictions.notes) if model else predictions.notes,
+            notes=(
+                (*model.notes, *predictions.notes, *_sample_note(streamed))
+                if model
+                else predictions.notes
+            ),
         ),
         data=DataInfo(
             file=file_info(request.data),
             rows=len(frame),
-            columns=frame.shape[1],
+            columns=streamed.columns if streamed is not None else frame.shape[1],
             target=request.target,
             sensitive=tuple(request.sensitive),
             binning={column.name: column.binning for column in sensitive if column.binning},

@@ -364,6 +364,13 @@ def run(
     batch_size: Annotated[
         int, typer.Option(help="Rows per inference batch, e.g. --batch-size 4096.")
     ] = 8192,
+    chunk_rows: Annotated[
+        int | None,
+        typer.Option(
+            help="Stream the data this many rows at a time, in memory bounded by the chunk, "
+            "e.g. --chunk-rows 200000 (docs/scale.md)."
+        ),
+    ] = None,
     bins: Annotated[
         list[str] | None,
         typer.Option(
@@ -481,6 +488,7 @@ def run(
             trust_model=trust_model,
             device=device,
             batch_size=batch_size,
+            chunk_rows=chunk_rows,
             bins=tuple(bins or ()),
             encoding=encoding,
             config_file=config,

@@ -224,6 +224,15 @@ def _reference_group(slice_: Slice, counts: np.ndarray, ok: np.ndarray, policy: 
     return int(np.argmax(np.where(ok, sizes, -1) if ok.any() else sizes))
 
 
+def cell_confusion(
+    cell_of_row: np.ndarray, n_cells: int, labels: np.ndarray, decisions: np.ndarray
+) -> np.ndarray:
+    """Confusion counts ``[cells, 4]`` of these rows: sums over any split of the rows add up."""
+    return np.bincount(
+        cell_of_row * 4 + confusion_index(labels, decisions), minlength=n_cells * 4
+    ).reshape(n_cells, 4)
+
+
 def compute_fairness(
     fine: Partition,
     slices: list[Slice],
@@ -232,10 +241,25 @@ def compute_fairness(
     scores: np.ndarray | None,
     policy: Policy,
 ) -> FairnessTables:
+    cell_counts = cell_confusion(fine.cell_of_row, fine.n_cells, labels, decisions)
+    return fairness_from_counts(fine, slices, cell_counts, labels, scores, policy)
+
+
+def fairness_from_counts(
+    fine: Partition,
+    slices: list[Slice],
+    cell_counts: np.ndarray,
+    labels: np.ndarray,
+    scores: np.ndarray | None,
+    policy: Policy,
+) -> FairnessTables:
+    """Every slice's tables from the fine cells' confusion counts (merged over chunks or not).
+
+    Rates, disparities and their Poisson-bootstrap intervals need only ``cell_counts``; the
+    replicates are drawn from them, so equal counts and seed give equal intervals however the
+    rows were read. ROC AUC ranks scores, so it reads ``labels`` and ``scores`` per row.
+    """
     rng = np.random.default_rng(policy.seed)
-    cell_counts = np.bincount(
-        fine.cell_of_row * 4 + confusion_index(labels, decisions), minlength=fine.n_cells * 4
-    ).reshape(fine.n_cells, 4)
     indicators = [slice_.indicator(fine.n_cells) for slice_ in slices]
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
     exact_auc = (

@@ -26,8 +26,16 @@ _POSITIVE_SPELLINGS = {
 }
 
 
-def read_table(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """CSV, gzip-compressed CSV or Parquet, with every failure turned into a DataError."""
+def read_table(
+    path: Path,
+    encoding: str = "utf-8",
+    columns: list[str] | None = None,
+    nrows: int | None = None,
+) -> pd.DataFrame:
+    """CSV, gzip-compressed CSV or Parquet, with every failure turned into a DataError.
+
+    ``columns`` reads only those (they must exist); ``nrows`` only the first rows of a CSV.
+    """
     name = path.name.lower()
     if not path.exists():
         raise DataError(f"{path}: data file not found; check the path")
@@ -37,9 +45,9 @@ def read_table(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
         )
     try:
         if name.endswith((".parquet", ".pq")):
-            frame = pd.read_parquet(path)
+            frame = pd.read_parquet(path, columns=columns)
         elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            frame = _read_csv(path, encoding)
+            frame = _read_csv(path, encoding, columns, nrows)
         else:
             raise DataError(
                 f"{path}: unknown data format {path.suffix!r}; use .csv, .csv.gz or .parquet"
@@ -52,7 +60,7 @@ def read_table(path: Path, encoding: str = "utf-8") -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as {_kind(name)} ({exc}); check the file") from exc
     if frame.shape[1] == 0:
         raise DataError(f"{path}: has no columns; it must start with a header row")
-    if len(frame) == 0:
+    if len(frame) == 0 and nrows != 0:
         raise DataError(f"{path}: has a header but no rows; nothing to audit")
     return frame
 
@@ -61,18 +69,23 @@ def _kind(name: str) -> str:
     return "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
 
 
-def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
+def _read_csv(
+    path: Path, encoding: str, columns: list[str] | None = None, nrows: int | None = None
+) -> pd.DataFrame:
     separator = "\t" if path.name.lower().endswith(".tsv") else ","
     try:
-        return pd.read_csv(path, sep=separator, encoding=encoding, compression="infer")
+        return pd.read_csv(
+            path,
+            sep=separator,
+            encoding=encoding,
+            compression="infer",
+            usecols=columns,
+            nrows=nrows,
+        )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: file is empty; it needs a header row and data rows") from exc
     except pd.errors.ParserError as exc:
-        detail = str(exc).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
-        raise DataError(
-            f"{path}: malformed CSV ({detail}); fix that line, or quote values that contain "
-            "the separator"
-        ) from exc
+        raise malformed_csv(path, exc) from exc
     except UnicodeDecodeError as exc:
         raise DataError(
             f"{path}: not valid {encoding} (byte 0x{exc.object[exc.start]:02x} at offset "
@@ -80,6 +93,14 @@ def _read_csv(path: Path, encoding: str) -> pd.DataFrame:
         ) from exc
     except csv.Error as exc:
         raise DataError(f"{path}: malformed CSV ({exc}); fix the file") from exc
+
+
+def malformed_csv(path: Path, exc: pd.errors.ParserError) -> DataError:
+    detail = str(exc).strip().split("\n")[-1].removeprefix("Error tokenizing data. C error: ")
+    return DataError(
+        f"{path}: malformed CSV ({detail}); fix that line, or quote values that contain "
+        "the separator"
+    )
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], role: str, source: Path) -> None:

@@ -1,0 +1,74 @@
+"""Reading a table in chunks, and only the few columns the first pass needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from audit.errors import DataError
+from audit.table import malformed_csv, read_table
+
+
+def _is_parquet(path: Path) -> bool:
+    return path.name.lower().endswith((".parquet", ".pq"))
+
+
+def _separator(path: Path) -> str:
+    return "\t" if path.name.lower().endswith(".tsv") else ","
+
+
+def table_columns(path: Path, encoding: str) -> list[str]:
+    """The header: the table's column names, read without its rows."""
+    if _is_parquet(path):
+        try:
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: cannot be read as Parquet ({exc}); check the file") from exc
+    frame = read_table(path, encoding, nrows=0)
+    return [str(column) for column in frame.columns]
+
+
+def read_columns(path: Path, roles: dict[str, str], encoding: str) -> pd.DataFrame:
+    """Only the columns in ``roles`` (column -> the flag that names it), parsed as in full.
+
+    A column is parsed from its whole length, exactly as ``read_table`` parses it, so the
+    groups, bands and labels are those of the in-memory audit.
+    """
+    header = table_columns(path, encoding)
+    for column, role in roles.items():
+        if column not in header:
+            raise DataError(
+                f"{path}: no column {column!r} for {role}; available columns: {', '.join(header)}"
+            )
+    return read_table(path, encoding, columns=list(roles))
+
+
+def iter_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
+    """The table's rows in order, ``chunk_rows`` at a time; errors name the file's line."""
+    if _is_parquet(path):
+        # Parquet stores its types: every batch has the in-memory read's columns and types.
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+        return
+    # pandas' own CSV parser, so that each value parses as the in-memory read parses it
+    # (pyarrow's reader fixes a column's type from its first block and rejects later ones).
+    reader = pd.read_csv(
+        path, sep=_separator(path), encoding=encoding, compression="infer", chunksize=chunk_rows
+    )
+    with reader:
+        while True:
+            try:
+                chunk = next(reader)
+            except StopIteration:
+                return
+            except pd.errors.ParserError as exc:
+                raise malformed_csv(path, exc) from exc
+            except UnicodeDecodeError as exc:
+                raise DataError(
+                    f"{path}: not valid {encoding} ({exc.reason} at byte {exc.start} of a "
+                    "chunk); re-save it as UTF-8 or pass --encoding, e.g. --encoding latin-1"
+                ) from exc
+            yield chunk

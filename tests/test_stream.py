@@ -1,0 +1,192 @@
+"""Streamed audits (--chunk-rows): the same numbers as the in-memory audit, on real data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from audit.api import AuditRequest, run_audit
+from audit.checks import CHECKS
+from audit.cli import app
+from audit.errors import DataError
+from audit.result import AuditResult
+from audit.serialize import to_document
+from audit.stream.sample import stratified_sample
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
+MODEL, DATA = EXAMPLE / "model.pt", EXAMPLE / "test.csv.gz"
+# groups and disparities of audit(DATA, None) in report.json form, written by the code before
+# streaming existed (commit f577cc5): the shared reduction must not change a single digit.
+REFERENCE = Path(__file__).resolve().parent / "fixtures" / "adult_fairness_before_streaming.json"
+FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
+
+
+def audit(data: Path, chunk_rows: int | None, n_boot: int = 200) -> AuditResult:
+    request = AuditRequest(
+        data=data,
+        target="income",
+        sensitive=("sex", "race"),
+        model=MODEL,
+        chunk_rows=chunk_rows,
+        search_config=False,
+        policy_overrides={"n_boot": n_boot, "seed": 7},
+    )
+    return run_audit(request, FAIRNESS_CHECKS)
+
+
+def test_streamed_adult_test_split_equals_in_memory() -> None:
+    whole = audit(DATA, None)
+    streamed = audit(DATA, 3000)  # 16,281 rows: six chunks, the last one short
+    # Equal counts and seed give the very same replicates, so intervals match exactly too.
+    assert streamed.groups == whole.groups
+    assert streamed.disparities == whole.disparities
+    assert [f.fingerprint for f in streamed.findings] == [f.fingerprint for f in whole.findings]
+    # Group sizes against the file itself, counted without the audit.
+    frame = pd.read_csv(DATA)
+    sizes = {g.group: g.n for g in streamed.groups if g.feature == ("sex",)}
+    assert sizes == {(sex,): n for sex, n in frame["sex"].value_counts().items()}
+    assert streamed.run.data.rows == 16281 and streamed.run.data.columns == 15
+    assert streamed.run.model.features == whole.run.model.features
+    assert streamed.run.data.unseen_categories == whole.run.data.unseen_categories
+
+
+def test_streamed_resampled_200k_parquet_equals_in_memory(tmp_path: Path) -> None:
+    frame = pd.read_csv(DATA)
+    rng = np.random.default_rng(11)
+    big = frame.iloc[rng.integers(0, len(frame), 200_000)].reset_index(drop=True)
+    path = tmp_path / "adult-200k.parquet"
+    big.to_parquet(path)
+    whole = audit(path, None, n_boot=100)
+    streamed = audit(path, 45_000, n_boot=100)
+    assert streamed.groups == whole.groups
+    assert streamed.disparities == whole.disparities
+    auc = [g.metrics["roc_auc"] for g in streamed.groups if g.metrics.get("roc_auc")]
+    assert len(auc) >= 2 and all(0.5 < value < 1 for value in auc)
+
+
+def _small_copy(tmp_path: Path, rows: int = 1600) -> tuple[list[str], Path]:
+    with gzip.open(DATA, "rt", encoding="utf-8") as handle:
+        lines = [next(handle) for _ in range(rows + 1)]
+    return lines, tmp_path / "adult.csv"
+
+
+def _both_errors(path: Path) -> tuple[str, str]:
+    messages = []
+    for chunk_rows in (None, 500):
+        with pytest.raises(DataError) as caught:
+            audit(path, chunk_rows, n_boot=20)
+        messages.append(str(caught.value))
+    return messages[0], messages[1]
+
+
+def test_malformed_row_in_third_chunk_is_the_in_memory_error(tmp_path: Path) -> None:
+    lines, path = _small_copy(tmp_path)
+    lines[1201] = lines[1201].rstrip("\n") + ",extra\n"  # data row 1201, in chunk 3 of 500
+    path.write_text("".join(lines), encoding="utf-8")
+    whole, streamed = _both_errors(path)
+    assert streamed == whole
+    assert "line 1202" in streamed and "malformed CSV" in streamed
+
+
+def test_missing_feature_in_later_chunk_names_the_files_row(tmp_path: Path) -> None:
+    lines, path = _small_copy(tmp_path)
+    fields = lines[1301].split(",")
+    fields[0] = ""  # age missing in data row 1301, chunk 3
+    lines[1301] = ",".join(fields)
+    path.write_text("".join(lines), encoding="utf-8")
+    whole, streamed = _both_errors(path)
+    assert streamed == whole
+    assert "'age'" in streamed and "data row 1301 is missing" in streamed
+
+
+def test_cli_streams_and_runs_row_stages_on_a_stratified_sample(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            str(MODEL),
+            str(DATA),
+            "--target",
+            "income",
+            "--sensitive",
+            "sex",
+            "--out",
+            str(out),
+            "--n-boot",
+            "50",
+            "--chunk-rows",
+            "4000",
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 1, result.output  # the demo's disparities fail the gate
+    document = json.loads((out / "report.json").read_text("utf-8"))
+    statuses = {run["id"]: run["status"] for run in document["checks"]}
+    assert statuses["privacy.pii_in_data"] == "ok"
+    assert document["explanations"]["status"] == "ok"
+    assert document["run"]["data"]["rows"] == 16281
+    # Up to 2,000 rows of each sex: Male and Female both have more in the file.
+    assert any("sample of 4000 rows" in note for note in document["run"]["model"]["notes"])
+
+
+def test_chunk_rows_must_be_positive() -> None:
+    with pytest.raises(Exception, match="--chunk-rows must be at least 1"):
+        audit(DATA, 0)
+
+
+def test_streamed_audit_of_a_decisions_column_equals_in_memory(tmp_path: Path) -> None:
+    frame = pd.read_csv(DATA).head(4000)
+    rng = np.random.default_rng(3)
+    frame["decision"] = np.where(rng.random(len(frame)) < 0.3, ">50K", "<=50K")
+    frame["score"] = rng.random(len(frame))
+    path = tmp_path / "decisions.csv"
+    frame.to_csv(path, index=False)
+    results = [
+        run_audit(
+            AuditRequest(
+                data=path,
+                target="income",
+                sensitive=("sex",),
+                predictions="decision",
+                scores="score",
+                positive_label=">50K",
+                chunk_rows=chunk_rows,
+                search_config=False,
+                policy_overrides={"n_boot": 50, "seed": 1},
+            ),
+            FAIRNESS_CHECKS,
+        )
+        for chunk_rows in (None, 700)
+    ]
+    assert results[1].groups == results[0].groups
+    assert results[1].disparities == results[0].disparities
+    # Selection rate of men, counted straight from the file.
+    men = frame[frame["sex"] == "Male"]
+    expected = float((men["decision"] == ">50K").mean())
+    rate = next(g for g in results[1].groups if g.group == ("Male",)).metrics["selection_rate"]
+    assert rate == pytest.approx(expected, abs=1e-12)
+
+
+def test_stratified_sample_keeps_small_cells_whole_and_caps_large_ones() -> None:
+    cells = np.repeat([0, 1, 2], [5, 3000, 40])
+    np.random.default_rng(0).shuffle(cells)
+    kept = stratified_sample(cells, 3, 100, seed=4)
+    assert np.all(np.diff(kept) > 0)
+    assert np.bincount(cells[kept], minlength=3).tolist() == [5, 100, 40]
+    assert np.array_equal(kept, stratified_sample(cells, 3, 100, seed=4))
+
+
+@pytest.mark.parametrize("chunk_rows", [None, 2500])
+def test_reports_equal_those_written_before_streaming(chunk_rows: int | None) -> None:
+    document = to_document(audit(DATA, chunk_rows))
+    reference = json.loads(REFERENCE.read_text("utf-8"))
+    assert document["groups"] == reference["groups"]
+    assert document["disparities"] == reference["disparities"]
