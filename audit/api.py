@@ -247,32 +247,13 @@ def _stream_model(
     seed: int,
 ) -> StreamedPredictions:
     assert request.model is not None and request.chunk_rows is not None
-    model_path = request.model
     names = {str(name) for name in excluded}
-    class_labels = _class_labels(model, metadata)
-    kind = _output_kind(request, metadata)
 
     def encode(chunk: Any) -> FeatureMatrix:
         return _feature_matrix(request, chunk, metadata, names)
 
     def predict(matrix: FeatureMatrix) -> Predictions:
-        output = raw_output(
-            model,
-            matrix.values,
-            request.batch_size,
-            model_path,
-            columns=matrix.columns,
-            feature_source=matrix.source,
-        )
-        return model_predictions(
-            output,
-            kind,
-            request.threshold,
-            class_labels,
-            target.positive_label,
-            model_path,
-            target.labels,
-        )
+        return _predict(request, model, metadata, target, matrix)
 
     sample = stratified_sample(fine.cell_of_row, fine.n_cells, ROWS_PER_CELL, seed)
     return stream_predictions(
@@ -323,6 +304,34 @@ def _output_kind(request: AuditRequest, metadata: FeatureMetadata | None) -> Out
     return request.output_kind
 
 
+def _predict(
+    request: AuditRequest,
+    model: LoadedModel,
+    metadata: FeatureMetadata | None,
+    target: Target,
+    matrix: FeatureMatrix,
+) -> Predictions:
+    """Run the model on a feature matrix and read its output as scores and decisions."""
+    assert request.model is not None  # only called when a model was given
+    output = raw_output(
+        model,
+        matrix.values,
+        request.batch_size,
+        request.model,
+        columns=matrix.columns,
+        feature_source=matrix.source,
+    )
+    return model_predictions(
+        output,
+        _output_kind(request, metadata),
+        request.threshold,
+        _class_labels(model, metadata),
+        target.positive_label,
+        request.model,
+        target.labels,
+    )
+
+
 def _rows_scorer(
     request: AuditRequest,
     model: LoadedModel | None,
@@ -341,23 +350,7 @@ def _rows_scorer(
                 metadata,
                 {str(name) for name in excluded},
             )
-            output = raw_output(
-                model,
-                matrix.values,
-                request.batch_size,
-                request.model,
-                columns=matrix.columns,
-                feature_source=matrix.source,
-            )
-            predicted = model_predictions(
-                output,
-                _output_kind(request, metadata),
-                request.threshold,
-                _class_labels(model, metadata),
-                target.positive_label,
-                request.model,
-                target.labels,
-            )
+            predicted = _predict(request, model, metadata, target, matrix)
         else:
             assert request.predictions is not None  # guaranteed by _validate
             predicted = column_predictions(
@@ -481,25 +474,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         features, predictions = streamed.features, streamed.predictions
     elif model is not None and request.model is not None:
         features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
-        class_labels = _class_labels(model, metadata)
-        kind = _output_kind(request, metadata)
-        output = raw_output(
-            model,
-            features.values,
-            request.batch_size,
-            request.model,
-            columns=features.columns,
-            feature_source=features.source,
-        )
-        predictions = model_predictions(
-            output,
-            kind,
-            request.threshold,
-            class_labels,
-            target.positive_label,
-            request.model,
-            target.labels,
-        )
+        predictions = _predict(request, model, metadata, target, features)
     else:
         assert request.predictions is not None  # guaranteed by _validate
         predictions = column_predictions(

@@ -90,6 +90,7 @@ def _membership_groups(
         inputs.policy.max_categories,
         inputs.policy.quantile_bands,
         inputs.source,
+        max_groups=inputs.policy.max_groups,
     )
     split = len(members)
     groups = [
