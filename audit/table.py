@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -128,19 +129,198 @@ def label_strings(values: pd.Series) -> pd.Series:
     return values.astype("string").str.strip().astype(object)
 
 
-def prepare_target(
-    frame: pd.DataFrame, column: str, positive_label: str | None, source: Path
-) -> Target:
-    require_columns(frame, [column], "--target", source)
-    raw = frame[column]
-    missing = raw.isna().to_numpy()
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0]) + 1
-        raise DataError(
-            f"{source}: target column {column!r} has {int(missing.sum())} missing values "
-            f"(first in data row {row}); drop or fill those rows"
+@dataclass(frozen=True)
+class ColumnSummary:
+    """A column's distinct values with their counts: all that fitting its encoding needs.
+
+    Summaries of a file's chunks merge into the summary of the whole column, so a streamed
+    audit prepares the column without holding its rows.
+    """
+
+    column: str
+    values: pd.Index  # distinct non-missing raw values, in order of first occurrence
+    counts: np.ndarray  # int64, rows holding each value
+    first_rows: np.ndarray  # int64, file row (0-based) where each value first occurs
+    missing: int  # rows without a value (NaN, None)
+    missing_first_row: int | None  # file row (0-based) of the first; None when there is none
+
+    @property
+    def numeric(self) -> bool:
+        """Whether the column parsed as numbers, not booleans, in every chunk."""
+        return _value_kind(self.values.dtype) == "numeric"
+
+
+def summarize(
+    frame: pd.DataFrame, columns: Sequence[str], first_row: int
+) -> dict[str, ColumnSummary]:
+    """Summaries of ``columns`` of a chunk whose first row is the file's row ``first_row``."""
+    return {column: _summarize_column(column, frame[column], first_row) for column in columns}
+
+
+def _summarize_column(column: str, series: pd.Series, first_row: int) -> ColumnSummary:
+    codes, uniques = _factorize(series)
+    # One pass counts the missing rows (code -1) and each value's rows.
+    per_code = np.bincount(codes + 1, minlength=len(uniques) + 1)
+    missing = int(per_code[0])
+    return ColumnSummary(
+        column=column,
+        values=uniques,
+        counts=per_code[1:].astype(np.int64),
+        first_rows=_first_occurrences(codes) + first_row,
+        missing=missing,
+        missing_first_row=first_row + int(np.argmax(codes < 0)) if missing else None,
+    )
+
+
+def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Codes (-1 for a missing value) and the distinct values, in order of first occurrence.
+
+    Values that pandas holds equal but that read differently stay apart, as their labels
+    differ: 0.0 and -0.0, or 1, 1.0 and True in a column of mixed types.
+    """
+    keys = _reading_keys(values)
+    if keys is None:
+        codes, uniques = pd.factorize(values)
+        return codes, pd.Index(uniques)
+    present = np.flatnonzero(values.notna().to_numpy())
+    codes = np.full(len(values), -1, dtype=np.intp)
+    codes[present] = pd.factorize(keys[present])[0]
+    firsts = present[_first_occurrences(codes[present])]
+    return codes, pd.Index(values.iloc[firsts].array)
+
+
+# Object columns whose equal values read alike: text, or ints (1 and np.int64(1)), or booleans.
+_NO_COLLISIONS = ("string", "empty", "integer", "boolean")
+
+
+def _reading_keys(values: pd.Series) -> np.ndarray | None:
+    """Keys that tell apart values pandas holds equal; None where no two such values occur."""
+    if values.dtype.kind == "f":
+        numbers = values.to_numpy(dtype=float, na_value=np.nan)
+        if (np.signbit(numbers) & (numbers == 0)).any():
+            return numbers.view(np.int64)
+    elif (
+        values.dtype == object
+        and pd.api.types.infer_dtype(values, skipna=True) not in _NO_COLLISIONS
+    ):
+        return np.array([f"{type(value).__qualname__}:{value}" for value in values], dtype=object)
+    return None
+
+
+def _first_occurrences(codes: np.ndarray) -> np.ndarray:
+    """Where each code first occurs, for codes numbered in order of first occurrence."""
+    # The running maximum steps up exactly where a new code appears (-1, missing, never does).
+    running = np.maximum.accumulate(codes)
+    return np.flatnonzero(np.diff(running, prepend=-1) > 0).astype(np.int64)
+
+
+def merge_summaries(
+    first: Mapping[str, ColumnSummary], second: Mapping[str, ColumnSummary]
+) -> dict[str, ColumnSummary]:
+    """Summaries of two chunks' rows together; merged in any order, chunks give the same."""
+    if first.keys() != second.keys():
+        raise ValueError(
+            f"summaries of different columns: {sorted(first)} and {sorted(second)}; "
+            "summarize every chunk with the same columns"
         )
-    labels = label_strings(raw)
+    return {column: _merge_column(first[column], second[column]) for column in first}
+
+
+def _merge_column(first: ColumnSummary, second: ColumnSummary) -> ColumnSummary:
+    values = [first.values, second.values]
+    if _value_kind(first.values.dtype) != _value_kind(second.values.dtype):
+        # Parsed whole, a column with numbers (or booleans) in one chunk and text in another
+        # is text: 25 and "25" are one value there.
+        values = [_as_text(part) for part in values]
+    first_rows = np.concatenate([first.first_rows, second.first_rows])
+    counts = np.concatenate([first.counts, second.counts])
+    # In first-row order, each distinct value is kept as written where it first occurs.
+    order = np.argsort(first_rows, kind="stable")
+    codes, uniques = _factorize(pd.Series(values[0].append(values[1])[order]))
+    merged_counts = np.zeros(len(uniques), dtype=np.int64)
+    np.add.at(merged_counts, codes, counts[order])
+    missing_rows = [
+        row for row in (first.missing_first_row, second.missing_first_row) if row is not None
+    ]
+    return ColumnSummary(
+        column=first.column,
+        values=uniques,
+        counts=merged_counts,
+        first_rows=first_rows[order][_first_occurrences(codes)],
+        missing=first.missing + second.missing,
+        missing_first_row=min(missing_rows, default=None),
+    )
+
+
+def _value_kind(dtype: Any) -> Literal["numeric", "bool", "other"]:
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    return "numeric" if pd.api.types.is_numeric_dtype(dtype) else "other"
+
+
+def _as_text(values: pd.Index) -> pd.Index:
+    """Numbers and booleans as the text a whole-file read keeps (1.0 written 1, as labels)."""
+    if _value_kind(values.dtype) == "other":
+        return values
+    # One value at a time, so that a value's text does not depend on the chunk it came in.
+    return pd.Index([_value_text(value) for value in values.tolist()], dtype=object)
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class ValueCodes:
+    """The code of each distinct raw value an encoding was fitted on, to look chunks up."""
+
+    values: pd.Index  # distinct non-missing raw values
+    codes: np.ndarray  # code of each value
+    missing_code: int  # code of a missing value; -1 where the fit saw none
+
+
+def _look_up(table: ValueCodes, series: pd.Series) -> np.ndarray:
+    codes, uniques = _factorize(series)
+    if _value_kind(table.values.dtype) == "other":
+        uniques = _as_text(uniques)
+    # Factorized after the table's distinct values, a chunk's value takes the code of its
+    # equal there, or a code past them if the fit never saw it.
+    known = len(table.values)
+    positions = _factorize(pd.Series(table.values.append(uniques)))[0][known:]
+    unseen = positions >= known
+    if unseen.any() or (table.missing_code < 0 and (codes < 0).any()):
+        value = uniques[int(np.argmax(unseen))] if unseen.any() else None
+        raise DataError(
+            f"column {series.name!r} holds {str(value)[:40]!r}, a value its encoding was not "
+            "fitted on; fit on the merged summaries of every chunk (did the file change?)"
+        )
+    # The last entry is for code -1, a missing value.
+    by_unique = np.append(table.codes[positions], table.missing_code).astype(table.codes.dtype)
+    return by_unique[codes]
+
+
+@dataclass(frozen=True)
+class TargetEncoding:
+    positive_label: str
+    labels: tuple[str, ...]
+    codes: ValueCodes  # 1 for a raw value whose label is the positive label, else 0
+
+
+def fit_target(
+    summaries: Mapping[str, ColumnSummary],
+    column: str,
+    positive_label: str | None,
+    source: Path,
+) -> TargetEncoding:
+    summary = summaries[column]
+    if summary.missing_first_row is not None:
+        raise DataError(
+            f"{source}: target column {column!r} has {summary.missing} missing values "
+            f"(first in data row {summary.missing_first_row + 1}); drop or fill those rows"
+        )
+    labels = label_strings(pd.Series(summary.values))
     distinct = sorted(labels.unique().tolist())
     if len(distinct) < 2:
         raise DataError(
@@ -154,8 +334,29 @@ def prepare_target(
             f"{source}: --positive-label {positive_label!r} is not a value of target column "
             f"{column!r}; its values are {', '.join(map(repr, distinct[:20]))}"
         )
-    y = (labels == positive_label).to_numpy(dtype=np.int8)
-    return Target(y=y, positive_label=positive_label, labels=tuple(distinct))
+    positive = (labels == positive_label).to_numpy(dtype=np.int8)
+    return TargetEncoding(
+        positive_label=positive_label,
+        labels=tuple(distinct),
+        codes=ValueCodes(summary.values, positive, missing_code=-1),
+    )
+
+
+def apply_target(encoding: TargetEncoding, series: pd.Series) -> np.ndarray:
+    """y (int8, 1 for the positive class) of a chunk's target column."""
+    return _look_up(encoding.codes, series)
+
+
+def prepare_target(
+    frame: pd.DataFrame, column: str, positive_label: str | None, source: Path
+) -> Target:
+    require_columns(frame, [column], "--target", source)
+    encoding = fit_target(summarize(frame, [column], first_row=0), column, positive_label, source)
+    return Target(
+        y=apply_target(encoding, frame[column]),
+        positive_label=encoding.positive_label,
+        labels=encoding.labels,
+    )
 
 
 def _infer_positive(distinct: list[str], column: str, source: Path) -> str:
@@ -183,6 +384,15 @@ class SensitiveColumn:
     binning: str | None  # how a numeric column was banded, for the report
 
 
+@dataclass(frozen=True)
+class SensitiveEncoding:
+    name: str
+    groups: tuple[str, ...]
+    binning: str | None  # how a numeric column was banded, for the report
+    edges: tuple[float, ...] | None  # a banded column's edges: apply cuts its numbers there
+    codes: ValueCodes  # group code of each band label (banded) or of each raw value
+
+
 def parse_bins(specs: list[str]) -> dict[str, list[float]]:
     """``age=18,25,45,65`` into {"age": [18, 25, 45, 65]}."""
     bins: dict[str, list[float]] = {}
@@ -202,6 +412,47 @@ def parse_bins(specs: list[str]) -> dict[str, list[float]]:
     return bins
 
 
+def fit_sensitive(
+    summaries: Mapping[str, ColumnSummary],
+    columns: Sequence[str],
+    bins: Mapping[str, list[float]],
+    max_categories: int,
+    quantile_bands: int,
+    source: Path,
+    max_groups: int = 100,
+) -> list[SensitiveEncoding]:
+    unknown_bins = sorted(set(bins) - set(columns))
+    if unknown_bins:
+        raise DataError(
+            f"--bins names {unknown_bins[0]!r}, which is not a --sensitive column; "
+            f"sensitive columns: {', '.join(columns)}"
+        )
+    encodings = []
+    for column in columns:
+        summary = summaries[column]
+        if column in bins:
+            encodings.append(_fit_bins(summary, bins[column], source))
+        elif summary.numeric and summary.values.nunique() > max_categories:
+            numbers = summary.values.to_numpy(dtype=float)
+            quantiles = counted_quantiles(
+                numbers, summary.counts, np.linspace(0, 1, quantile_bands + 1)[1:-1]
+            )
+            edges = sorted({float(q) for q in quantiles})
+            binning = f"{quantile_bands} quantile bands at " + ", ".join(map(_format_edge, edges))
+            encodings.append(_fit_bands(summary, pd.Series(numbers), edges, binning))
+        else:
+            encodings.append(_fit_labels(summary, source, max_groups))
+    return encodings
+
+
+def apply_sensitive(encoding: SensitiveEncoding, series: pd.Series) -> np.ndarray:
+    """Group codes (int64, index into ``encoding.groups``) of a chunk's sensitive column."""
+    if encoding.edges is None:
+        return _look_up(encoding.codes, series)
+    numbers = pd.to_numeric(series, errors="coerce")
+    return _look_up(encoding.codes, _band(numbers, list(encoding.edges)))
+
+
 def prepare_sensitive(
     frame: pd.DataFrame,
     columns: list[str],
@@ -212,81 +463,138 @@ def prepare_sensitive(
     max_groups: int = 100,
 ) -> list[SensitiveColumn]:
     require_columns(frame, columns, "--sensitive", source)
-    unknown_bins = sorted(set(bins) - set(columns))
-    if unknown_bins:
+    encodings = fit_sensitive(
+        summarize(frame, columns, first_row=0),
+        columns,
+        bins,
+        max_categories,
+        quantile_bands,
+        source,
+        max_groups,
+    )
+    return [
+        SensitiveColumn(
+            name=encoding.name,
+            codes=apply_sensitive(encoding, frame[encoding.name]),
+            groups=encoding.groups,
+            binning=encoding.binning,
+        )
+        for encoding in encodings
+    ]
+
+
+def _fit_bins(summary: ColumnSummary, edges: list[float], source: Path) -> SensitiveEncoding:
+    numbers = pd.to_numeric(pd.Series(summary.values), errors="coerce")
+    bad = numbers.isna().to_numpy()
+    if bad.any():
+        first = int(np.argmin(np.where(bad, summary.first_rows, np.iinfo(np.int64).max)))
         raise DataError(
-            f"--bins names {unknown_bins[0]!r}, which is not a --sensitive column; "
-            f"sensitive columns: {', '.join(columns)}"
+            f"{source}: --bins needs numbers, but column {summary.column!r} holds "
+            f"{str(summary.values[first])[:40]!r} in data row {summary.first_rows[first] + 1}; "
+            "drop --bins for it"
         )
-    prepared = []
-    for column in columns:
-        raw = frame[column]
-        numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
-        if column in bins:
-            values = pd.to_numeric(raw, errors="coerce")
-            bad = values.isna() & raw.notna()
-            if bad.any():
-                row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-                raise DataError(
-                    f"{source}: --bins needs numbers, but column {column!r} holds "
-                    f"{str(raw.iloc[row - 1])[:40]!r} in data row {row}; drop --bins for it"
-                )
-            banded, binning = _band(values, bins[column])
-        elif numeric and raw.nunique() > max_categories:
-            banded, binning = _quantile_band(raw, quantile_bands)
-        else:
-            banded, binning = label_strings(raw), None
-            distinct = int(banded.nunique())
-            if distinct > max_groups:
-                # Group names are printed in every report: an identifier (a name, an e-mail,
-                # an ID number) used as a sensitive column would put personal data there.
-                raise DataError(
-                    f"{source}: sensitive column {column!r} has {distinct} distinct values, "
-                    f"more than max_groups ({max_groups}); a sensitive attribute has a few "
-                    "groups. If it is an identifier, do not audit by it (its values would "
-                    "appear in the reports); if it is numeric, band it with --bins"
-                )
-        categories = sorted(banded.dropna().unique().tolist(), key=_group_order(banded))
-        filled = banded.astype(object).where(banded.notna(), MISSING_GROUP)
-        if filled.eq(MISSING_GROUP).any() and MISSING_GROUP not in categories:
-            categories.append(MISSING_GROUP)
-        codes = pd.Categorical(filled, categories=categories).codes.astype(np.int64)
-        prepared.append(
-            SensitiveColumn(name=column, codes=codes, groups=tuple(categories), binning=binning)
-        )
-    return prepared
+    return _fit_bands(summary, numbers, edges, "bands at " + ", ".join(map(_format_edge, edges)))
 
 
-def _group_order(banded: pd.Series) -> Callable[[str], tuple[int, str]]:
-    # Bands keep their numeric order; other groups sort as text.
-    if isinstance(banded.dtype, pd.CategoricalDtype):
-        order = {str(category): index for index, category in enumerate(banded.cat.categories)}
-        return lambda label: (order.get(label, len(order)), label)
-    return lambda label: (0, label)
+def _fit_bands(
+    summary: ColumnSummary, numbers: pd.Series, edges: list[float], binning: str
+) -> SensitiveEncoding:
+    """Groups of the bands that hold a value, in band order; "missing" last if any is."""
+    band_of_value = _band(numbers, edges).cat.codes.to_numpy()
+    labels = _band_labels(edges)
+    groups = [labels[band] for band in np.unique(band_of_value[band_of_value >= 0])]
+    # The bands that hold a value are looked up by label. A missing value, or one outside
+    # every band (inf), is in the "missing" group.
+    missing = bool(summary.missing) or bool((band_of_value < 0).any())
+    codes = ValueCodes(
+        pd.Index(groups, dtype=object),
+        np.arange(len(groups), dtype=np.int64),
+        missing_code=len(groups) if missing else -1,
+    )
+    if missing:
+        groups.append(MISSING_GROUP)
+    return SensitiveEncoding(
+        name=summary.column,
+        groups=tuple(groups),
+        binning=binning,
+        edges=tuple(edges),
+        codes=codes,
+    )
+
+
+def _fit_labels(summary: ColumnSummary, source: Path, max_groups: int) -> SensitiveEncoding:
+    labels = label_strings(pd.Series(summary.values))
+    groups = sorted(labels.unique().tolist())
+    if len(groups) > max_groups:
+        # Group names are printed in every report: an identifier (a name, an e-mail,
+        # an ID number) used as a sensitive column would put personal data there.
+        raise DataError(
+            f"{source}: sensitive column {summary.column!r} has {len(groups)} distinct values, "
+            f"more than max_groups ({max_groups}); a sensitive attribute has a few "
+            "groups. If it is an identifier, do not audit by it (its values would "
+            "appear in the reports); if it is numeric, band it with --bins"
+        )
+    if summary.missing and MISSING_GROUP not in groups:
+        groups.append(MISSING_GROUP)
+    # A label "missing" and the missing values are one group.
+    missing_code = groups.index(MISSING_GROUP) if MISSING_GROUP in groups else -1
+    codes = pd.Index(groups, dtype=object).get_indexer(labels).astype(np.int64)
+    return SensitiveEncoding(
+        name=summary.column,
+        groups=tuple(groups),
+        binning=None,
+        edges=None,
+        codes=ValueCodes(summary.values, codes, missing_code),
+    )
+
+
+def counted_quantiles(values: np.ndarray, counts: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    """``np.nanquantile`` of the rows that hold ``values`` ``counts`` times, bit for bit.
+
+    ``values`` are distinct floats without NaN; ``quantiles`` lie in [0, 1]. The steps and
+    their floating-point operations are numpy's default ('linear') method: the virtual
+    index (n - 1) * q, its neighbours (both the last row from n - 1 on) and numpy's lerp.
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    rows_up_to = np.cumsum(counts[order])  # rows holding a value <= each sorted value
+    n = int(rows_up_to[-1])
+    virtual = (n - 1) * np.asarray(quantiles, dtype=float)
+    previous = np.floor(virtual)
+    following = previous + 1
+    last = virtual >= n - 1
+    previous[last] = -1
+    following[last] = -1
+    previous_row = previous.astype(np.intp)
+    following_row = following.astype(np.intp)
+    gamma = virtual - previous_row
+
+    def value_at(rows: np.ndarray) -> np.ndarray:
+        return sorted_values[np.searchsorted(rows_up_to, rows % n, side="right")]
+
+    below, above = value_at(previous_row), value_at(following_row)
+    difference = above - below
+    result = np.add(below, difference * gamma)
+    np.subtract(above, difference * (1 - gamma), out=result, where=gamma >= 0.5)
+    return result
 
 
 def _format_edge(edge: float) -> str:
     return str(int(edge)) if float(edge).is_integer() else f"{edge:g}"
 
 
-def _band(values: pd.Series, edges: list[float]) -> tuple[pd.Series, str]:
-    full = [-np.inf, *edges, np.inf]
+def _band_labels(edges: list[float]) -> list[str]:
     labels = []
-    for low, high in pairwise(full):
+    for low, high in pairwise([-np.inf, *edges, np.inf]):
         if low == -np.inf:
             labels.append(f"<{_format_edge(high)}")
         elif high == np.inf:
             labels.append(f">={_format_edge(low)}")
         else:
             labels.append(f"{_format_edge(low)}-{_format_edge(high)}")
-    banded = pd.cut(values, bins=full, right=False, labels=labels)
-    return banded.astype(pd.CategoricalDtype(labels, ordered=True)), (
-        "bands at " + ", ".join(map(_format_edge, edges))
-    )
+    return labels
 
 
-def _quantile_band(values: pd.Series, bands: int) -> tuple[pd.Series, str]:
-    quantiles = np.nanquantile(values.to_numpy(dtype=float), np.linspace(0, 1, bands + 1)[1:-1])
-    edges = sorted({float(q) for q in quantiles})
-    banded, _ = _band(values.astype(float), edges)
-    return banded, f"{bands} quantile bands at " + ", ".join(map(_format_edge, edges))
+def _band(numbers: pd.Series, edges: list[float]) -> pd.Series:
+    """Each number's band [low, high) as a label; NaN for a missing one."""
+    return pd.cut(numbers, bins=[-np.inf, *edges, np.inf], right=False, labels=_band_labels(edges))
