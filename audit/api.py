@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,33 +19,32 @@ from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
 from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
 from audit.explain.results import Explanations
-from audit.explain.sampling import DEFAULT_SAMPLES
 from audit.explain.stage import ExplainInputs, explain_stage
 from audit.explain.stage import skipped as explain_skipped
-from audit.fairness import compute_fairness, fairness_from_counts
-from audit.features import (
-    FeatureMatrix,
-    FeatureMetadata,
-    default_columns,
-    from_columns,
-    from_metadata,
-    from_preprocessor,
-    parse_metadata,
+from audit.fairness import (
+    AucSource,
+    FairnessTables,
+    RowScores,
+    cell_confusion,
+    fairness_from_counts,
 )
+from audit.features import FeatureMatrix, FeatureMetadata
 from audit.findings import Finding
 from audit.gate import Baseline, evaluate_gate
-from audit.models import LoadedModel, load_model
-from audit.models.sklearn_models import load_skops_object
+from audit.inference import RowScorer, class_labels, feature_matrix, load_audited_model
+from audit.models import LoadedModel
 from audit.policy import Policy, find_config_file, load_policy
 from audit.privacy.membership import Scored
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID, PrivacyInputs, TableRows, run_privacy
+from audit.progress import Progress
+from audit.request import AuditRequest
 from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
-from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
+from audit.scoring import Predictions
 from audit.slices import Partition, build_slices, partition
-from audit.stream.reader import read_columns
-from audit.stream.sample import ROWS_PER_CELL, stratified_sample
-from audit.stream.score import StreamedPredictions, stream_predictions
+from audit.stream.dataset import is_partitioned, partition_files
+from audit.stream.engine import open_engine
+from audit.stream.run import StreamSettings, stream_dataset
 from audit.table import (
     SensitiveColumn,
     Target,
@@ -55,70 +54,11 @@ from audit.table import (
     read_table,
 )
 from audit.text.adapter import TextModel, load_text_model
-from audit.text.column import text_feature_matrix
 from audit.text.identity import IdentityTerms
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT_STAGE_ID
 from audit.text.stage import load_identity, run_text, text_inputs
-from audit.trail import file_info, platform_name, started_at, tool_version, versions
-
-
-@dataclass(frozen=True)
-class AuditRequest:
-    """What to audit and how; every field has the CLI flag of the same name."""
-
-    data: Path
-    target: str
-    sensitive: tuple[str, ...] = ()  # required unless text_column is set
-    model: Path | None = None
-    predictions: str | None = None
-    scores: str | None = None
-    features: tuple[str, ...] | None = None
-    preprocessor: Path | None = None
-    output_kind: OutputKind = "auto"
-    threshold: float = 0.5
-    positive_label: str | None = None
-    trust_model: bool = False
-    device: str = "cpu"
-    batch_size: int = 8192
-    bins: tuple[str, ...] = ()
-    encoding: str = "utf-8"
-    config_file: Path | None = None
-    search_config: bool = True  # look for rai-audit.toml / pyproject.toml in the cwd
-    policy_overrides: dict[str, Any] = field(default_factory=dict)
-    command: tuple[str, ...] = ()
-    # An earlier report.json: the gate then fails only on findings new since it or worse.
-    baseline: Path | None = None
-    # Privacy (docs/privacy.md): rows the model was trained on, rows it never saw, and the
-    # dangerous pickle imports the user has checked and allows.
-    train_data: Path | None = None
-    holdout: Path | None = None
-    allow_unsafe_imports: tuple[str, ...] = ()
-    # Explanations (docs/explanations.md): off with --no-explain; rows explained.
-    explain: bool = True
-    explain_samples: int = DEFAULT_SAMPLES
-    # Text models (docs/text-models.md): the column holding the text (the model then reads
-    # it and --sensitive becomes optional), and more identity term files.
-    text_column: str | None = None
-    identity_terms: tuple[Path, ...] = ()
-    # Streaming (docs/scale.md): read the data this many rows at a time; None reads it whole.
-    chunk_rows: int | None = None
-
-    def input_paths(self) -> list[Path]:
-        return [
-            path
-            for path in (
-                self.data,
-                self.model,
-                self.preprocessor,
-                self.config_file,
-                self.baseline,
-                self.train_data,
-                self.holdout,
-                *self.identity_terms,
-            )
-            if path
-        ]
+from audit.trail import dataset_info, file_info, platform_name, started_at, tool_version, versions
 
 
 def _validate(request: AuditRequest) -> None:
@@ -150,8 +90,11 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"the target {request.target!r} cannot also be a sensitive column")
     if request.chunk_rows is not None and request.chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be at least 1, got {request.chunk_rows}")
-    if request.chunk_rows is not None and request.text_column is not None:
-        raise UsageError("--chunk-rows does not stream text audits yet; drop one of them")
+    if request.text_column is not None and _is_streamed(request):
+        raise UsageError(
+            "text audits are not streamed yet: drop --chunk-rows and --engine, and give one "
+            "data file rather than a directory or pattern"
+        )
     if request.explain_samples < 1:
         raise UsageError(f"--explain-samples must be at least 1, got {request.explain_samples}")
     if request.holdout is not None and request.train_data is None:
@@ -175,59 +118,39 @@ def _validate_text(request: AuditRequest) -> None:
         )
 
 
+DEFAULT_CHUNK_ROWS = 200_000
+
+
 @dataclass(frozen=True)
-class _RowsView:
-    """The rows the explanation and privacy stages read: all of them, or a sample."""
+class _Audited:
+    """The audited data as the stages read it.
+
+    The row-level fields hold every row, or a streamed audit's sample; ``cell_counts`` and
+    ``auc`` always describe every row.
+    """
 
     frame: Any
+    target: Target
     sensitive: list[SensitiveColumn]
-    fine: Partition
-    labels: np.ndarray
+    fine: Partition  # cells of the whole data; ``cell_of_row`` of these rows
     predictions: Predictions
     features: FeatureMatrix | None
+    cell_counts: np.ndarray  # int64 [cells, 4]
+    auc: AucSource
+    rows: int
+    columns: int
+    report_features: FeatureMatrix | None  # columns, source and unseen values of all rows
+    notes: tuple[str, ...] = ()
 
 
-def _sample_note(streamed: StreamedPredictions | None) -> tuple[str, ...]:
-    if streamed is None:
-        return ()
+def _is_streamed(request: AuditRequest) -> bool:
     return (
-        f"streamed audit (--chunk-rows): fairness used every row; explanations and privacy "
-        f"probes used a seeded sample of {len(streamed.sample_rows)} rows, up to "
-        f"{ROWS_PER_CELL} from each combination of sensitive groups",
-    )
-
-
-def _sampled_rows(
-    request: AuditRequest,
-    streamed: StreamedPredictions,
-    sensitive: list[SensitiveColumn],
-    fine: Partition,
-    target: Target,
-    predictions: Predictions,
-    metadata: FeatureMetadata | None,
-    excluded: set[Any],
-) -> _RowsView:
-    """A streamed audit's kept rows, with their groups as the whole file defines them."""
-    kept = streamed.sample_rows
-    scores = predictions.scores
-    return _RowsView(
-        frame=streamed.sample_frame,
-        sensitive=[replace(column, codes=column.codes[kept]) for column in sensitive],
-        fine=Partition(fine.cell_of_row[kept], fine.cell_codes, fine.n_cells),
-        labels=target.y[kept],
-        predictions=replace(
-            predictions,
-            decisions=predictions.decisions[kept],
-            scores=scores[kept] if scores is not None else None,
-        ),
-        features=_feature_matrix(
-            request, streamed.sample_frame, metadata, {str(name) for name in excluded}
-        ),
+        request.chunk_rows is not None or request.engine != "local" or is_partitioned(request.data)
     )
 
 
 def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
-    """The few columns a streamed audit reads whole, each with the flag that names it."""
+    """The columns every partition must have before any is scored, with the flags naming them."""
     roles = {request.target: "--target"}
     roles.update({column: "--sensitive" for column in request.sensitive})
     if request.predictions is not None:
@@ -237,27 +160,106 @@ def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
     return roles
 
 
-def _stream_model(
+def _whole(
     request: AuditRequest,
-    model: LoadedModel,
+    frame: Any,
+    policy: Policy,
+    positive_label: str | None,
+    scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
+) -> _Audited:
+    """Every row read at once."""
+    target = prepare_target(frame, request.target, positive_label, request.data)
+    sensitive = prepare_sensitive(
+        frame,
+        list(request.sensitive),
+        parse_bins(list(request.bins)),
+        policy.max_categories,
+        policy.quantile_bands,
+        request.data,
+        max_groups=policy.max_groups,
+    )
+    fine = partition(sensitive) if sensitive else _one_cell(len(frame))
+    scorer = scorer_for(target.positive_label, target.labels)
+    predictions, features = scorer.score(frame, request.data)
+    scores = predictions.scores
+    return _Audited(
+        frame=frame,
+        target=target,
+        sensitive=sensitive,
+        fine=fine,
+        predictions=predictions,
+        features=features,
+        cell_counts=cell_confusion(fine.cell_of_row, fine.n_cells, target.y, predictions.decisions),
+        auc=RowScores(fine.cell_of_row, target.y, scores) if scores is not None else None,
+        rows=len(frame),
+        columns=frame.shape[1],
+        report_features=features,
+    )
+
+
+def _streamed(
+    request: AuditRequest,
+    policy: Policy,
+    positive_label: str | None,
+    scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
     metadata: FeatureMetadata | None,
-    excluded: set[Any],
-    target: Target,
-    fine: Partition,
-    seed: int,
-) -> StreamedPredictions:
-    assert request.model is not None and request.chunk_rows is not None
-    names = {str(name) for name in excluded}
-
-    def encode(chunk: Any) -> FeatureMatrix:
-        return _feature_matrix(request, chunk, metadata, names)
-
-    def predict(matrix: FeatureMatrix) -> Predictions:
-        return _predict(request, model, metadata, target, matrix)
-
-    sample = stratified_sample(fine.cell_of_row, fine.n_cells, ROWS_PER_CELL, seed)
-    return stream_predictions(
-        request.data, request.encoding, request.chunk_rows, fine, target.y, encode, predict, sample
+    excluded: frozenset[str],
+    progress: Progress | None,
+) -> _Audited:
+    """Two passes over the data in chunks (or partitions on an engine): statistics of every
+    row, and a seeded stratified sample of whole rows for the stages that need rows."""
+    settings = StreamSettings(
+        data=request.data,
+        roles=_first_pass_roles(request),
+        target_column=request.target,
+        positive_label=positive_label,
+        sensitive=request.sensitive,
+        bins=request.bins,
+        chunk_rows=request.chunk_rows or DEFAULT_CHUNK_ROWS,
+        encoding=request.encoding,
+    )
+    engine = open_engine(request)
+    try:
+        data = stream_dataset(settings, scorer_for, policy, engine, progress)
+    finally:
+        engine.close()
+    sample = data.sample
+    first_predictions, first_features = data.first
+    notes = (
+        f"streamed audit ({data.parts} partition(s), {engine.name} engine): fairness used all "
+        f"{data.rows} rows; explanations and privacy probes used a seeded sample of "
+        f"{len(sample.positions)} rows, up to {sample.per_cell} from each combination of "
+        "sensitive groups",
+    )
+    return _Audited(
+        frame=sample.frame,
+        target=Target(sample.labels, data.target.positive_label, data.target.labels),
+        sensitive=[
+            SensitiveColumn(
+                encoding.name,
+                data.cell_codes[sample.cells, position],
+                encoding.groups,
+                encoding.binning,
+            )
+            for position, encoding in enumerate(data.sensitive)
+        ],
+        fine=Partition(sample.cells, data.cell_codes, len(data.cell_codes)),
+        predictions=replace(first_predictions, decisions=sample.decisions, scores=sample.scores),
+        features=(
+            feature_matrix(request, sample.frame, metadata, excluded)
+            if request.model is not None
+            else None
+        ),
+        cell_counts=data.cell_counts,
+        auc=data.auc,
+        rows=data.rows,
+        columns=data.columns,
+        report_features=(
+            replace(first_features, unseen_categories=data.unseen)
+            if first_features is not None
+            else None
+        ),
+        notes=notes,
     )
 
 
@@ -277,90 +279,12 @@ class _SkippedCheck:
         raise CheckSkipped(self.reason)
 
 
-def _feature_matrix(
-    request: AuditRequest, frame: Any, metadata: FeatureMetadata | None, excluded: set[str]
-) -> FeatureMatrix:
-    if request.text_column is not None:
-        return text_feature_matrix(frame, request.text_column, request.data)
-    if request.features is not None:
-        return from_columns(frame, request.features, request.data, "features")
-    if request.preprocessor is not None:
-        transformer, _ = load_skops_object(request.preprocessor, request.trust_model)
-        return from_preprocessor(frame, transformer, excluded, request.data, request.preprocessor)
-    if metadata is not None:
-        return from_metadata(frame, metadata, request.data)
-    return from_columns(frame, default_columns(frame, excluded), request.data, "numeric-columns")
-
-
-def _class_labels(model: LoadedModel, metadata: FeatureMetadata | None) -> tuple[str, ...] | None:
-    if metadata and metadata.class_labels:
-        return tuple(metadata.class_labels)
-    return model.class_labels
-
-
-def _output_kind(request: AuditRequest, metadata: FeatureMetadata | None) -> OutputKind:
-    if request.output_kind == "auto" and metadata is not None and metadata.output_kind:
-        return metadata.output_kind
-    return request.output_kind
-
-
-def _predict(
-    request: AuditRequest,
-    model: LoadedModel,
-    metadata: FeatureMetadata | None,
-    target: Target,
-    matrix: FeatureMatrix,
-) -> Predictions:
-    """Run the model on a feature matrix and read its output as scores and decisions."""
-    assert request.model is not None  # only called when a model was given
-    output = raw_output(
-        model,
-        matrix.values,
-        request.batch_size,
-        request.model,
-        columns=matrix.columns,
-        feature_source=matrix.source,
-    )
-    return model_predictions(
-        output,
-        _output_kind(request, metadata),
-        request.threshold,
-        _class_labels(model, metadata),
-        target.positive_label,
-        request.model,
-        target.labels,
-    )
-
-
-def _rows_scorer(
-    request: AuditRequest,
-    model: LoadedModel | None,
-    metadata: FeatureMetadata | None,
-    excluded: set[Any],
-    target: Target,
-) -> Callable[[TableRows], Scored]:
+def _rows_scorer(request: AuditRequest, scorer: RowScorer) -> Callable[[TableRows], Scored]:
     """Score another table (training rows, a holdout) exactly as the audited data."""
 
     def score(rows: TableRows) -> Scored:
-        labels = prepare_target(rows.frame, request.target, target.positive_label, rows.source)
-        if model is not None and request.model is not None:
-            matrix = _feature_matrix(
-                replace(request, data=rows.source),
-                rows.frame,
-                metadata,
-                {str(name) for name in excluded},
-            )
-            predicted = _predict(request, model, metadata, target, matrix)
-        else:
-            assert request.predictions is not None  # guaranteed by _validate
-            predicted = column_predictions(
-                rows.frame,
-                request.predictions,
-                request.scores,
-                target.labels,
-                target.positive_label,
-                rows.source,
-            )
+        labels = prepare_target(rows.frame, request.target, scorer.positive_label, rows.source)
+        predicted, _ = scorer.score(rows.frame, rows.source)
         if predicted.scores is None:
             raise UsageError(f"{rows.source}: membership inference needs scores; give --scores")
         return Scored(labels.y, predicted.scores, predicted.decisions)
@@ -399,11 +323,24 @@ def resolve_policy(request: AuditRequest) -> tuple[Policy, Path | None]:
     return load_policy(config_file, request.policy_overrides), config_file
 
 
-def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> AuditResult:
+def _sketch_note(fairness: FairnessTables, policy: Policy) -> tuple[str, ...]:
+    if fairness.auc_max_error == 0:
+        return ()
+    return (
+        f"ROC AUC from a score sketch (more than exact_auc_rows = {policy.exact_auc_rows} rows): "
+        f"each value is at most {fairness.auc_max_error:.1e} from the exact one",
+    )
+
+
+def run_audit(
+    request: AuditRequest,
+    checks: Sequence[Check] | None = None,
+    progress: Progress | None = None,
+) -> AuditResult:
     """Run the whole audit. Raises a ``RaiAuditError`` for bad input; never writes files.
 
     ``checks`` defaults to the registry ``CHECKS``, looked up at call time so that a plugin
-    or a test can replace it.
+    or a test can replace it. ``progress`` hears how far a streamed audit's passes are.
     """
     if checks is None:
         checks = CHECKS
@@ -415,11 +352,9 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         baseline_of(load_report(request.baseline)) if request.baseline is not None else None
     )
     policy, config_file = resolve_policy(request)
-    frame = (
-        read_table(request.data, request.encoding)
-        if request.chunk_rows is None
-        else read_columns(request.data, _first_pass_roles(request), request.encoding)
-    )
+    streamed = _is_streamed(request)
+    # Read now (a streamed audit reads later, in passes): bad data fails before the model runs.
+    frame = None if streamed else read_table(request.data, request.encoding)
     # Read now: a bad --train-data or --holdout fails before the model has run.
     members, holdout = (
         TableRows(read_table(path, request.encoding), path) if path else None
@@ -437,25 +372,11 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         # Read now: a bad identity terms file fails before the model has run.
         identity = load_identity(request.identity_terms, policy, config_file)
     elif request.model is not None:
-        model = load_model(
-            request.model, request.device, request.trust_model, request.allow_unsafe_imports
-        )
-        if model.metadata_text:
-            metadata = parse_metadata(model.metadata_text, request.model)
+        model, metadata = load_audited_model(request)
     positive_label = (
         request.positive_label
         or (metadata.positive_label if metadata else None)
         or (text_model.metadata.positive_label if text_model else None)
-    )
-    target = prepare_target(frame, request.target, positive_label, request.data)
-    sensitive = prepare_sensitive(
-        frame,
-        list(request.sensitive),
-        parse_bins(list(request.bins)),
-        policy.max_categories,
-        policy.quantile_bands,
-        request.data,
-        max_groups=policy.max_groups,
     )
     unknown_references = sorted(set(policy.reference_groups) - set(request.sensitive))
     if unknown_references:
@@ -463,64 +384,41 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             f"reference group given for {unknown_references[0]!r}, which is not a sensitive "
             f"column; sensitive columns: {', '.join(request.sensitive)}"
         )
-    excluded = {request.target, *request.sensitive, request.predictions, request.scores} - {None}
-    features: FeatureMatrix | None = None
-    fine = partition(sensitive) if sensitive else _one_cell(len(frame))
+    excluded = frozenset(
+        str(name)
+        for name in (request.target, *request.sensitive, request.predictions, request.scores)
+        if name is not None
+    )
+
+    def scorer_for(positive_label: str, target_labels: tuple[str, ...]) -> RowScorer:
+        return RowScorer(request, positive_label, target_labels, excluded, model, metadata)
+
+    audited = (
+        _whole(request, frame, policy, positive_label, scorer_for)
+        if frame is not None
+        else _streamed(request, policy, positive_label, scorer_for, metadata, excluded, progress)
+    )
+    target, sensitive, fine = audited.target, audited.sensitive, audited.fine
+    predictions, features = audited.predictions, audited.features
     slices = build_slices(sensitive, fine, policy.max_intersection)
-    streamed: StreamedPredictions | None = None
-    predictions: Predictions
-    if model is not None and request.model is not None and request.chunk_rows is not None:
-        streamed = _stream_model(request, model, metadata, excluded, target, fine, policy.seed)
-        features, predictions = streamed.features, streamed.predictions
-    elif model is not None and request.model is not None:
-        features = _feature_matrix(request, frame, metadata, {str(name) for name in excluded})
-        predictions = _predict(request, model, metadata, target, features)
-    else:
-        assert request.predictions is not None  # guaranteed by _validate
-        predictions = column_predictions(
-            frame,
-            request.predictions,
-            request.scores,
-            target.labels,
-            target.positive_label,
-            request.data,
-        )
-    fairness = (
-        fairness_from_counts(
-            fine, slices, streamed.cell_counts, target.y, predictions.scores, policy
-        )
-        if streamed is not None
-        else compute_fairness(
-            fine, slices, target.y, predictions.decisions, predictions.scores, policy
-        )
-    )
-    # The stages that need whole rows read them all, or a streamed audit's sample of them.
-    rows = (
-        _sampled_rows(request, streamed, sensitive, fine, target, predictions, metadata, excluded)
-        if streamed is not None
-        else _RowsView(frame, sensitive, fine, target.y, predictions, features)
-    )
+    fairness = fairness_from_counts(fine.n_cells, slices, audited.cell_counts, audited.auc, policy)
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()
     wants_privacy = any(check.id.startswith("privacy.") for check in checks)
-    if wants_privacy and request.chunk_rows is not None and streamed is None:
-        # Only the decision columns were read: a probe of the data would miss the rest.
-        reason = "streamed audit of decisions (--chunk-rows with --predictions) reads no rows"
-        stage_runs = (CheckRun(STAGE_ID, CheckStatus.SKIPPED, reason, 0),)
     # The privacy stage runs when a privacy check will read it.
-    elif wants_privacy:
+    if wants_privacy:
         privacy, errors = run_privacy(
             PrivacyInputs(
                 policy=policy,
-                frame=rows.frame,
+                frame=audited.frame,
                 source=request.data,
-                sensitive=rows.sensitive,
+                sensitive=sensitive,
                 bins=parse_bins(list(request.bins)),
-                labels=rows.labels,
-                scores=rows.predictions.scores,
-                decisions=rows.predictions.decisions,
+                labels=target.y,
+                scores=predictions.scores,
+                decisions=predictions.decisions,
                 model_inputs=features.columns if features else (),
-                score_rows=_rows_scorer(request, model, metadata, excluded, target),
+                score_rows=_rows_scorer(request, scorer_for(target.positive_label, target.labels)),
                 members=members,
                 holdout=holdout,
                 model_file=model.extra.get("file_scan") if model else None,
@@ -537,7 +435,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             explanations, explain_run = explain_skipped(
                 "a text model: token attributions are in the text section (docs/text-models.md)"
             )
-        elif model is None or rows.features is None or request.model is None:
+        elif model is None or features is None or request.model is None:
             explanations, explain_run = explain_skipped(
                 "no model to explain: the audit reads decisions from --predictions"
             )
@@ -545,14 +443,14 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             explanations, explain_run = explain_stage(
                 ExplainInputs(
                     model=model,
-                    features=rows.features,
-                    frame=rows.frame,
-                    sensitive=rows.sensitive,
-                    fine=rows.fine,
+                    features=features,
+                    frame=audited.frame,
+                    sensitive=sensitive,
+                    fine=fine,
                     slices=slices,
                     output_kind=predictions.output_kind,
                     output_shape=predictions.output_shape,
-                    class_labels=_class_labels(model, metadata),
+                    class_labels=class_labels(model, metadata),
                     target_labels=target.labels,
                     positive_label=target.positive_label,
                     model_path=request.model,
@@ -571,7 +469,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         text, text_errors = run_text(
             text_inputs(
                 text_model,
-                frame,
+                audited.frame,
                 features.columns[0],
                 [str(value) for value in features.values[:, 0]],
                 target.y,
@@ -601,7 +499,7 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
         ]
     context = AuditContext(
         policy=policy,
-        frame=frame,
+        frame=audited.frame,
         labels=target.y,
         decisions=predictions.decisions,
         scores=predictions.scores,
@@ -635,19 +533,22 @@ def run_audit(request: AuditRequest, checks: Sequence[Check] | None = None) -> A
             feature_source=features.source if features else None,
             features=features.columns if features else (),
             notes=(
-                (*model.notes, *predictions.notes, *_sample_note(streamed))
-                if model
-                else predictions.notes
+                *(model.notes if model else ()),
+                *predictions.notes,
+                *audited.notes,
+                *_sketch_note(fairness, policy),
             ),
         ),
         data=DataInfo(
-            file=file_info(request.data),
-            rows=len(frame),
-            columns=streamed.columns if streamed is not None else frame.shape[1],
+            file=dataset_info(request.data, partition_files(request.data)),
+            rows=audited.rows,
+            columns=audited.columns,
             target=request.target,
             sensitive=tuple(request.sensitive),
             binning={column.name: column.binning for column in sensitive if column.binning},
-            unseen_categories=features.unseen_categories if features else {},
+            unseen_categories=(
+                audited.report_features.unseen_categories if audited.report_features else {}
+            ),
         ),
         config=policy.model_dump(mode="json"),
         config_file=str(config_file) if config_file else None,

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from audit.api import AuditRequest, run_audit
+from audit.cli_progress import RowsProgress
 from audit.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
 from audit.compare import compare as compare_reports  # `run` has a --compare option
 from audit.errors import OutputError, RaiAuditError, UsageError
@@ -23,6 +24,7 @@ from audit.explain.sampling import DEFAULT_SAMPLES
 from audit.findings import Severity
 from audit.gate import violates
 from audit.output import atomic_write, check_output_dir, write_outputs
+from audit.request import Engine
 from audit.result import AuditResult
 from audit.scoring import OutputKind
 
@@ -368,7 +370,40 @@ def run(
         int | None,
         typer.Option(
             help="Stream the data this many rows at a time, in memory bounded by the chunk, "
-            "e.g. --chunk-rows 200000 (docs/scale.md)."
+            "e.g. --chunk-rows 200000 (docs/scale.md). A directory or glob of partition files, "
+            "or --engine dask, streams at 200000 rows unless this says otherwise."
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="Where the per-partition work runs: local (this process) or dask (a "
+            "dask.distributed cluster: --scheduler ADDRESS, or a local cluster of --workers "
+            "processes), e.g. --engine dask. Needs rai-audit[dask]. See docs/scale.md."
+        ),
+    ] = "local",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine dask: the scheduler of a running cluster, e.g. --scheduler "
+            "tcp://10.0.0.5:8786. Without it a local cluster is started."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="With --engine dask and no --scheduler: worker processes of the local "
+            "cluster, e.g. --workers 4. Default: one per CPU core."
+        ),
+    ] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Show a progress bar (rows done, rate, time left) while a streamed audit "
+            "reads its data, e.g. --no-progress in a CI log. Default: when the error stream "
+            "is a terminal.",
+            show_default=False,
         ),
     ] = None,
     bins: Annotated[
@@ -489,6 +524,9 @@ def run(
             device=device,
             batch_size=batch_size,
             chunk_rows=chunk_rows,
+            engine=_engine(engine),
+            scheduler=scheduler,
+            workers=workers,
             bins=tuple(bins or ()),
             encoding=encoding,
             config_file=config,
@@ -516,7 +554,9 @@ def run(
             identity_terms=tuple(identity_terms or ()),
         )
         check_output_dir(out, request.input_paths())
-        result = run_audit(request)
+        show_progress = not quiet and (err_console.is_terminal if progress is None else progress)
+        with RowsProgress(err_console, enabled=show_progress) as bar:
+            result = run_audit(request, progress=bar)
         comparison = None
         if baseline is not None and not quiet:
             # run_audit gated on the baseline; reading it again here gives the summary its
@@ -541,6 +581,12 @@ def run(
         )
         raise typer.Exit(EXIT_INCOMPLETE)
     raise typer.Exit(EXIT_PASSED if result.gate.passed else EXIT_FAILED)
+
+
+def _engine(name: str) -> Engine:
+    if name not in ("local", "dask"):
+        raise UsageError(f"--engine {name!r}: use local or dask")
+    return "local" if name == "local" else "dask"
 
 
 def _formats(text: str) -> list[str]:

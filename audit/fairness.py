@@ -21,6 +21,7 @@ from audit.metrics import (
 )
 from audit.policy import Policy
 from audit.result import Disparity, GroupResult, GroupStatus
+from audit.score_sketch import ScoreSketch
 from audit.slices import Partition, Slice
 
 # Scores are binned for bootstrapping ROC AUC; point estimates stay exact.
@@ -94,6 +95,23 @@ class FairnessTables:
     slices: tuple[SliceStats, ...]
     groups: tuple[GroupResult, ...]
     disparities: tuple[Disparity, ...]
+    # Largest possible distance of any reported ROC AUC from the exact value: 0 when it was
+    # computed from every row's score, the sketch's bound when from score histograms.
+    auc_max_error: float = 0.0
+
+
+@dataclass(frozen=True)
+class RowScores:
+    """Every row's fine cell, label and score: what exact ROC AUC needs."""
+
+    cell_of_row: np.ndarray  # int64
+    labels: np.ndarray  # int8
+    scores: np.ndarray  # float64
+
+
+# Where ROC AUC comes from: every row's score (exact), a mergeable sketch of the scores
+# (a streamed audit too large to keep them), or nowhere (decisions only).
+AucSource = RowScores | ScoreSketch | None
 
 
 def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
@@ -242,39 +260,31 @@ def compute_fairness(
     policy: Policy,
 ) -> FairnessTables:
     cell_counts = cell_confusion(fine.cell_of_row, fine.n_cells, labels, decisions)
-    return fairness_from_counts(fine, slices, cell_counts, labels, scores, policy)
+    auc = RowScores(fine.cell_of_row, labels, scores) if scores is not None else None
+    return fairness_from_counts(fine.n_cells, slices, cell_counts, auc, policy)
 
 
 def fairness_from_counts(
-    fine: Partition,
+    n_cells: int,
     slices: list[Slice],
     cell_counts: np.ndarray,
-    labels: np.ndarray,
-    scores: np.ndarray | None,
+    auc: AucSource,
     policy: Policy,
 ) -> FairnessTables:
     """Every slice's tables from the fine cells' confusion counts (merged over chunks or not).
 
-    Rates, disparities and their Poisson-bootstrap intervals need only ``cell_counts``; the
-    replicates are drawn from them, so equal counts and seed give equal intervals however the
-    rows were read. ROC AUC ranks scores, so it reads ``labels`` and ``scores`` per row.
+    Rates, disparities and their Poisson-bootstrap intervals need only ``cell_counts``: a row
+    drawn Poisson(1) times makes a cell's count Poisson(count), so the replicates are drawn
+    from the counts, and equal counts and seed give equal intervals however the rows were
+    read. ROC AUC ranks scores, so it reads ``auc``.
     """
     rng = np.random.default_rng(policy.seed)
-    indicators = [slice_.indicator(fine.n_cells) for slice_ in slices]
+    indicators = [slice_.indicator(n_cells) for slice_ in slices]
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
-    exact_auc = (
-        [
-            roc_auc_by_group(
-                scores, labels, slice_.group_of_cell[fine.cell_of_row], slice_.n_groups
-            )
-            for slice_ in slices
-        ]
-        if scores is not None
-        else None
-    )
+    auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
     auc_replicates = (
-        _auc_replicates(fine, indicators, labels, scores, exact_auc, policy.n_boot, rng)
-        if scores is not None and exact_auc is not None
+        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng)
+        if histogram is not None
         else None
     )
     stats_list: list[SliceStats] = []
@@ -285,8 +295,8 @@ def fairness_from_counts(
         ok = counts.sum(axis=1) >= policy.min_group_size
         point = fairlearn_rates(counts, list(slice_.labels), slice_.features)
         replicates = rates_from_counts(np.einsum("bcm,cg->bgm", replicate_counts, indicator))
-        if exact_auc is not None and auc_replicates is not None:
-            point[ROC_AUC] = exact_auc[position]
+        if auc_replicates is not None:
+            point[ROC_AUC] = auc_points[position]
             replicates[ROC_AUC] = auc_replicates[position]
         stats = SliceStats(
             slice=slice_,
@@ -297,37 +307,67 @@ def fairness_from_counts(
             reference=_reference_group(slice_, counts, ok, policy),
         )
         stats_list.append(stats)
-        groups.extend(_group_results(stats, scores is not None, policy))
+        groups.extend(_group_results(stats, auc is not None, policy))
         disparities.extend(_disparities(stats, policy))
-    return FairnessTables(tuple(stats_list), tuple(groups), tuple(disparities))
+    reported_errors = [
+        error[stats.ok & np.isfinite(error)]
+        for error, stats in zip(auc_errors, stats_list, strict=False)
+    ]
+    auc_max_error = max((float(e.max()) for e in reported_errors if e.size), default=0.0)
+    return FairnessTables(tuple(stats_list), tuple(groups), tuple(disparities), auc_max_error)
+
+
+def _auc_inputs(
+    auc: AucSource, slices: list[Slice], n_cells: int
+) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray | None]:
+    """Per slice: ROC AUC per group and its largest possible error; and the cells' score
+    histograms ``[cells, 2, bins]`` that the bootstrap resamples."""
+    if auc is None:
+        return [], [], None
+    if isinstance(auc, ScoreSketch):
+        pairs = [auc.auc_by_group(slice_.group_of_cell, slice_.n_groups) for slice_ in slices]
+        return (
+            [point for point, _ in pairs],
+            [error for _, error in pairs],
+            auc.coarse_histogram(AUC_BINS),
+        )
+    points = [
+        roc_auc_by_group(
+            auc.scores, auc.labels, slice_.group_of_cell[auc.cell_of_row], slice_.n_groups
+        )
+        for slice_ in slices
+    ]
+    return points, [np.zeros_like(point) for point in points], _quantile_histogram(auc, n_cells)
+
+
+def _quantile_histogram(auc: RowScores, n_cells: int) -> np.ndarray:
+    """Scores binned at (up to ``AUC_BINS``) quantiles of all scores, per cell and label."""
+    distinct = np.unique(auc.scores)
+    if len(distinct) <= AUC_BINS:
+        bins = np.searchsorted(distinct, auc.scores)
+        n_bins = len(distinct)
+    else:
+        edges = np.unique(np.quantile(auc.scores, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
+        bins = np.searchsorted(edges, auc.scores, side="right")
+        n_bins = len(edges) + 1
+    return np.bincount(
+        (auc.cell_of_row * 2 + auc.labels) * n_bins + bins, minlength=n_cells * 2 * n_bins
+    ).reshape(n_cells, 2, n_bins)
 
 
 def _auc_replicates(
-    fine: Partition,
+    histogram: np.ndarray,
     indicators: list[np.ndarray],
-    labels: np.ndarray,
-    scores: np.ndarray,
-    exact_auc: list[np.ndarray],
+    auc_points: list[np.ndarray],
     n_boot: int,
     rng: np.random.Generator,
 ) -> list[np.ndarray]:
     """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms.
 
-    Returns, per slice, ``[n_boot, groups]`` centred on the exact AUC: each replicate's
-    binned AUC is shifted by (exact - binned) of the original data, so binning moves the
+    Returns, per slice, ``[n_boot, groups]`` centred on the reported AUC: each replicate's
+    binned AUC is shifted by (reported - binned) of the original data, so binning moves the
     interval's width, not its centre.
     """
-    distinct = np.unique(scores)
-    if len(distinct) <= AUC_BINS:
-        bins = np.searchsorted(distinct, scores)
-        n_bins = len(distinct)
-    else:
-        edges = np.unique(np.quantile(scores, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
-        bins = np.searchsorted(edges, scores, side="right")
-        n_bins = len(edges) + 1
-    histogram = np.bincount(
-        (fine.cell_of_row * 2 + labels) * n_bins + bins, minlength=fine.n_cells * 2 * n_bins
-    ).reshape(fine.n_cells, 2, n_bins)
     chunk = max(1, MAX_CHUNK_ELEMENTS // max(1, histogram.size))
     results: list[list[np.ndarray]] = [[] for _ in indicators]
     for start in range(0, n_boot, chunk):
@@ -344,7 +384,7 @@ def _auc_replicates(
             if results[position]
             else np.empty((0, indicator.shape[1]))
         )
-        shifted.append(reps + (exact_auc[position] - binned_point))
+        shifted.append(reps + (auc_points[position] - binned_point))
     return shifted
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -167,7 +167,7 @@ def from_columns(
     )
 
 
-def default_columns(frame: pd.DataFrame, excluded: set[str]) -> list[str]:
+def default_columns(frame: pd.DataFrame, excluded: Set[str]) -> list[str]:
     """Every numeric column but the excluded ones, in file order."""
     return [
         str(column)
@@ -179,7 +179,7 @@ def default_columns(frame: pd.DataFrame, excluded: set[str]) -> list[str]:
 
 
 def from_preprocessor(
-    frame: pd.DataFrame, transformer: Any, excluded: set[str], source: Path, prep_path: Path
+    frame: pd.DataFrame, transformer: Any, excluded: Set[str], source: Path, prep_path: Path
 ) -> FeatureMatrix:
     names = getattr(transformer, "feature_names_in_", None)
     if names is not None:

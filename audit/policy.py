@@ -76,6 +76,7 @@ class Policy(BaseModel):
     n_boot: int
     confidence_level: float
     seed: int
+    exact_auc_rows: int
     thresholds: dict[str, Threshold]
     accountability: dict[str, AccountabilityOverride]
     text: TextSettings = TextSettings()  # the text audit's [text] section (docs/text-models.md)
@@ -92,6 +93,8 @@ class Policy(BaseModel):
             raise ValueError(f"confidence_level must lie in [0.5, 1), got {self.confidence_level}")
         if self.max_groups < 2:
             raise ValueError(f"max_groups must be at least 2, got {self.max_groups}")
+        if self.exact_auc_rows < 0:
+            raise ValueError(f"exact_auc_rows must be 0 or more, got {self.exact_auc_rows}")
         if self.quantile_bands < 2:
             raise ValueError(f"quantile_bands must be at least 2, got {self.quantile_bands}")
         unmapped = sorted(set(self.accountability) - mapped_checks())

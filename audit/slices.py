@@ -38,18 +38,38 @@ class Slice:
         return matrix
 
 
+def cell_keys(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
+    """Each row's combination of group codes as one integer (mixed radix, first column first).
+
+    Keys of every possible combination run from 0 to prod(sizes) - 1, so chunks of rows read
+    apart agree on them before anyone knows which combinations occur.
+    """
+    key = np.zeros(len(codes[0]), dtype=np.int64)
+    for column_codes, size in zip(codes, sizes, strict=True):
+        key = key * size + column_codes
+    return key
+
+
+def cell_space(sizes: list[int]) -> int:
+    """How many combinations of groups there can be: the range of ``cell_keys``."""
+    return int(np.prod(sizes, dtype=np.int64)) if sizes else 1
+
+
+def codes_of_keys(keys: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """``[len(keys), columns]`` group codes of each key: the inverse of ``cell_keys``."""
+    codes = np.zeros((len(keys), len(sizes)), dtype=np.int64)
+    remainder = keys.astype(np.int64, copy=True)
+    for position in range(len(sizes) - 1, -1, -1):
+        codes[:, position] = remainder % sizes[position]
+        remainder //= sizes[position]
+    return codes
+
+
 def partition(sensitive: list[SensitiveColumn]) -> Partition:
-    key = np.zeros(len(sensitive[0].codes), dtype=np.int64)
-    for column in sensitive:
-        key = key * len(column.groups) + column.codes
+    sizes = [len(column.groups) for column in sensitive]
+    key = cell_keys([column.codes for column in sensitive], sizes)
     present, cell_of_row = np.unique(key, return_inverse=True)
-    codes = np.zeros((len(present), len(sensitive)), dtype=np.int64)
-    remainder = present.copy()
-    for position in range(len(sensitive) - 1, -1, -1):
-        size = len(sensitive[position].groups)
-        codes[:, position] = remainder % size
-        remainder //= size
-    return Partition(cell_of_row.astype(np.int64), codes, len(present))
+    return Partition(cell_of_row.astype(np.int64), codes_of_keys(present, sizes), len(present))
 
 
 def build_slices(

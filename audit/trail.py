@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -20,6 +21,20 @@ def file_info(path: Path) -> FileInfo:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return FileInfo(path=str(path), sha256=digest.hexdigest(), bytes=path.stat().st_size)
+
+
+def dataset_info(data: Path, files: Sequence[Path]) -> FileInfo:
+    """``file_info`` of one file; of a partitioned dataset, a hash over its files' names and
+    hashes in order, and their total size."""
+    if len(files) == 1 and files[0] == data:
+        return file_info(data)
+    digest = hashlib.sha256()
+    size = 0
+    for path in files:
+        part = file_info(path)
+        digest.update(f"{path.name}\0{part.sha256}\n".encode())
+        size += part.bytes
+    return FileInfo(path=str(data), sha256=digest.hexdigest(), bytes=size)
 
 
 def versions() -> dict[str, str]:

@@ -95,16 +95,18 @@ def test_unreadable_data_file(cli: Cli, workspace: Workspace, out: Path, frame) 
         data.chmod(0o644)
 
 
-def test_directory_in_place_of_data_file(cli: Cli, workspace: Workspace, out: Path) -> None:
+def test_directory_without_data_files(cli: Cli, workspace: Workspace, out: Path) -> None:
+    # A directory is a partitioned dataset (docs/scale.md); one without data files is an error.
     folder = workspace.root / "data.csv"
     folder.mkdir()
+    (folder / "notes.md").write_text("not data", encoding="utf-8")
     expect_input_error(
         cli,
         workspace,
         out,
         audit_args(None, folder, out, "--predictions", "label"),
         "data.csv",
-        "is a directory",
+        "holds no data files",
     )
 
 

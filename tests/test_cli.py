@@ -382,7 +382,7 @@ def test_internal_error_is_one_line_exit_3(
 ) -> None:
     import audit.cli
 
-    def broken(request: object) -> None:
+    def broken(request: object, progress: object = None) -> None:
         raise KeyError("internal bug")
 
     model, data = fair_inputs(workspace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from audit.cli import app
 from audit.errors import DataError
 from audit.result import AuditResult
 from audit.serialize import to_document
-from audit.stream.sample import stratified_sample
+from audit.stream.sample import Reservoir
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
 MODEL, DATA = EXAMPLE / "model.pt", EXAMPLE / "test.csv.gz"
@@ -175,13 +176,35 @@ def test_streamed_audit_of_a_decisions_column_equals_in_memory(tmp_path: Path) -
     assert rate == pytest.approx(expected, abs=1e-12)
 
 
-def test_stratified_sample_keeps_small_cells_whole_and_caps_large_ones() -> None:
+def _reservoir(cells: np.ndarray, first: int, per_cell: int = 100) -> Reservoir:
+    rows = len(cells)
+    frame = pd.DataFrame({"position": np.arange(first, first + rows)})
+    zeros = np.zeros(rows, dtype=np.int8)
+    return Reservoir.of(per_cell, first, 4, cells, zeros, zeros, None, frame)
+
+
+def test_reservoir_keeps_small_cells_whole_caps_large_ones_whatever_the_split() -> None:
     cells = np.repeat([0, 1, 2], [5, 3000, 40])
     np.random.default_rng(0).shuffle(cells)
-    kept = stratified_sample(cells, 3, 100, seed=4)
-    assert np.all(np.diff(kept) > 0)
-    assert np.bincount(cells[kept], minlength=3).tolist() == [5, 100, 40]
-    assert np.array_equal(kept, stratified_sample(cells, 3, 100, seed=4))
+    whole = _reservoir(cells, 0)
+    assert np.all(np.diff(whole.positions) > 0)
+    assert np.bincount(whole.cells, minlength=3).tolist() == [5, 100, 40]
+    assert whole.frame["position"].tolist() == whole.positions.tolist()
+    # Any split into chunks, merged in any order, keeps the very same rows.
+    bounds = [0, 700, 701, 1900, len(cells)]
+    pieces = [_reservoir(cells[lo:hi], lo) for lo, hi in pairwise(bounds)]
+    forward = pieces[0]
+    for piece in pieces[1:]:
+        forward = forward.merge(piece)
+    backward = pieces[-1]
+    for piece in reversed(pieces[:-1]):
+        backward = piece.merge(backward)
+    for merged in (forward, backward):
+        assert np.array_equal(merged.positions, whole.positions)
+        assert merged.frame.equals(whole.frame)
+    # The 100 of 3000 rows of cell 1 are a uniform draw: their positions spread over the file.
+    kept = whole.positions[whole.cells == 1]
+    assert kept.min() < 300 and kept.max() > 2700
 
 
 @pytest.mark.parametrize("chunk_rows", [None, 2500])

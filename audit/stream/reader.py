@@ -1,4 +1,4 @@
-"""Reading a table in chunks, and only the few columns the first pass needs."""
+"""Reading a table in chunks, all its columns or only those the first pass needs."""
 
 from __future__ import annotations
 
@@ -31,32 +31,36 @@ def table_columns(path: Path, encoding: str) -> list[str]:
     return [str(column) for column in frame.columns]
 
 
-def read_columns(path: Path, roles: dict[str, str], encoding: str) -> pd.DataFrame:
-    """Only the columns in ``roles`` (column -> the flag that names it), parsed as in full.
-
-    A column is parsed from its whole length, exactly as ``read_table`` parses it, so the
-    groups, bands and labels are those of the in-memory audit.
-    """
+def require_header(path: Path, roles: dict[str, str], encoding: str) -> list[str]:
+    """The file's columns, after checking that each column in ``roles`` (-> its flag) is one."""
     header = table_columns(path, encoding)
     for column, role in roles.items():
         if column not in header:
             raise DataError(
                 f"{path}: no column {column!r} for {role}; available columns: {', '.join(header)}"
             )
-    return read_table(path, encoding, columns=list(roles))
+    return header
 
 
-def iter_chunks(path: Path, chunk_rows: int, encoding: str) -> Iterator[pd.DataFrame]:
-    """The table's rows in order, ``chunk_rows`` at a time; errors name the file's line."""
+def iter_chunks(
+    path: Path, chunk_rows: int, encoding: str, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
+    """The table's rows in order, ``chunk_rows`` at a time (only ``columns``, if given);
+    errors name the file's line."""
     if _is_parquet(path):
         # Parquet stores its types: every batch has the in-memory read's columns and types.
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=columns):
             yield batch.to_pandas()
         return
     # pandas' own CSV parser, so that each value parses as the in-memory read parses it
     # (pyarrow's reader fixes a column's type from its first block and rejects later ones).
     reader = pd.read_csv(
-        path, sep=_separator(path), encoding=encoding, compression="infer", chunksize=chunk_rows
+        path,
+        sep=_separator(path),
+        encoding=encoding,
+        compression="infer",
+        chunksize=chunk_rows,
+        usecols=columns,
     )
     with reader:
         while True:

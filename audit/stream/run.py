@@ -1,0 +1,160 @@
+"""A streamed audit's data: two passes over the partitions, reduced to what the audit reads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from audit.errors import DataError
+from audit.fairness import AucSource, RowScores
+from audit.features import FeatureMatrix
+from audit.inference import RowScorer
+from audit.policy import Policy
+from audit.progress import Progress
+from audit.score_sketch import ScoreSketch
+from audit.scoring import Predictions
+from audit.slices import codes_of_keys
+from audit.stream.dataset import Part, partition_files
+from audit.stream.engine import Engine, Report
+from audit.stream.sample import ROWS_PER_CELL, Reservoir
+from audit.stream.statistics import ColumnPass, RowsOfScores, ScorePass
+from audit.table import (
+    SensitiveEncoding,
+    TargetEncoding,
+    fit_sensitive,
+    fit_target,
+    parse_bins,
+)
+
+
+@dataclass(frozen=True)
+class StreamedData:
+    rows: int
+    columns: int
+    parts: int
+    target: TargetEncoding
+    sensitive: tuple[SensitiveEncoding, ...]
+    cell_codes: np.ndarray  # int64 [cells, sensitive columns]: the cells that occur
+    cell_counts: np.ndarray  # int64 [cells, 4]
+    auc: AucSource
+    sample: Reservoir  # ``cells`` numbered as ``cell_codes``
+    first: tuple[Predictions, FeatureMatrix | None]
+    unseen: dict[str, int]
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    data: Path
+    roles: dict[str, str]  # column -> the flag naming it: the first pass's columns
+    target_column: str
+    positive_label: str | None
+    sensitive: tuple[str, ...]
+    bins: tuple[str, ...]
+    chunk_rows: int
+    encoding: str
+
+
+def _advance(progress: Progress | None) -> Report:
+    return progress.advance if progress is not None else None
+
+
+def stream_dataset(
+    settings: StreamSettings,
+    scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
+    policy: Policy,
+    engine: Engine,
+    progress: Progress | None,
+) -> StreamedData:
+    parts = [Part(index, path) for index, path in enumerate(partition_files(settings.data))]
+    if progress is not None:
+        progress.start("reading the target and sensitive columns", None)
+    columns = engine.map_reduce(
+        ColumnPass(
+            settings.roles,
+            (settings.target_column, *settings.sensitive),
+            settings.chunk_rows,
+            settings.encoding,
+        ),
+        parts,
+        _advance(progress),
+    )
+    if columns.rows == 0:
+        raise DataError(f"{settings.data}: has a header but no rows; nothing to audit")
+    target = fit_target(
+        columns.summaries,
+        settings.target_column,
+        settings.positive_label,
+        settings.data,
+    )
+    sensitive = fit_sensitive(
+        columns.summaries,
+        list(settings.sensitive),
+        parse_bins(list(settings.bins)),
+        policy.max_categories,
+        policy.quantile_bands,
+        settings.data,
+        max_groups=policy.max_groups,
+    )
+    scorer = scorer_for(target.positive_label, target.labels)
+    starts = np.concatenate([[0], np.cumsum(columns.part_rows)[:-1]])
+    counted = [
+        Part(part.index, part.path, int(start), rows)
+        for part, start, rows in zip(parts, starts, columns.part_rows, strict=True)
+        if rows > 0
+    ]
+    if progress is not None:
+        progress.start("scoring", columns.rows)
+    stats = engine.map_reduce(
+        ScorePass(
+            scorer=scorer if engine.name == "local" else scorer.for_worker(),
+            target_column=settings.target_column,
+            target=target,
+            sensitive=tuple(sensitive),
+            chunk_rows=settings.chunk_rows,
+            encoding=settings.encoding,
+            keep_scores=columns.rows <= policy.exact_auc_rows,
+            per_cell=ROWS_PER_CELL,
+            seed=policy.seed,
+        ),
+        counted,
+        _advance(progress),
+    )
+    assert stats.first is not None  # at least one part has rows
+    # Cells are numbered by the keys that occur, in key order, as the in-memory partition does.
+    present = np.flatnonzero(stats.cell_counts.sum(axis=1))
+    sizes = [len(encoding.groups) for encoding in sensitive]
+    auc: AucSource = None
+    if isinstance(stats.scores, RowsOfScores):
+        auc = RowScores(
+            np.searchsorted(present, np.concatenate(stats.scores.keys)),
+            np.concatenate(stats.scores.labels),
+            np.concatenate(stats.scores.scores),
+        )
+    elif isinstance(stats.scores, ScoreSketch):
+        auc = stats.scores.with_cells(present)
+    sample = stats.sample
+    return StreamedData(
+        rows=columns.rows,
+        columns=columns.columns,
+        parts=len(parts),
+        target=target,
+        sensitive=tuple(sensitive),
+        cell_codes=codes_of_keys(present, sizes),
+        cell_counts=stats.cell_counts[present],
+        auc=auc,
+        sample=Reservoir(
+            sample.per_cell,
+            sample.positions,
+            sample.keys,
+            np.searchsorted(present, sample.cells),
+            sample.labels,
+            sample.decisions,
+            sample.scores,
+            sample.frame,
+        ),
+        first=stats.first,
+        unseen=stats.unseen,
+    )

@@ -1,0 +1,257 @@
+"""Per-partition statistics of a streamed audit, and how two of them merge.
+
+Two passes over the data, each a task run on every partition:
+
+1. ``ColumnPass`` reads only the target and sensitive columns and keeps their distinct
+   values with counts. Merged over partitions, these fix the labels, the groups and the
+   bands exactly as reading the columns whole would.
+2. ``ScorePass`` reads every column, runs the model, and keeps what adds up: confusion
+   counts per combination of groups (cell), the scores for ROC AUC (every score while the
+   dataset is small enough, else a score sketch), and a bottom-k sample of whole rows.
+
+A merge is associative and keeps partition order, so any engine that runs the tasks and
+folds the results in order gets the same numbers as one process reading the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from audit.errors import DataError, RaiAuditError
+from audit.fairness import cell_confusion
+from audit.features import FeatureMatrix
+from audit.inference import RowScorer
+from audit.score_sketch import ScoreSketch
+from audit.scoring import Predictions
+from audit.slices import cell_keys, cell_space
+from audit.stream.dataset import Part
+from audit.stream.reader import iter_chunks, require_header
+from audit.stream.sample import Reservoir
+from audit.table import (
+    ColumnSummary,
+    SensitiveEncoding,
+    TargetEncoding,
+    apply_sensitive,
+    apply_target,
+    merge_summaries,
+    summarize,
+)
+
+# A task reports rows done after each chunk; engines that cannot report from inside a task
+# pass None and report whole partitions.
+Report = Callable[[int], None] | None
+
+_DATA_ROW = re.compile(r"data row (\d+)")
+
+
+def shift_rows(error: RaiAuditError, offset: int) -> RaiAuditError:
+    """The same error with its "data row N" counted from the file's first row, not the chunk's."""
+    message = _DATA_ROW.sub(lambda match: f"data row {int(match.group(1)) + offset}", str(error))
+    return type(error)(message)
+
+
+@dataclass(frozen=True)
+class ColumnStats:
+    rows: int
+    part_rows: tuple[int, ...]  # rows of each partition, in order
+    columns: int  # the first partition's column count, for the report
+    summaries: dict[str, ColumnSummary]
+
+    def merge(self, later: ColumnStats) -> ColumnStats:
+        """This partition's statistics followed by a later one's (rows counted on)."""
+        shifted = {name: _shifted(s, self.rows) for name, s in later.summaries.items()}
+        return ColumnStats(
+            rows=self.rows + later.rows,
+            part_rows=self.part_rows + later.part_rows,
+            columns=self.columns,
+            summaries=merge_summaries(self.summaries, shifted),
+        )
+
+
+def _shifted(summary: ColumnSummary, rows: int) -> ColumnSummary:
+    """A later partition's summary with its rows counted after ``rows`` earlier ones."""
+    missing = summary.missing_first_row
+    return replace(
+        summary,
+        first_rows=summary.first_rows + rows,
+        missing_first_row=missing + rows if missing is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class ColumnPass:
+    """First pass: the distinct values of the target and sensitive columns, with counts."""
+
+    roles: dict[str, str]  # column -> the flag that names it: each must be in every file
+    columns: tuple[str, ...]  # those whose values are summarized: target and sensitive
+    chunk_rows: int
+    encoding: str
+
+    def __call__(self, part: Part, report: Report = None) -> ColumnStats:
+        header = require_header(part.path, self.roles, self.encoding)
+        columns = list(self.columns)
+        summaries: dict[str, ColumnSummary] | None = None
+        rows = 0
+        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding, columns):
+            chunk_summaries = summarize(chunk, columns, first_row=rows)
+            summaries = (
+                chunk_summaries
+                if summaries is None
+                else merge_summaries(summaries, chunk_summaries)
+            )
+            rows += len(chunk)
+            if report is not None:
+                report(len(chunk))
+        if summaries is None:
+            summaries = summarize(pd.DataFrame({name: [] for name in columns}), columns, 0)
+        return ColumnStats(rows, (rows,), len(header), summaries)
+
+
+@dataclass(frozen=True)
+class RowsOfScores:
+    """Every row's cell key, label and score, kept while the dataset is small enough."""
+
+    keys: tuple[np.ndarray, ...]  # int64 per chunk
+    labels: tuple[np.ndarray, ...]  # int8 per chunk
+    scores: tuple[np.ndarray, ...]  # float64 per chunk
+
+    def merge(self, later: RowsOfScores) -> RowsOfScores:
+        return RowsOfScores(
+            self.keys + later.keys, self.labels + later.labels, self.scores + later.scores
+        )
+
+
+@dataclass(frozen=True)
+class PartitionStats:
+    rows: int
+    cell_counts: np.ndarray  # int64 [possible cells, 4]: confusion counts per cell key
+    scores: RowsOfScores | ScoreSketch | None  # None: decisions only
+    sample: Reservoir
+    unseen: dict[str, int]  # unseen categories per feature column, summed
+    # The first chunk's predictions and features without rows: output kind, shape, notes,
+    # feature columns and source, for the report.
+    first: tuple[Predictions, FeatureMatrix | None] | None
+
+    def merge(self, later: PartitionStats) -> PartitionStats:
+        unseen = dict(self.unseen)
+        for column, count in later.unseen.items():
+            unseen[column] = unseen.get(column, 0) + count
+        return PartitionStats(
+            rows=self.rows + later.rows,
+            cell_counts=self.cell_counts + later.cell_counts,
+            scores=_merge_scores(self.scores, later.scores),
+            sample=self.sample.merge(later.sample),
+            unseen=unseen,
+            first=self.first if self.first is not None else later.first,
+        )
+
+
+def _merge_scores(
+    earlier: RowsOfScores | ScoreSketch | None, later: RowsOfScores | ScoreSketch | None
+) -> RowsOfScores | ScoreSketch | None:
+    if earlier is None or later is None:
+        return earlier if later is None else later
+    if isinstance(earlier, RowsOfScores) and isinstance(later, RowsOfScores):
+        return earlier.merge(later)
+    if isinstance(earlier, ScoreSketch) and isinstance(later, ScoreSketch):
+        return earlier.merge(later)
+    raise ValueError("every partition keeps its scores the same way")  # a caller's bug
+
+
+def _without_rows(
+    predicted: Predictions, matrix: FeatureMatrix | None
+) -> tuple[Predictions, FeatureMatrix | None]:
+    empty = predicted.decisions[:0]
+    return (
+        replace(predicted, decisions=empty, scores=None),
+        replace(matrix, values=matrix.values[:0]) if matrix is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class ScorePass:
+    """Second pass: score every row and keep the statistics that add up."""
+
+    scorer: RowScorer
+    target_column: str
+    target: TargetEncoding
+    sensitive: tuple[SensitiveEncoding, ...]
+    chunk_rows: int
+    encoding: str
+    keep_scores: bool  # every score (exact ROC AUC) rather than a sketch
+    per_cell: int
+    seed: int
+
+    @property
+    def sizes(self) -> list[int]:
+        return [len(encoding.groups) for encoding in self.sensitive]
+
+    def __call__(self, part: Part, report: Report = None) -> PartitionStats:
+        n_keys = cell_space(self.sizes)
+        stats: PartitionStats | None = None
+        offset = 0
+        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding):
+            try:
+                chunk_stats = self._chunk(chunk, part, offset, n_keys)
+            except RaiAuditError as exc:
+                raise shift_rows(exc, offset) from exc
+            stats = chunk_stats if stats is None else stats.merge(chunk_stats)
+            offset += len(chunk)
+            if report is not None:
+                report(len(chunk))
+        if part.rows is not None and offset != part.rows:
+            raise DataError(
+                f"{part.path}: read {offset} rows in the second pass but {part.rows} in the "
+                "first; was the file changed during the audit?"
+            )
+        if stats is None:
+            return PartitionStats(
+                0,
+                np.zeros((n_keys, 4), dtype=np.int64),
+                None,
+                Reservoir.empty(self.per_cell),
+                {},
+                None,
+            )
+        return stats
+
+    def _chunk(self, chunk: pd.DataFrame, part: Part, offset: int, n_keys: int) -> PartitionStats:
+        labels = apply_target(self.target, chunk[self.target_column])
+        keys = (
+            cell_keys(
+                [apply_sensitive(encoding, chunk[encoding.name]) for encoding in self.sensitive],
+                self.sizes,
+            )
+            if self.sensitive
+            else np.zeros(len(chunk), dtype=np.int64)  # one cell: every row
+        )
+        predicted, matrix = self.scorer.score(chunk, part.path)
+        scores: RowsOfScores | ScoreSketch | None = None
+        if predicted.scores is not None:
+            scores = (
+                RowsOfScores((keys,), (labels,), (predicted.scores,))
+                if self.keep_scores
+                else ScoreSketch.of(keys, n_keys, labels, predicted.scores)
+            )
+        return PartitionStats(
+            rows=len(chunk),
+            cell_counts=cell_confusion(keys, n_keys, labels, predicted.decisions),
+            scores=scores,
+            sample=Reservoir.of(
+                self.per_cell,
+                part.first_row + offset,
+                self.seed,
+                keys,
+                labels,
+                predicted.decisions,
+                predicted.scores,
+                chunk,
+            ),
+            unseen=dict(matrix.unseen_categories) if matrix is not None else {},
+            first=_without_rows(predicted, matrix) if offset == 0 else None,
+        )

@@ -1,0 +1,87 @@
+"""Progress of a streamed audit: what the engine reports, and the CLI's bar drawing it."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+
+from audit.api import AuditRequest, run_audit
+from audit.checks import CHECKS
+from audit.cli_progress import RowsProgress
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
+FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
+
+
+class RecordedProgress:
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, int | None, list[int]]] = []
+
+    def start(self, description: str, total_rows: int | None) -> None:
+        self.phases.append((description, total_rows, []))
+
+    def advance(self, rows: int) -> None:
+        self.phases[-1][2].append(rows)
+
+
+def test_streamed_audit_reports_every_row_of_both_passes(tmp_path: Path) -> None:
+    frame = pd.read_csv(EXAMPLE / "test.csv.gz")
+    for index, rows in enumerate(np.array_split(np.arange(len(frame)), 3)):
+        frame.iloc[rows].to_parquet(tmp_path / f"part-{index}.parquet")
+    progress = RecordedProgress()
+    request = AuditRequest(
+        data=tmp_path,
+        target="income",
+        sensitive=("sex",),
+        model=EXAMPLE / "model.pt",
+        chunk_rows=2000,
+        search_config=False,
+        policy_overrides={"n_boot": 10},
+    )
+    run_audit(request, FAIRNESS_CHECKS, progress=progress)
+    (first, first_total, first_steps), (second, second_total, second_steps) = progress.phases
+    assert first_total is None  # rows are not known before the first pass
+    assert second_total == len(frame) == sum(first_steps) == sum(second_steps)
+    # One step per chunk: three partitions of 5,427 rows in chunks of 2,000.
+    assert first_steps == second_steps == [2000, 2000, 1427] * 3
+    assert "sensitive" in first and second == "scoring"
+
+
+def test_in_memory_audit_reports_nothing() -> None:
+    progress = RecordedProgress()
+    request = AuditRequest(
+        data=EXAMPLE / "test.csv.gz",
+        target="income",
+        sensitive=("sex",),
+        model=EXAMPLE / "model.pt",
+        search_config=False,
+        policy_overrides={"n_boot": 10},
+    )
+    run_audit(request, FAIRNESS_CHECKS, progress=progress)
+    assert progress.phases == []
+
+
+def test_bar_shows_rows_done_rate_and_phase() -> None:
+    output = io.StringIO()
+    console = Console(file=output, force_terminal=True, width=140, color_system=None)
+    with RowsProgress(console, enabled=True) as bar:
+        bar.start("scoring", 1_000_000)
+        bar.advance(250_000)
+        bar.advance(250_000)
+        bar._bar.refresh()  # type: ignore[union-attr]  # draw now, not on the timer
+        drawn = output.getvalue()
+    assert "scoring" in drawn
+    assert "500000/1000000" in drawn and "rows" in drawn
+
+
+def test_disabled_bar_draws_nothing() -> None:
+    output = io.StringIO()
+    console = Console(file=output, force_terminal=True)
+    with RowsProgress(console, enabled=False) as bar:
+        bar.start("scoring", 10)
+        bar.advance(10)
+    assert output.getvalue() == ""
