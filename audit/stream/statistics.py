@@ -116,7 +116,7 @@ class ColumnPass:
 class RowsOfScores:
     """Every row's cell key, label and score, kept while the dataset is small enough."""
 
-    keys: tuple[np.ndarray, ...]  # int64 per chunk
+    keys: tuple[np.ndarray, ...]  # per chunk; int32 when the keys fit, 4 bytes a row
     labels: tuple[np.ndarray, ...]  # int8 per chunk
     scores: tuple[np.ndarray, ...]  # float64 per chunk
 
@@ -149,6 +149,10 @@ class PartitionStats:
             unseen=unseen,
             first=self.first if self.first is not None else later.first,
         )
+
+
+def _compact(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    return keys.astype(np.int32) if n_keys <= np.iinfo(np.int32).max else keys
 
 
 def _merge_scores(
@@ -234,7 +238,7 @@ class ScorePass:
         scores: RowsOfScores | ScoreSketch | None = None
         if predicted.scores is not None:
             scores = (
-                RowsOfScores((keys,), (labels,), (predicted.scores,))
+                RowsOfScores((_compact(keys, n_keys),), (labels,), (predicted.scores,))
                 if self.keep_scores
                 else ScoreSketch.of(keys, n_keys, labels, predicted.scores)
             )
