@@ -6,6 +6,7 @@ The CLI is a thin shell over this; a notebook calls it directly and renders the 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -218,9 +219,10 @@ def _streamed(
         chunk_rows=request.chunk_rows or DEFAULT_CHUNK_ROWS,
         encoding=request.encoding,
     )
+    files = partition_files(request.data)  # before a cluster starts: a bad path fails at once
     engine = open_engine(request)
     try:
-        data = stream_dataset(settings, scorer_for, policy, engine, progress)
+        data = stream_dataset(settings, scorer_for, policy, engine, progress, files)
     finally:
         engine.close()
     sample = data.sample
@@ -323,12 +325,18 @@ def resolve_policy(request: AuditRequest) -> tuple[Policy, Path | None]:
     return load_policy(config_file, request.policy_overrides), config_file
 
 
+def _rounded_up(value: float) -> str:
+    """``value`` with two significant digits, rounded up: a bound must not be understated."""
+    exponent = math.floor(math.log10(value))
+    return f"{math.ceil(value / 10.0 ** (exponent - 1)) / 10:.1f}e{exponent:+03d}"
+
+
 def _sketch_note(fairness: FairnessTables, policy: Policy) -> tuple[str, ...]:
     if fairness.auc_max_error == 0:
         return ()
     return (
         f"ROC AUC from a score sketch (more than exact_auc_rows = {policy.exact_auc_rows} rows): "
-        f"each value is at most {fairness.auc_max_error:.1e} from the exact one",
+        f"each value is at most {_rounded_up(fairness.auc_max_error)} from the exact one",
     )
 
 

@@ -25,6 +25,10 @@ def _merge(earlier: Stats, later: Stats) -> Stats:
     return earlier.merge(later)
 
 
+def _rows_of(stats: Stats) -> int:
+    return stats.rows
+
+
 def _one_torch_thread() -> None:
     # Each worker is one process with one thread: torch's own pool would oversubscribe cores.
     import torch
@@ -55,7 +59,11 @@ class DaskEngine:
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
-                silence_logs=logging.ERROR,
+                # The scheduler's HTTP server would otherwise take port 8787, and warn when
+                # another cluster (or another audit) holds it.
+                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                # A task's input error reaches the user as one line; workers stay quiet.
+                silence_logs=logging.CRITICAL,
             )
             self.client: Any = Client(self._cluster)
         else:
@@ -74,6 +82,8 @@ class DaskEngine:
         from dask.distributed import as_completed
 
         futures = self.client.map(task, parts, pure=False)
+        # Rows of each finished part, fetched as a number (not its statistics) for progress.
+        rows = [self.client.submit(_rows_of, future, pure=False) for future in futures]
         level = list(futures)
         while len(level) > 1:
             pairs = [
@@ -81,10 +91,9 @@ class DaskEngine:
                 for i in range(0, len(level) - 1, 2)
             ]
             level = pairs + ([level[-1]] if len(level) % 2 else [])
-        rows_of = {future.key: part.rows or 0 for future, part in zip(futures, parts, strict=True)}
-        for done in as_completed(futures):
+        for done in as_completed(rows):
             if report is not None and done.status == "finished":
-                report(rows_of[done.key])
+                report(done.result())
         result: Stats = level[0].result()
         return result
 

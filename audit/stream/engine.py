@@ -20,6 +20,11 @@ Report = Callable[[int], None] | None
 
 
 class Mergeable(Protocol):
+    @property
+    def rows(self) -> int:
+        """Rows these statistics describe."""
+        ...
+
     def merge(self, later: Self) -> Self: ...
 
 

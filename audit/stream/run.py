@@ -17,10 +17,10 @@ from audit.progress import Progress
 from audit.score_sketch import ScoreSketch
 from audit.scoring import Predictions
 from audit.slices import codes_of_keys
-from audit.stream.dataset import Part, partition_files
+from audit.stream.dataset import Part
 from audit.stream.engine import Engine, Report
 from audit.stream.sample import ROWS_PER_CELL, Reservoir
-from audit.stream.statistics import ColumnPass, RowsOfScores, ScorePass
+from audit.stream.statistics import DATA_ROW, ColumnPass, RowsOfScores, ScorePass
 from audit.table import (
     SensitiveEncoding,
     TargetEncoding,
@@ -61,14 +61,31 @@ def _advance(progress: Progress | None) -> Report:
     return progress.advance if progress is not None else None
 
 
+def _in_partition(error: DataError, data: Path, parts: list[Part], starts: np.ndarray) -> DataError:
+    """A first-pass error about the dataset's data row N, told as that partition's row."""
+    found = DATA_ROW.search(str(error))
+    if len(parts) == 1 or found is None or not str(error).startswith(f"{data}:"):
+        return error
+    row = int(found.group(1)) - 1
+    index = int(np.searchsorted(starts, row, side="right")) - 1
+    message = (
+        str(error)
+        .replace(found.group(0), f"data row {row - int(starts[index]) + 1}", 1)
+        .replace(f"{data}:", f"{parts[index].path}:", 1)
+    )
+    return DataError(message)
+
+
 def stream_dataset(
     settings: StreamSettings,
     scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
     policy: Policy,
     engine: Engine,
     progress: Progress | None,
+    files: tuple[Path, ...],
 ) -> StreamedData:
-    parts = [Part(index, path) for index, path in enumerate(partition_files(settings.data))]
+    """Both passes over ``files`` (the dataset's partitions) on ``engine``, reduced."""
+    parts = [Part(index, path) for index, path in enumerate(files)]
     if progress is not None:
         progress.start("reading the target and sensitive columns", None)
     columns = engine.map_reduce(
@@ -83,23 +100,26 @@ def stream_dataset(
     )
     if columns.rows == 0:
         raise DataError(f"{settings.data}: has a header but no rows; nothing to audit")
-    target = fit_target(
-        columns.summaries,
-        settings.target_column,
-        settings.positive_label,
-        settings.data,
-    )
-    sensitive = fit_sensitive(
-        columns.summaries,
-        list(settings.sensitive),
-        parse_bins(list(settings.bins)),
-        policy.max_categories,
-        policy.quantile_bands,
-        settings.data,
-        max_groups=policy.max_groups,
-    )
-    scorer = scorer_for(target.positive_label, target.labels)
     starts = np.concatenate([[0], np.cumsum(columns.part_rows)[:-1]])
+    try:
+        target = fit_target(
+            columns.summaries,
+            settings.target_column,
+            settings.positive_label,
+            settings.data,
+        )
+        sensitive = fit_sensitive(
+            columns.summaries,
+            list(settings.sensitive),
+            parse_bins(list(settings.bins)),
+            policy.max_categories,
+            policy.quantile_bands,
+            settings.data,
+            max_groups=policy.max_groups,
+        )
+    except DataError as error:
+        raise _in_partition(error, settings.data, parts, starts) from error
+    scorer = scorer_for(target.positive_label, target.labels)
     counted = [
         Part(part.index, part.path, int(start), rows)
         for part, start, rows in zip(parts, starts, columns.part_rows, strict=True)

@@ -46,12 +46,12 @@ from audit.table import (
 # pass None and report whole partitions.
 Report = Callable[[int], None] | None
 
-_DATA_ROW = re.compile(r"data row (\d+)")
+DATA_ROW = re.compile(r"data row (\d+)")
 
 
 def shift_rows(error: RaiAuditError, offset: int) -> RaiAuditError:
     """The same error with its "data row N" counted from the file's first row, not the chunk's."""
-    message = _DATA_ROW.sub(lambda match: f"data row {int(match.group(1)) + offset}", str(error))
+    message = DATA_ROW.sub(lambda match: f"data row {int(match.group(1)) + offset}", str(error))
     return type(error)(message)
 
 
