@@ -91,11 +91,6 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"the target {request.target!r} cannot also be a sensitive column")
     if request.chunk_rows is not None and request.chunk_rows < 1:
         raise UsageError(f"--chunk-rows must be at least 1, got {request.chunk_rows}")
-    if request.text_column is not None and _is_streamed(request):
-        raise UsageError(
-            "text audits are not streamed yet: drop --chunk-rows and --engine, and give one "
-            "data file rather than a directory or pattern"
-        )
     if request.explain_samples < 1:
         raise UsageError(f"--explain-samples must be at least 1, got {request.explain_samples}")
     if request.holdout is not None and request.train_data is None:
@@ -218,6 +213,7 @@ def _streamed(
         bins=request.bins,
         chunk_rows=request.chunk_rows or DEFAULT_CHUNK_ROWS,
         encoding=request.encoding,
+        text=request.text_column is not None,
     )
     files = partition_files(request.data)  # before a cluster starts: a bad path fails at once
     engine = open_engine(request)
@@ -229,9 +225,9 @@ def _streamed(
     first_predictions, first_features = data.first
     notes = (
         f"streamed audit ({data.parts} partition(s), {engine.name} engine): fairness used all "
-        f"{data.rows} rows; explanations and privacy probes used a seeded sample of "
-        f"{len(sample.positions)} rows, up to {sample.per_cell} from each combination of "
-        "sensitive groups",
+        f"{data.rows} rows; {'text' if request.text_column else 'explanation'} and privacy "
+        f"probes used a seeded sample of {len(sample.positions)} rows, up to "
+        f"{sample.per_cell} from each combination of sensitive groups",
     )
     return _Audited(
         frame=sample.frame,

@@ -25,6 +25,7 @@ from audit.models import LoadedModel, load_model
 from audit.models.sklearn_models import load_skops_object
 from audit.request import AuditRequest
 from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
+from audit.text.adapter import load_text_model
 from audit.text.column import text_feature_matrix
 
 
@@ -36,8 +37,23 @@ def _load(
     return model, metadata
 
 
-# A worker process loads each model once, however many partitions it scores.
-_load_on_worker = lru_cache(maxsize=4)(_load)
+@dataclass(frozen=True)
+class WorkerModel:
+    """What a worker needs to load the audited model itself (hashable, for the cache)."""
+
+    path: Path
+    device: str
+    trust: bool
+    allowed_imports: tuple[str, ...]
+    text: bool
+
+
+@lru_cache(maxsize=4)
+def _load_on_worker(request: WorkerModel) -> tuple[LoadedModel, FeatureMetadata | None]:
+    """A worker process loads each model once, however many partitions it scores."""
+    if request.text:
+        return load_text_model(request.path, request.device).loaded, None
+    return _load(request.path, request.device, request.trust, request.allowed_imports)
 
 
 def load_audited_model(request: AuditRequest) -> tuple[LoadedModel, FeatureMetadata | None]:
@@ -142,7 +158,13 @@ class RowScorer:
             (self.model, self.metadata)
             if self.model is not None
             else _load_on_worker(
-                request.model, request.device, request.trust_model, request.allow_unsafe_imports
+                WorkerModel(
+                    request.model,
+                    request.device,
+                    request.trust_model,
+                    request.allow_unsafe_imports,
+                    request.text_column is not None,
+                )
             )
         )
         matrix = feature_matrix(request, frame, metadata, self.excluded)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -213,3 +214,51 @@ def test_reports_equal_those_written_before_streaming(chunk_rows: int | None) ->
     reference = json.loads(REFERENCE.read_text("utf-8"))
     assert document["groups"] == reference["groups"]
     assert document["disparities"] == reference["disparities"]
+
+
+def _without_timings(document: object) -> object:
+    if isinstance(document, dict):
+        return {
+            key: _without_timings(value)
+            for key, value in document.items()
+            if key not in ("seconds", "duration_seconds", "started_at", "notes")
+        }
+    if isinstance(document, list):
+        return [_without_timings(value) for value in document]
+    return document
+
+
+def _assert_close(got: object, want: object, where: str = "report") -> None:
+    """Equal documents; numbers to float32 precision, the model's (approx does not nest)."""
+    if isinstance(want, dict):
+        assert isinstance(got, dict) and got.keys() == want.keys(), where
+        for key, value in want.items():
+            _assert_close(got[key], value, f"{where}.{key}")
+    elif isinstance(want, list):
+        assert isinstance(got, list) and len(got) == len(want), where
+        for index, (mine, theirs) in enumerate(zip(got, want, strict=True)):
+            _assert_close(mine, theirs, f"{where}[{index}]")
+    elif isinstance(want, float) and not isinstance(want, bool):
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), where
+    else:
+        assert got == want, where
+
+
+def test_streamed_text_audit_equals_in_memory_when_the_sample_holds_every_row() -> None:
+    # 2,132 reviews: fewer than a text audit's sample keeps, so its probes read every row,
+    # scored in chunks of 500 instead of one batch (LSTM padding differs: last-bit noise).
+    example = EXAMPLE.parent / "sentiment"
+    request = AuditRequest(
+        data=example / "test.csv.gz",
+        target="label",
+        model=example / "model.pt",
+        text_column="text",
+        search_config=False,
+        policy_overrides={"n_boot": 50},
+    )
+    whole = run_audit(request)
+    streamed = run_audit(replace(request, chunk_rows=500))
+    _assert_close(_without_timings(to_document(streamed)), _without_timings(to_document(whole)))
+    assert streamed.text is not None and streamed.text.rows == 2132
+    note = next(note for note in streamed.run.model.notes if note.startswith("streamed audit"))
+    assert "text and privacy probes used a seeded sample of 2132 rows" in note

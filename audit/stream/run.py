@@ -19,7 +19,7 @@ from audit.scoring import Predictions
 from audit.slices import codes_of_keys
 from audit.stream.dataset import Part
 from audit.stream.engine import Engine, Report
-from audit.stream.sample import ROWS_PER_CELL, Reservoir
+from audit.stream.sample import ROWS_PER_CELL, TEXT_ROWS_PER_CELL, Reservoir
 from audit.stream.statistics import DATA_ROW, ColumnPass, RowsOfScores, ScorePass
 from audit.table import (
     SensitiveEncoding,
@@ -55,6 +55,7 @@ class StreamSettings:
     bins: tuple[str, ...]
     chunk_rows: int
     encoding: str
+    text: bool  # a text audit: its probes get a larger sample
 
 
 def _advance(progress: Progress | None) -> Report:
@@ -136,7 +137,7 @@ def stream_dataset(
             chunk_rows=settings.chunk_rows,
             encoding=settings.encoding,
             keep_scores=columns.rows <= policy.exact_auc_rows,
-            per_cell=ROWS_PER_CELL,
+            per_cell=TEXT_ROWS_PER_CELL if settings.text else ROWS_PER_CELL,
             seed=policy.seed,
         ),
         counted,

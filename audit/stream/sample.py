@@ -16,6 +16,9 @@ import pandas as pd
 # Rows kept per fine cell (combination of sensitive groups): enough for the explanation and
 # privacy stages, which sample at most a few thousand rows themselves.
 ROWS_PER_CELL = 2000
+# A text audit's probes (subgroup AUC per identity term, counterfactuals, PII) need texts
+# that mention each identity term, which most texts do not: it keeps more rows per cell.
+TEXT_ROWS_PER_CELL = 20_000
 
 # SplitMix64 (Steele, Lea and Flood 2014): its finaliser turns consecutive integers into
 # well-mixed 64-bit keys. Written out because numpy's generators cannot jump to the n-th draw
