@@ -41,6 +41,7 @@ class DaskEngine:
 
     def __init__(self, scheduler: str | None, workers: int | None) -> None:
         try:
+            import dask
             from dask.distributed import Client, LocalCluster
         except ImportError as exc:
             raise UsageError(
@@ -54,17 +55,23 @@ class DaskEngine:
             )
         self._cluster: Any = None
         if scheduler is None:
-            self._cluster = LocalCluster(
-                n_workers=workers or os.cpu_count() or 1,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                # The scheduler's HTTP server would otherwise take port 8787, and warn when
-                # another cluster (or another audit) holds it.
-                scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                # A task's input error reaches the user as one line; workers stay quiet.
-                silence_logs=logging.CRITICAL,
-            )
+            # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's
+            # dynamic mmap threshold: every chunk's arrays are then mapped and faulted in
+            # afresh, and a worker scores chunks about half as fast (benchmarks/README.md).
+            environment = dask.config.get("distributed.nanny.pre-spawn-environ")
+            untrimmed = {k: v for k, v in environment.items() if k != "MALLOC_TRIM_THRESHOLD_"}
+            with dask.config.set({"distributed.nanny.pre-spawn-environ": untrimmed}):
+                self._cluster = LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    # The scheduler's HTTP server would otherwise take port 8787, and warn
+                    # when another cluster (or another audit) holds it.
+                    scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                    # A task's input error reaches the user as one line; workers stay quiet.
+                    silence_logs=logging.CRITICAL,
+                )
             self.client: Any = Client(self._cluster)
         else:
             try:
