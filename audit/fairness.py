@@ -290,10 +290,11 @@ def fairness_from_counts(
     stats_list: list[SliceStats] = []
     groups: list[GroupResult] = []
     disparities: list[Disparity] = []
+    slice_counts = [np.rint(indicator.T @ cell_counts).astype(np.int64) for indicator in indicators]
+    points = fairlearn_rates(slice_counts)
     for position, (slice_, indicator) in enumerate(zip(slices, indicators, strict=True)):
-        counts = np.rint(indicator.T @ cell_counts).astype(np.int64)
+        counts, point = slice_counts[position], points[position]
         ok = counts.sum(axis=1) >= policy.min_group_size
-        point = fairlearn_rates(counts, list(slice_.labels), slice_.features)
         replicates = rates_from_counts(np.einsum("bcm,cg->bgm", replicate_counts, indicator))
         if auc_replicates is not None:
             point[ROC_AUC] = auc_points[position]
@@ -331,18 +332,25 @@ def _auc_inputs(
             [error for _, error in pairs],
             auc.coarse_histogram(AUC_BINS),
         )
+    order = np.argsort(auc.scores, kind="stable")  # one sort serves every slice
     points = [
         roc_auc_by_group(
-            auc.scores, auc.labels, slice_.group_of_cell[auc.cell_of_row], slice_.n_groups
+            auc.scores,
+            auc.labels,
+            slice_.group_of_cell[auc.cell_of_row],
+            slice_.n_groups,
+            order,
         )
         for slice_ in slices
     ]
-    return points, [np.zeros_like(point) for point in points], _quantile_histogram(auc, n_cells)
+    histogram = _quantile_histogram(auc, n_cells, auc.scores[order])
+    return points, [np.zeros_like(point) for point in points], histogram
 
 
-def _quantile_histogram(auc: RowScores, n_cells: int) -> np.ndarray:
+def _quantile_histogram(auc: RowScores, n_cells: int, sorted_scores: np.ndarray) -> np.ndarray:
     """Scores binned at (up to ``AUC_BINS``) quantiles of all scores, per cell and label."""
-    distinct = np.unique(auc.scores)
+    steps = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1
+    distinct = sorted_scores[np.r_[0, steps]] if len(sorted_scores) else sorted_scores
     if len(distinct) <= AUC_BINS:
         bins = np.searchsorted(distinct, auc.scores)
         n_bins = len(distinct)

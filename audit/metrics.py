@@ -8,10 +8,10 @@ table on resampled counts, vectorized, so that no pandas code runs per replicate
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,7 @@ from fairlearn.metrics import (
     selection_rate,
     true_positive_rate,
 )
-from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+from sklearn.metrics import accuracy_score, precision_score
 
 # Confusion cells, in this order everywhere: index = 2 * (1 - decision) + (1 - label).
 TP, FP, FN, TN = range(4)
@@ -138,59 +138,81 @@ def undefined_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
     }
 
 
-def fairlearn_rates(
-    counts: np.ndarray, group_labels: list[tuple[str, ...]], feature: tuple[str, ...]
-) -> dict[str, np.ndarray]:
-    """Rate metrics per group from Fairlearn's MetricFrame over aggregated cells.
+def fairlearn_rates(tables: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """Rate metrics per group of each count table ``[groups, 4]``, from Fairlearn.
 
-    ``counts`` is ``[groups, 4]``. Undefined values come back as NaN (Fairlearn itself
-    returns 0 for an empty denominator, which would pass for a real rate).
+    One MetricFrame over the aggregated cells of every table (the group of a cell is its
+    table and row), so Fairlearn's fixed cost is paid once per audit, not once per slice.
+    Undefined values come back as NaN (Fairlearn itself returns 0 for an empty denominator,
+    which would pass for a real rate).
     """
-    group_index, cell_index = np.nonzero(counts)
-    weights = counts[group_index, cell_index].astype(np.float64)
-    sensitive = pd.DataFrame(
-        {
-            f"f{position}": [group_labels[g][position] for g in group_index]
-            for position in range(len(feature))
-        }
-    )
+    if not tables:
+        return []
+    offsets = np.cumsum([0, *(len(table) for table in tables)])
+    stacked = np.concatenate(tables)
+    group_index, cell_index = np.nonzero(stacked)
+    weights = stacked[group_index, cell_index].astype(np.float64)
     frame = MetricFrame(
         metrics={metric.name: metric.fairlearn_function for metric in RATE_METRICS},
         y_true=CELL_LABEL[cell_index],
         y_pred=CELL_DECISION[cell_index],
-        sensitive_features=sensitive,
+        sensitive_features=pd.Series(group_index, name="group"),
         sample_params={metric.name: {"sample_weight": weights} for metric in RATE_METRICS},
     )
-    by_group = frame.by_group
-    keys = [label if len(label) > 1 else label[0] for label in group_labels]
-    undefined = undefined_rates(counts)
-    present = counts.sum(axis=1) > 0
-    rates = {}
-    for metric in RATE_METRICS:
-        values = np.full(len(group_labels), np.nan)
-        for position, key in enumerate(keys):
-            if present[position] and not undefined[metric.name][position]:
-                values[position] = float(by_group.loc[key, metric.name])
-        rates[metric.name] = values
-    return rates
+    by_group = frame.by_group.reindex(np.arange(len(stacked)))
+    undefined = undefined_rates(stacked)
+    rates = {
+        metric.name: np.where(
+            undefined[metric.name] | (stacked.sum(axis=1) == 0),
+            np.nan,
+            by_group[metric.name].to_numpy(dtype=np.float64),
+        )
+        for metric in RATE_METRICS
+    }
+    return [
+        {name: values[start:end] for name, values in rates.items()}
+        for start, end in pairwise(offsets)
+    ]
 
 
 def roc_auc_by_group(
-    scores: np.ndarray, labels: np.ndarray, row_groups: np.ndarray, n_groups: int
+    scores: np.ndarray,
+    labels: np.ndarray,
+    row_groups: np.ndarray,
+    n_groups: int,
+    order: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Exact ROC AUC per group with scikit-learn; NaN where a group lacks one label class."""
-    order = np.argsort(row_groups, kind="stable")
-    bounds = np.searchsorted(row_groups[order], np.arange(n_groups + 1))
-    values = np.full(n_groups, np.nan)
-    for group in range(n_groups):
-        rows = order[bounds[group] : bounds[group + 1]]
-        group_labels = labels[rows]
-        positives = int(group_labels.sum())
-        if 0 < positives < len(rows):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                values[group] = roc_auc_score(group_labels, scores[rows])
-    return values
+    """Exact ROC AUC per group (NaN where a group lacks one label class).
+
+    The Mann-Whitney form with mid-ranks for ties: scikit-learn's ``roc_auc_score`` to the
+    last bit or two, but from one sort of the scores (``order``, a stable argsort, shared by
+    every slice) instead of one per group; a slice then needs only a stable sort of its
+    small group ids, which numpy does by radix sort.
+    """
+    if order is None:
+        order = np.argsort(scores, kind="stable")
+    id_type = np.int16 if n_groups <= np.iinfo(np.int16).max else np.int64
+    groups_by_score = row_groups[order].astype(id_type)
+    rows = order[np.argsort(groups_by_score, kind="stable")]  # by group, then by score
+    group = row_groups[rows]
+    ordered = scores[rows]
+    size = len(rows)
+    # Runs of equal (group, score): tied rows share the run's mid-rank.
+    new_run = np.empty(size, dtype=bool)
+    new_run[:1] = True
+    new_run[1:] = (group[1:] != group[:-1]) | (ordered[1:] != ordered[:-1])
+    run_start = np.flatnonzero(new_run)
+    run_end = np.append(run_start[1:], size)
+    run_of_row = np.cumsum(new_run) - 1
+    group_start = np.searchsorted(group, np.arange(n_groups))
+    rank = (run_start + run_end + 1)[run_of_row] / 2.0 - group_start[group]
+    positive = labels[rows].astype(np.float64)
+    positives = np.bincount(group, weights=positive, minlength=n_groups)
+    negatives = np.bincount(group, minlength=n_groups) - positives
+    rank_sum = np.bincount(group, weights=rank * positive, minlength=n_groups)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
+    return np.where((positives > 0) & (negatives > 0), auc, np.nan)
 
 
 def auc_from_histograms(histograms: np.ndarray) -> np.ndarray:

@@ -212,8 +212,17 @@ def test_reservoir_keeps_small_cells_whole_caps_large_ones_whatever_the_split() 
 def test_reports_equal_those_written_before_streaming(chunk_rows: int | None) -> None:
     document = to_document(audit(DATA, chunk_rows))
     reference = json.loads(REFERENCE.read_text("utf-8"))
-    assert document["groups"] == reference["groups"]
     assert document["disparities"] == reference["disparities"]
+    # ROC AUC is now the Mann-Whitney sum from one shared sort, not scikit-learn per group:
+    # equal to the last bit or two. Everything else is equal to the last bit.
+    assert len(document["groups"]) == len(reference["groups"])
+    for got, want in zip(document["groups"], reference["groups"], strict=True):
+        for part in ("metrics", "ci"):
+            auc_got, auc_want = got[part].pop("roc_auc", None), want[part].pop("roc_auc", None)
+            assert (auc_got is None) == (auc_want is None)
+            if auc_want is not None:
+                assert auc_got == pytest.approx(auc_want, rel=1e-12, abs=0)
+        assert got == want
 
 
 def _without_timings(document: object) -> object:
