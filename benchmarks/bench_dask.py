@@ -14,10 +14,6 @@ time), each configuration in a fresh Python process:
     connected, torch's threads set on every worker, which imports rai-audit and torch there)
     and closed, with no audit, so that the audit's time less its start-up can be set beside
     the local one;
-  * with ``--untrimmed`` (the default), each Dask audit again with its workers spawned
-    without the ``MALLOC_TRIM_THRESHOLD_`` that Dask's nanny sets for them: setting it turns
-    off glibc's dynamic mmap threshold, so every chunk's large arrays are mapped afresh and
-    their pages faulted in again.
 
 It checks that both engines give the same groups and disparities. Peak memory: the audit
 process's high-water mark, and for Dask also the largest worker's and the largest sum over
@@ -61,33 +57,12 @@ def _startup(job: Job) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start, "start": started - start}
 
 
-def _audit_untrimmed(job: Job) -> dict[str, Any]:
-    """The Dask audit, its workers spawned without Dask's ``MALLOC_TRIM_THRESHOLD_``."""
-    import dask
-    import distributed  # noqa: F401  # loads the distributed.* defaults into dask.config
-
-    environ = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
-    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
-    with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
-        return MEASURES["audit"](job)
-
-
-# The Dask audits of each worker count, and how the table labels them.
-AUDITS = {"audit": "", "audit-untrimmed": ", no MALLOC_TRIM_THRESHOLD_"}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=10_000_000, help="rows of the dataset")
     parser.add_argument("--parts", type=int, default=20, help="Parquet files it is split into")
     parser.add_argument(
         "--workers", default="4", help="comma-separated worker counts of the Dask runs"
-    )
-    parser.add_argument(
-        "--untrimmed",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="also run each Dask audit with workers spawned without Dask's MALLOC_TRIM_THRESHOLD_",
     )
     parser.add_argument("--chunk-rows", type=int, default=200_000, help="rows per chunk")
     parser.add_argument("--n-boot", type=int, default=1000, help="bootstrap replicates")
@@ -107,7 +82,7 @@ def main() -> None:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        measures = {**MEASURES, "startup": _startup, "audit-untrimmed": _audit_untrimmed}
+        measures = {**MEASURES, "startup": _startup}
         print(json.dumps(run_job(Job(**json.loads(args.child)), measures)))
         return
 
@@ -140,13 +115,12 @@ def main() -> None:
             torch_threads=args.torch_threads,
         )
 
-    kinds = list(AUDITS) if args.untrimmed else ["audit"]
     runs = Runs(__file__)
     local = job("audit", "local")
     startups = {count: job("startup", "dask", count) for count in worker_counts}
-    audits = {count: [job(kind, "dask", count) for kind in kinds] for count in worker_counts}
+    audits = {count: job("audit", "dask", count) for count in worker_counts}
     for count in worker_counts:
-        for each in [local, startups[count], *audits[count]]:
+        for each in [local, startups[count], audits[count]]:
             runs(each)
 
     local_seconds = float(runs(local)["seconds"])
@@ -177,38 +151,37 @@ def main() -> None:
             ],
             ["      of which start", format_seconds(float(start["start"])), "", "", "", "", ""],
         ]
-        for audit in audits[count]:
-            audited = runs(audit)
-            seconds = float(audited["seconds"])
-            beyond = seconds - overhead
-            label = f"dask, {count} workers{AUDITS[audit.kind]}"
-            rows += [
-                [
-                    f"{label}: audit",
-                    format_seconds(seconds),
-                    f"{args.rows / seconds:,.0f}",
-                    f"{seconds / local_seconds:.2f}x",
-                    format_bytes(float(audited["peak_rss"])),
-                    format_bytes(float(audited["child_peak_rss"])),
-                    format_bytes(float(audited["tree_peak_rss"])),
-                ],
-                [
-                    f"{label}: audit less start + close",
-                    format_seconds(beyond),
-                    f"{args.rows / beyond:,.0f}",
-                    f"{beyond / local_seconds:.2f}x",
-                    "",
-                    "",
-                    "",
-                ],
-            ]
-            verdicts.append(
-                f"target: {label}, not slower than one process beyond start-up -> "
-                f"{format_seconds(beyond)} vs {format_seconds(local_seconds)}, "
-                + ("met" if beyond <= local_seconds else "NOT met")
-                + "; same groups and disparities as the local engine: "
-                + str(audited["digest"] == runs(local)["digest"])
-            )
+        audited = runs(audits[count])
+        seconds = float(audited["seconds"])
+        beyond = seconds - overhead
+        label = f"dask, {count} workers"
+        rows += [
+            [
+                f"{label}: audit",
+                format_seconds(seconds),
+                f"{args.rows / seconds:,.0f}",
+                f"{seconds / local_seconds:.2f}x",
+                format_bytes(float(audited["peak_rss"])),
+                format_bytes(float(audited["child_peak_rss"])),
+                format_bytes(float(audited["tree_peak_rss"])),
+            ],
+            [
+                f"{label}: audit less start + close",
+                format_seconds(beyond),
+                f"{args.rows / beyond:,.0f}",
+                f"{beyond / local_seconds:.2f}x",
+                "",
+                "",
+                "",
+            ],
+        ]
+        verdicts.append(
+            f"target: {label}, not slower than one process beyond start-up -> "
+            f"{format_seconds(beyond)} vs {format_seconds(local_seconds)}, "
+            + ("met" if beyond <= local_seconds else "NOT met")
+            + "; same groups and disparities as the local engine: "
+            + str(audited["digest"] == runs(local)["digest"])
+        )
     print_table(
         f"Streamed audit of {args.rows:,} rows in {args.parts} partitions, {cores} cores",
         ["configuration", "wall", "rows/s", "vs local", "peak RSS", "one worker", "all"],
