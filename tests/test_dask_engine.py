@@ -69,12 +69,12 @@ def streamed_note(result: AuditResult) -> str:
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
     """A running cluster's address, as ``--scheduler`` names it."""
-    # Two workers: partitions spread over processes; more only add start-up time.
+    # Three workers: five partitions spread unevenly over processes, as on a real cluster.
     # Logs at CRITICAL only: the error tests make workers log the failed tasks they re-raise.
     # The scheduler's HTTP routes go on a free port: without a dashboard they still take
     # 8787, which the cluster that rai-audit starts itself would then find taken.
     with distributed.LocalCluster(
-        n_workers=2,
+        n_workers=3,
         threads_per_worker=1,
         processes=True,
         dashboard_address=None,

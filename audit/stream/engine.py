@@ -16,6 +16,8 @@ from audit.errors import UsageError
 from audit.request import AuditRequest
 from audit.stream.dataset import Part
 
+# A task reports rows done after each chunk; an engine that cannot report from inside a
+# task passes None and reports each partition's rows as it finishes.
 Report = Callable[[int], None] | None
 
 

@@ -16,7 +16,6 @@ folds the results in order gets the same numbers as one process reading the file
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -30,6 +29,7 @@ from audit.score_sketch import ScoreSketch
 from audit.scoring import Predictions
 from audit.slices import cell_keys, cell_space
 from audit.stream.dataset import Part
+from audit.stream.engine import Report
 from audit.stream.reader import iter_chunks, require_header
 from audit.stream.sample import Reservoir
 from audit.table import (
@@ -41,10 +41,6 @@ from audit.table import (
     merge_summaries,
     summarize,
 )
-
-# A task reports rows done after each chunk; engines that cannot report from inside a task
-# pass None and report whole partitions.
-Report = Callable[[int], None] | None
 
 DATA_ROW = re.compile(r"data row (\d+)")
 
