@@ -9,9 +9,13 @@ columns) to a temporary folder, then times:
   (c) the whole audit through the Python API, ``audit.run_audit(AuditRequest(...))`` with
       ``n_boot`` replicates, plus ``reports.render(result, ["json", "html"])``;
   (d) the fairness part of an audit: ``run_audit`` with only the fairness and data checks
-      and ``explain=False`` (no explanation or privacy stage), in memory, same ``n_boot``.
-The issue asks that (c) cost little more than (b), and (d) at most 1.5 times (b); the table
-prints (c) / (b) and (d) / (b).
+      and ``explain=False`` (no explanation or privacy stage), in memory, same ``n_boot``;
+  (e) the fairness computation alone, as ``bench_fairness.py`` times it (partition, slices
+      and ``compute_fairness`` with ``n_boot`` replicates) on the same rows' labels,
+      decisions and scores.
+The issue asks that (c) cost little more than (b), and the fairness part at most 1.5 times
+(b); read as the whole audit of the group tables that is (d) / (b), read as the fairness
+work itself (e) / (b); the table prints all three ratios.
 
     python benchmarks/bench_run.py [--rows 1000000] [--n-boot 1000] [--profile fairness]
 """
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from bench_fairness import build_data, rai_audit_fairness
 from benchkit import (
     MODEL,
     SENSITIVE,
@@ -49,6 +54,8 @@ from benchkit import (
 import reports
 from audit import AuditRequest, AuditResult, run_audit
 from audit.checks import CHECKS, Check
+from audit.policy import load_policy
+from audit.table import prepare_sensitive
 
 BATCH_SIZE = 8192
 # The issue's target for (d), and the working figure for (c)'s "little more than reading
@@ -246,6 +253,17 @@ def main() -> None:
             f"{path.stat().st_size / 2**20:.0f} MiB CSV written in "
             f"{format_seconds(time.perf_counter() - start)}"
         )
+        # (e)'s inputs, prepared untimed: the same resampled rows as the CSV.
+        data = build_data(args.rows, args.seed)
+        policy = load_policy(overrides={"n_boot": args.n_boot})
+        sensitive = prepare_sensitive(
+            data.frame,
+            list(data.frame.columns),
+            {},
+            policy.max_categories,
+            policy.quantile_bands,
+            Path("resampled"),
+        )
         timings = time_interleaved(
             {
                 # The frame is dropped at once: only the time of (a) matters.
@@ -253,6 +271,7 @@ def main() -> None:
                 "plain": lambda: plain_pipeline(path),
                 "whole": lambda: audit_and_render(path, args.n_boot),
                 "fairness": lambda: fairness_audit(path, args.n_boot),
+                "computation": lambda: rai_audit_fairness(sensitive, data, policy),
             },
             args.repeat,
         )
@@ -277,7 +296,9 @@ def report_table(args: argparse.Namespace, timings: dict[str, Timing]) -> None:
     )
     plain_run: PlainRun = plain.value
     whole_run: WholeRun = whole.value
-    ratios = {name: timings[name].best / plain.best for name in ("whole", "fairness")}
+    ratios = {
+        name: timings[name].best / plain.best for name in ("whole", "fairness", "computation")
+    }
     print_table(
         f"rai-audit run on {args.rows:,} rows, n_boot={args.n_boot} "
         f"(best of {read.runs} interleaved runs; median in brackets)",
@@ -307,11 +328,18 @@ def report_table(args: argparse.Namespace, timings: dict[str, Timing]) -> None:
                 f"(b) {plain.best:.2f}",
                 f"{ratios['fairness']:.2f}x",
             ],
+            [
+                "(e) fairness computation alone (compute_fairness)",
+                seconds(timings["computation"]),
+                f"(b) {plain.best:.2f}",
+                f"{ratios['computation']:.2f}x",
+            ],
         ],
     )
     for name, label, what in (
         ("whole", "(c)", "'little more than reading the file and running the model once'"),
-        ("fairness", "(d)", "the fairness part of an audit"),
+        ("fairness", "(d)", "the fairness part of an audit, as a whole audit"),
+        ("computation", "(e)", "the fairness part of an audit, as its own work"),
     ):
         verdict = "met" if ratios[name] <= TARGET_RATIO else "NOT met"
         print(
