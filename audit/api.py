@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from audit.accountability import AccountabilityTable
+from audit.calibration import CalibrationTable, calibration_table
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
 from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
@@ -121,8 +122,8 @@ DEFAULT_CHUNK_ROWS = 200_000
 class _Audited:
     """The audited data as the stages read it.
 
-    The row-level fields hold every row, or a streamed audit's sample; ``cell_counts`` and
-    ``auc`` always describe every row.
+    The row-level fields hold every row, or a streamed audit's sample; ``cell_counts``,
+    ``auc`` and ``calibration`` always describe every row.
     """
 
     frame: Any
@@ -133,6 +134,7 @@ class _Audited:
     features: FeatureMatrix | None
     cell_counts: np.ndarray  # int64 [cells, 4]
     auc: AucSource
+    calibration: CalibrationTable | None  # None: decisions only
     rows: int
     columns: int
     report_features: FeatureMatrix | None  # columns, source and unseen values of all rows
@@ -187,6 +189,11 @@ def _whole(
         features=features,
         cell_counts=cell_confusion(fine.cell_of_row, fine.n_cells, target.y, predictions.decisions),
         auc=RowScores(fine.cell_of_row, target.y, scores) if scores is not None else None,
+        calibration=(
+            calibration_table(fine.cell_of_row, fine.n_cells, target.y, scores)
+            if scores is not None
+            else None
+        ),
         rows=len(frame),
         columns=frame.shape[1],
         report_features=features,
@@ -250,6 +257,7 @@ def _streamed(
         ),
         cell_counts=data.cell_counts,
         auc=data.auc,
+        calibration=data.calibration,
         rows=data.rows,
         columns=data.columns,
         report_features=(
@@ -405,7 +413,9 @@ def run_audit(
     target, sensitive, fine = audited.target, audited.sensitive, audited.fine
     predictions, features = audited.predictions, audited.features
     slices = build_slices(sensitive, fine, policy.max_intersection)
-    fairness = fairness_from_counts(fine.n_cells, slices, audited.cell_counts, audited.auc, policy)
+    fairness = fairness_from_counts(
+        fine.n_cells, slices, audited.cell_counts, audited.auc, audited.calibration, policy
+    )
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()
     wants_privacy = any(check.id.startswith("privacy.") for check in checks)

@@ -277,7 +277,10 @@ def run(
     ] = None,
     scores: Annotated[
         str | None,
-        typer.Option(help="With --predictions: a score column for ROC AUC, e.g. --scores risk."),
+        typer.Option(
+            help="With --predictions: a score column for ROC AUC and calibration error, "
+            "e.g. --scores risk."
+        ),
     ] = None,
     features: Annotated[
         list[str] | None,

@@ -8,8 +8,15 @@ from typing import Literal
 
 import numpy as np
 
+from audit.calibration import (
+    CalibrationTable,
+    calibration_error_by_group,
+    calibration_error_replicates,
+    calibration_table,
+)
 from audit.errors import ConfigError
 from audit.metrics import (
+    CALIBRATION_ERROR,
     RATE_METRICS,
     ROC_AUC,
     auc_from_histograms,
@@ -31,6 +38,7 @@ AUC_BINS = 256
 MIN_DEFINED_SHARE = 0.5
 # Cap on the elements of one chunk of histogram replicates, to bound memory.
 MAX_CHUNK_ELEMENTS = 8_000_000
+NO_SCORES = "the audit has no scores, only decisions (pass --scores)"
 
 
 @dataclass(frozen=True)
@@ -261,7 +269,12 @@ def compute_fairness(
 ) -> FairnessTables:
     cell_counts = cell_confusion(fine.cell_of_row, fine.n_cells, labels, decisions)
     auc = RowScores(fine.cell_of_row, labels, scores) if scores is not None else None
-    return fairness_from_counts(fine.n_cells, slices, cell_counts, auc, policy)
+    calibration = (
+        calibration_table(fine.cell_of_row, fine.n_cells, labels, scores)
+        if scores is not None
+        else None
+    )
+    return fairness_from_counts(fine.n_cells, slices, cell_counts, auc, calibration, policy)
 
 
 def fairness_from_counts(
@@ -269,6 +282,7 @@ def fairness_from_counts(
     slices: list[Slice],
     cell_counts: np.ndarray,
     auc: AucSource,
+    calibration: CalibrationTable | None,
     policy: Policy,
 ) -> FairnessTables:
     """Every slice's tables from the fine cells' confusion counts (merged over chunks or not).
@@ -276,7 +290,8 @@ def fairness_from_counts(
     Rates, disparities and their Poisson-bootstrap intervals need only ``cell_counts``: a row
     drawn Poisson(1) times makes a cell's count Poisson(count), so the replicates are drawn
     from the counts, and equal counts and seed give equal intervals however the rows were
-    read. ROC AUC ranks scores, so it reads ``auc``.
+    read. ROC AUC ranks scores, so it reads ``auc``; calibration error reads the cells'
+    score statistics ``calibration`` (None without scores).
     """
     rng = np.random.default_rng(policy.seed)
     indicators = [slice_.indicator(n_cells) for slice_ in slices]
@@ -285,6 +300,16 @@ def fairness_from_counts(
     auc_replicates = (
         _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng)
         if histogram is not None
+        else None
+    )
+    calibration_reason = _why_no_calibration(calibration)
+    # From a generator spawned off the audit's, after its draws: those stay as they were,
+    # and these do not depend on how ROC AUC was resampled (every score or a sketch).
+    calibration_replicates = (
+        calibration_error_replicates(
+            calibration, indicators, policy.n_boot, rng.spawn(1)[0], MAX_CHUNK_ELEMENTS
+        )
+        if calibration is not None and calibration_reason is None
         else None
     )
     stats_list: list[SliceStats] = []
@@ -299,6 +324,11 @@ def fairness_from_counts(
         if auc_replicates is not None:
             point[ROC_AUC] = auc_points[position]
             replicates[ROC_AUC] = auc_replicates[position]
+        if calibration is not None and calibration_replicates is not None:
+            point[CALIBRATION_ERROR] = calibration_error_by_group(
+                calibration, slice_.group_of_cell, slice_.n_groups
+            )
+            replicates[CALIBRATION_ERROR] = calibration_replicates[position]
         stats = SliceStats(
             slice=slice_,
             counts=counts,
@@ -308,7 +338,7 @@ def fairness_from_counts(
             reference=_reference_group(slice_, counts, ok, policy),
         )
         stats_list.append(stats)
-        groups.extend(_group_results(stats, auc is not None, policy))
+        groups.extend(_group_results(stats, auc is not None, calibration_reason, policy))
         disparities.extend(_disparities(stats, policy))
     reported_errors = [
         error[stats.ok & np.isfinite(error)]
@@ -396,11 +426,25 @@ def _auc_replicates(
     return shifted
 
 
+def _why_no_calibration(calibration: CalibrationTable | None) -> str | None:
+    """Why no group has a calibration error, or None when they can."""
+    if calibration is None:
+        return NO_SCORES
+    if calibration.outside_unit_interval:
+        return (
+            f"the scores are not probabilities: {calibration.outside_unit_interval} score(s) "
+            "outside [0, 1]"
+        )
+    return None
+
+
 def _interval(low: float, high: float) -> tuple[float, float] | None:
     return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
 
 
-def _group_results(stats: SliceStats, has_scores: bool, policy: Policy) -> list[GroupResult]:
+def _group_results(
+    stats: SliceStats, has_scores: bool, calibration_reason: str | None, policy: Policy
+) -> list[GroupResult]:
     undefined_masks = undefined_rates(stats.counts)
     intervals = {
         name: percentile_interval(values, policy.confidence_level)
@@ -437,18 +481,18 @@ def _group_results(stats: SliceStats, has_scores: bool, policy: Policy) -> list[
                 metrics[rate.name] = float(value)
                 low, high = intervals[rate.name]
                 ci[rate.name] = _interval(low[index], high[index])
-        if not has_scores:
-            metrics[ROC_AUC] = None
-            undefined[ROC_AUC] = "the audit has no scores, only decisions (pass --scores)"
-            ci[ROC_AUC] = None
-        elif not np.isfinite(stats.point[ROC_AUC][index]):
-            metrics[ROC_AUC] = None
-            undefined[ROC_AUC] = "the group has only one label class"
-            ci[ROC_AUC] = None
-        else:
-            metrics[ROC_AUC] = float(stats.point[ROC_AUC][index])
-            low, high = intervals[ROC_AUC]
-            ci[ROC_AUC] = _interval(low[index], high[index])
+        auc_reason = None if has_scores else NO_SCORES
+        if auc_reason is None and not np.isfinite(stats.point[ROC_AUC][index]):
+            auc_reason = "the group has only one label class"
+        for name, reason in ((ROC_AUC, auc_reason), (CALIBRATION_ERROR, calibration_reason)):
+            if reason is not None:
+                metrics[name] = None
+                undefined[name] = reason
+                ci[name] = None
+            else:
+                metrics[name] = float(stats.point[name][index])
+                low, high = intervals[name]
+                ci[name] = _interval(low[index], high[index])
         results.append(
             GroupResult(
                 feature=stats.slice.features,

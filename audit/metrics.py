@@ -24,6 +24,8 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, precision_score
 
+from audit.calibration import CALIBRATION_BINS
+
 # Confusion cells, in this order everywhere: index = 2 * (1 - decision) + (1 - label).
 TP, FP, FN, TN = range(4)
 ALL_CELLS = (TP, FP, FN, TN)
@@ -113,9 +115,15 @@ ROC_AUC_MEANING = (
     "Chance that the model scores a random positive member of the group above a random "
     "negative one (0.5 is guessing)."
 )
-GROUP_METRIC_NAMES = (*(metric.name for metric in RATE_METRICS), ROC_AUC)
+CALIBRATION_ERROR = "calibration_error"
+CALIBRATION_ERROR_MEANING = (
+    "Average gap between predicted probability and observed positive rate, over "
+    f"{CALIBRATION_BINS} score bins; 0 is perfectly calibrated."
+)
+GROUP_METRIC_NAMES = (*(metric.name for metric in RATE_METRICS), ROC_AUC, CALIBRATION_ERROR)
 METRIC_MEANINGS = {metric.name: metric.meaning for metric in RATE_METRICS} | {
-    ROC_AUC: ROC_AUC_MEANING
+    ROC_AUC: ROC_AUC_MEANING,
+    CALIBRATION_ERROR: CALIBRATION_ERROR_MEANING,
 }
 
 

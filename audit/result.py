@@ -11,7 +11,7 @@ from audit.findings import Finding
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 
 
 class GroupStatus(StrEnum):

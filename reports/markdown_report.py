@@ -27,12 +27,19 @@ MAX_CHARS = 60_000
 # Names longer than this are shortened in the summary (never in the model card).
 SUMMARY_NAME_LIMIT = 80
 TOP_FINDINGS = 10
-SUMMARY_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate", "accuracy")
+SUMMARY_METRICS = (
+    "selection_rate",
+    "true_positive_rate",
+    "false_positive_rate",
+    "accuracy",
+    "calibration_error",
+)
 METRIC_ABBREVIATIONS = {
     "true_positive_rate": "TPR",
     "false_positive_rate": "FPR",
     "false_negative_rate": "FNR",
     "roc_auc": "ROC AUC",
+    "calibration_error": "ECE",
 }
 SEVERITIES = tuple(sorted(Severity, key=lambda severity: -severity.rank))  # most severe first
 
@@ -378,8 +385,15 @@ def _counts(result: AuditResult) -> dict[str, Any]:
 
 
 def _group_rows(result: AuditResult) -> tuple[list[str], list[GroupResult]]:
-    present = next((tuple(group.metrics) for group in result.groups if group.metrics), ())
-    columns = [metric for metric in SUMMARY_METRICS if metric in present]
+    # A column without a value in any group (calibration error of a decisions-only audit)
+    # would only repeat "undefined"; the JSON report gives the reason.
+    valued = {
+        name
+        for group in result.groups
+        for name, value in group.metrics.items()
+        if value is not None
+    }
+    columns = [metric for metric in SUMMARY_METRICS if metric in valued]
     return columns, list(result.groups)
 
 

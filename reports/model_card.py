@@ -49,6 +49,10 @@ METRIC_MEANING = {
         "The chance that the model scores a random positive member of the group above a random "
         "negative one (0.5 is guessing)."
     ),
+    "calibration_error": (
+        "The average gap between predicted probability and observed positive rate, over 10 "
+        "score bins; 0 is perfectly calibrated."
+    ),
 }
 DISPARITY_MEANING = {
     "demographic_parity_difference": "Largest gap in selection rate between groups.",

@@ -100,6 +100,7 @@ def test_metric_names_are_the_contract() -> None:
         "false_negative_rate",
         "precision",
         "roc_auc",
+        "calibration_error",
     )
 
 

@@ -217,6 +217,10 @@ def test_reports_equal_those_written_before_streaming(chunk_rows: int | None) ->
     # equal to the last bit or two. Everything else is equal to the last bit.
     assert len(document["groups"]) == len(reference["groups"])
     for got, want in zip(document["groups"], reference["groups"], strict=True):
+        # calibration_error (schema 1.2) did not exist when the fixture was written; only its
+        # own keys are dropped, and tests/test_calibration.py checks its values.
+        for part in ("metrics", "ci", "undefined"):
+            got[part].pop("calibration_error", None)
         for part in ("metrics", "ci"):
             auc_got, auc_want = got[part].pop("roc_auc", None), want[part].pop("roc_auc", None)
             assert (auc_got is None) == (auc_want is None)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from audit.calibration import CalibrationTable
 from audit.errors import DataError
 from audit.fairness import AucSource, RowScores
 from audit.features import FeatureMatrix
@@ -40,6 +41,7 @@ class StreamedData:
     cell_codes: np.ndarray  # int64 [cells, sensitive columns]: the cells that occur
     cell_counts: np.ndarray  # int64 [cells, 4]
     auc: AucSource
+    calibration: CalibrationTable | None  # cells numbered as ``cell_counts``
     sample: Reservoir  # ``cells`` numbered as ``cell_codes``
     first: tuple[Predictions, FeatureMatrix | None]
     unseen: dict[str, int]
@@ -166,6 +168,9 @@ def stream_dataset(
         cell_codes=codes_of_keys(present, sizes),
         cell_counts=stats.cell_counts[present],
         auc=auc,
+        calibration=(
+            stats.calibration.of_cells(present) if stats.calibration is not None else None
+        ),
         sample=Reservoir(
             sample.per_cell,
             sample.positions,

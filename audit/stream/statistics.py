@@ -7,7 +7,8 @@ Two passes over the data, each a task run on every partition:
    bands exactly as reading the columns whole would.
 2. ``ScorePass`` reads every column, runs the model, and keeps what adds up: confusion
    counts per combination of groups (cell), the scores for ROC AUC (every score while the
-   dataset is small enough, else a score sketch), and a bottom-k sample of whole rows.
+   dataset is small enough, else a score sketch), the cells' calibration statistics, and a
+   bottom-k sample of whole rows.
 
 A merge is associative and keeps partition order, so any engine that runs the tasks and
 folds the results in order gets the same numbers as one process reading the file.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from audit.calibration import CalibrationTable, calibration_table
 from audit.errors import DataError, RaiAuditError
 from audit.fairness import cell_confusion
 from audit.features import FeatureMatrix
@@ -127,6 +129,7 @@ class PartitionStats:
     rows: int
     cell_counts: np.ndarray  # int64 [possible cells, 4]: confusion counts per cell key
     scores: RowsOfScores | ScoreSketch | None  # None: decisions only
+    calibration: CalibrationTable | None  # per cell key, as ``cell_counts``; None: no scores
     sample: Reservoir
     unseen: dict[str, int]  # unseen categories per feature column, summed
     # The first chunk's predictions and features without rows: output kind, shape, notes,
@@ -141,6 +144,7 @@ class PartitionStats:
             rows=self.rows + later.rows,
             cell_counts=self.cell_counts + later.cell_counts,
             scores=_merge_scores(self.scores, later.scores),
+            calibration=_merge_calibration(self.calibration, later.calibration),
             sample=self.sample.merge(later.sample),
             unseen=unseen,
             first=self.first if self.first is not None else later.first,
@@ -161,6 +165,14 @@ def _merge_scores(
     if isinstance(earlier, ScoreSketch) and isinstance(later, ScoreSketch):
         return earlier.merge(later)
     raise ValueError("every partition keeps its scores the same way")  # a caller's bug
+
+
+def _merge_calibration(
+    earlier: CalibrationTable | None, later: CalibrationTable | None
+) -> CalibrationTable | None:
+    if earlier is None or later is None:  # a partition without rows has no table
+        return earlier if later is None else later
+    return earlier.merge(later)
 
 
 def _without_rows(
@@ -214,6 +226,7 @@ class ScorePass:
                 0,
                 np.zeros((n_keys, 4), dtype=np.int64),
                 None,
+                None,
                 Reservoir.empty(self.per_cell),
                 {},
                 None,
@@ -242,6 +255,11 @@ class ScorePass:
             rows=len(chunk),
             cell_counts=cell_confusion(keys, n_keys, labels, predicted.decisions),
             scores=scores,
+            calibration=(
+                calibration_table(keys, n_keys, labels, predicted.scores)
+                if predicted.scores is not None
+                else None
+            ),
             sample=Reservoir.of(
                 self.per_cell,
                 part.first_row + offset,
