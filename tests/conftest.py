@@ -22,6 +22,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner, Result
 
+from audit.api import AuditRequest
 from audit.cli import app
 
 # Bootstrap replicates for tests that do not study intervals: enough to exercise the code.
@@ -96,6 +97,25 @@ def group_metric(result: Any, feature: str, group: str, metric: str) -> float | 
             value: float | None = entry.metrics[metric]
             return value
     raise AssertionError(f"no group {feature}={group} in the result")
+
+
+ADULT = Path(__file__).resolve().parents[1] / "examples" / "adult"
+ADULT_MODEL, ADULT_DATA = ADULT / "model.pt", ADULT / "test.csv.gz"
+
+
+def adult_request(
+    data: Path = ADULT_DATA, chunk_rows: int | None = None, **policy: Any
+) -> AuditRequest:
+    """The bundled Adult model audited by sex and race, seeded, 200 replicates by default."""
+    return AuditRequest(
+        data=data,
+        target="income",
+        sensitive=("sex", "race"),
+        model=ADULT_MODEL,
+        chunk_rows=chunk_rows,
+        search_config=False,
+        policy_overrides={"n_boot": 200, "seed": 7, **policy},
+    )
 
 
 def sha256(path: Path) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ADULT_DATA, ADULT_MODEL, adult_request
 
 from audit.api import AuditRequest, run_audit
 from audit.calibration import calibration_table
@@ -26,8 +27,7 @@ from reports.html_report import HtmlFormatter
 from reports.markdown_report import MarkdownFormatter
 from reports.model_card import ModelCardFormatter
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
-MODEL, DATA = EXAMPLE / "model.pt", EXAMPLE / "test.csv.gz"
+MODEL, DATA = ADULT_MODEL, ADULT_DATA
 FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
 SLICES = (("sex",), ("race",), ("sex", "race"))
 EDGES = np.linspace(0.0, 1.0, 11)  # 10 equal-width bins on [0, 1]
@@ -51,16 +51,7 @@ class ScoreCapture:
 def adult_audit(
     chunk_rows: int | None = None, checks: tuple[Any, ...] = FAIRNESS_CHECKS, **policy: Any
 ) -> AuditResult:
-    request = AuditRequest(
-        data=DATA,
-        target="income",
-        sensitive=("sex", "race"),
-        model=MODEL,
-        chunk_rows=chunk_rows,
-        search_config=False,
-        policy_overrides={"n_boot": 200, "seed": 7, **policy},
-    )
-    return run_audit(request, checks)
+    return run_audit(adult_request(chunk_rows=chunk_rows, **policy), checks)
 
 
 def numpy_ece(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ADULT, ADULT_DATA, ADULT_MODEL, adult_request
 from typer.testing import CliRunner
 
 from audit.api import AuditRequest, run_audit
@@ -21,8 +22,8 @@ from audit.result import AuditResult
 from audit.serialize import to_document
 from audit.stream.sample import Reservoir
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
-MODEL, DATA = EXAMPLE / "model.pt", EXAMPLE / "test.csv.gz"
+EXAMPLE = ADULT
+MODEL, DATA = ADULT_MODEL, ADULT_DATA
 # groups and disparities of audit(DATA, None) in report.json form, written by the code before
 # streaming existed (commit f577cc5): the shared reduction must not change a single digit.
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "adult_fairness_before_streaming.json"
@@ -30,16 +31,7 @@ FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairn
 
 
 def audit(data: Path, chunk_rows: int | None, n_boot: int = 200) -> AuditResult:
-    request = AuditRequest(
-        data=data,
-        target="income",
-        sensitive=("sex", "race"),
-        model=MODEL,
-        chunk_rows=chunk_rows,
-        search_config=False,
-        policy_overrides={"n_boot": n_boot, "seed": 7},
-    )
-    return run_audit(request, FAIRNESS_CHECKS)
+    return run_audit(adult_request(data, chunk_rows, n_boot=n_boot), FAIRNESS_CHECKS)
 
 
 def test_streamed_adult_test_split_equals_in_memory() -> None:
