@@ -118,6 +118,18 @@ def adult_request(
     )
 
 
+def merged_both_ways(pieces: Sequence[Any]) -> tuple[Any, Any]:
+    """``pieces`` (anything with ``merge``) folded left to right and right to left: both must
+    equal the whole, whatever the order of a distributed merge."""
+    forward = pieces[0]
+    for piece in pieces[1:]:
+        forward = forward.merge(piece)
+    backward = pieces[-1]
+    for piece in reversed(pieces[:-1]):
+        backward = piece.merge(backward)
+    return forward, backward
+
+
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT_DATA, ADULT_MODEL, adult_request
+from conftest import ADULT_DATA, ADULT_MODEL, adult_request, merged_both_ways
 
 from audit.api import AuditRequest, run_audit
 from audit.calibration import calibration_table
@@ -136,13 +136,7 @@ def test_calibration_tables_of_any_split_merge_into_the_whole() -> None:
         calibration_table(cells[lo:hi], 7, labels[lo:hi], scores[lo:hi])
         for lo, hi in pairwise(bounds)
     ]
-    forward = pieces[0]
-    for piece in pieces[1:]:
-        forward = forward.merge(piece)
-    backward = pieces[-1]
-    for piece in reversed(pieces[:-1]):
-        backward = piece.merge(backward)
-    for merged in (forward, backward):
+    for merged in merged_both_ways(pieces):
         np.testing.assert_array_equal(merged.rows, whole.rows)
         np.testing.assert_array_equal(merged.score_units, whole.score_units)
     # Against the definition: per cell, bin and label, rows and rounded score sums.

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Cli
+from conftest import Cli, adult_request
 
 import audit.stream.dask_engine
 from audit.api import AuditRequest, run_audit
@@ -45,15 +45,7 @@ CALIBRATION_TOLERANCE = 1e-9
 
 
 def request_for(data: Path, policy: dict[str, Any] | None = None, **options: Any) -> AuditRequest:
-    return AuditRequest(
-        data=data,
-        target="income",
-        sensitive=("sex", "race"),
-        model=MODEL,
-        search_config=False,
-        policy_overrides={"n_boot": 100, "seed": SEED, **(policy or {})},
-        **options,
-    )
+    return replace(adult_request(data, n_boot=100, seed=SEED, **(policy or {})), **options)
 
 
 def fingerprints(result: AuditResult) -> list[str]:

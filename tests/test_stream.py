@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ADULT, ADULT_DATA, ADULT_MODEL, adult_request
+from conftest import ADULT, ADULT_DATA, ADULT_MODEL, adult_request, merged_both_ways
 from typer.testing import CliRunner
 
 from audit.api import AuditRequest, run_audit
@@ -186,13 +186,7 @@ def test_reservoir_keeps_small_cells_whole_caps_large_ones_whatever_the_split() 
     # Any split into chunks, merged in any order, keeps the very same rows.
     bounds = [0, 700, 701, 1900, len(cells)]
     pieces = [_reservoir(cells[lo:hi], lo) for lo, hi in pairwise(bounds)]
-    forward = pieces[0]
-    for piece in pieces[1:]:
-        forward = forward.merge(piece)
-    backward = pieces[-1]
-    for piece in reversed(pieces[:-1]):
-        backward = piece.merge(backward)
-    for merged in (forward, backward):
+    for merged in merged_both_ways(pieces):
         assert np.array_equal(merged.positions, whole.positions)
         assert merged.frame.equals(whole.frame)
     # The 100 of 3000 rows of cell 1 are a uniform draw: their positions spread over the file.
