@@ -23,9 +23,31 @@ class Bar:
     note: str = ""  # shown instead of a bar, e.g. "insufficient data"
 
 
-def _shorten(label: str, width: float) -> str:
+def shorten(label: str, width: float) -> str:
+    """``label`` cut with an ellipsis to fit ``width`` pixels."""
     limit = max(4, int(width / CHAR_WIDTH))
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+def svg_open(title: str, width: int, height: int) -> list[str]:
+    """The opening of an accessible inline SVG chart: its tag and its title."""
+    return [
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
+        f"<title>{escape(title)}</title>",
+    ]
+
+
+def whisker(low: float, high: float, middle: float) -> str:
+    """An interval from x ``low`` to x ``high`` at height ``middle``, with end caps."""
+    return (
+        f'<line x1="{low:.1f}" y1="{middle:.1f}" x2="{high:.1f}" y2="{middle:.1f}" '
+        'class="whisker"/>'
+        f'<line x1="{low:.1f}" y1="{middle - 5:.1f}" x2="{low:.1f}" y2="{middle + 5:.1f}" '
+        'class="whisker"/>'
+        f'<line x1="{high:.1f}" y1="{middle - 5:.1f}" x2="{high:.1f}" y2="{middle + 5:.1f}" '
+        'class="whisker"/>'
+    )
 
 
 def interval_bars(
@@ -53,9 +75,7 @@ def interval_bars(
         return label_width + max(0.0, min(1.0, value)) * plot_width
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
-        f"<title>{escape(title)}</title>",
+        *svg_open(title, width, height),
         f'<line x1="{label_width}" y1="{top_margin}" x2="{label_width}" y2="{bottom}" '
         'class="axis"/>',
     ]
@@ -79,7 +99,7 @@ def interval_bars(
         middle = top + ROW_HEIGHT / 2 - 2
         parts.append(
             f'<text x="{label_width - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(_shorten(bar.label, label_width - 10))}</text>"
+            f"{escape(shorten(bar.label, label_width - 10))}</text>"
         )
         if bar.value is None:
             parts.append(
@@ -94,14 +114,7 @@ def interval_bars(
         text = f"{bar.value:.3f}"
         if bar.interval is not None:
             low, high = bar.interval
-            parts.append(
-                f'<line x1="{x(low):.1f}" y1="{middle:.1f}" x2="{x(high):.1f}" y2="{middle:.1f}" '
-                'class="whisker"/>'
-                f'<line x1="{x(low):.1f}" y1="{middle - 5:.1f}" x2="{x(low):.1f}" '
-                f'y2="{middle + 5:.1f}" class="whisker"/>'
-                f'<line x1="{x(high):.1f}" y1="{middle - 5:.1f}" x2="{x(high):.1f}" '
-                f'y2="{middle + 5:.1f}" class="whisker"/>'
-            )
+            parts.append(whisker(x(low), x(high), middle))
             text += f" [{low:.3f}, {high:.3f}]"
         if show_values:
             parts.append(

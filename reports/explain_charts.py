@@ -17,12 +17,12 @@ from markupsafe import Markup, escape
 
 from audit.explain.results import Explanations, MethodResult
 from audit.result import AuditResult
+from reports.charts import shorten, svg_open, whisker
 
 ROW_HEIGHT = 22
 LABEL_WIDTH = 170
 PLOT_WIDTH = 340
 VALUE_WIDTH = 170
-CHAR_WIDTH = 6.6
 METHOD_NAMES = {
     "shap": "SHAP (permutation)",
     "integrated_gradients": "Integrated Gradients (Captum)",
@@ -32,11 +32,6 @@ METHOD_NAMES = {
 MARKERS = ("circle", "square", "triangle", "diamond", "cross", "bar")
 COLOURS = ("#1f4e79", "#b45309", "#166534", "#7e22ce", "#9f1239", "#334155")
 GROUP_CHART_LIMIT = len(MARKERS)  # more groups than markers: the table only
-
-
-def _shorten(label: str, width: float) -> str:
-    limit = max(4, int(width / CHAR_WIDTH))
-    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def _top(values: list[float]) -> float:
@@ -67,9 +62,7 @@ def importance_chart(method: MethodResult, title: str) -> Markup:
         return LABEL_WIDTH + max(0.0, min(top, value)) / top * PLOT_WIDTH
 
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
-        f"<title>{escape(title)}</title>",
+        *svg_open(title, width, height),
         f'<line x1="{LABEL_WIDTH}" y1="0" x2="{LABEL_WIDTH}" y2="{bottom}" class="axis"/>',
     ]
     for tick in _ticks(top):
@@ -82,21 +75,14 @@ def importance_chart(method: MethodResult, title: str) -> Markup:
         middle = y_top + ROW_HEIGHT / 2 - 2
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(_shorten(item.column, LABEL_WIDTH - 10))}</text>"
+            f"{escape(shorten(item.column, LABEL_WIDTH - 10))}</text>"
             f'<rect x="{LABEL_WIDTH}" y="{y_top + 3}" width="{x(item.share) - LABEL_WIDTH:.1f}" '
             f'height="{ROW_HEIGHT - 10}" class="bar"/>'
         )
         text = _percent(item.share)
         if item.share_ci is not None:
             low, high = item.share_ci
-            parts.append(
-                f'<line x1="{x(low):.1f}" y1="{middle:.1f}" x2="{x(high):.1f}" y2="{middle:.1f}" '
-                'class="whisker"/>'
-                f'<line x1="{x(low):.1f}" y1="{middle - 5:.1f}" x2="{x(low):.1f}" '
-                f'y2="{middle + 5:.1f}" class="whisker"/>'
-                f'<line x1="{x(high):.1f}" y1="{middle - 5:.1f}" x2="{x(high):.1f}" '
-                f'y2="{middle + 5:.1f}" class="whisker"/>'
-            )
+            parts.append(whisker(x(low), x(high), middle))
             text += f" [{_percent(low)}, {_percent(high)}]"
         parts.append(
             f'<text x="{LABEL_WIDTH + PLOT_WIDTH + 8}" y="{middle + 4:.1f}" class="value">'
@@ -152,17 +138,13 @@ def group_chart(
     def x(value: float) -> float:
         return LABEL_WIDTH + max(0.0, min(top, value)) / top * PLOT_WIDTH
 
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
-        f"<title>{escape(title)}</title>",
-    ]
+    parts = svg_open(title, width, height)
     for index, (label, n, _) in enumerate(groups):
         y = 10 + 18 * index
         parts.append(_marker(MARKERS[index], LABEL_WIDTH + 8, y, COLOURS[index]))
         parts.append(
             f'<text x="{LABEL_WIDTH + 20}" y="{y + 4}" class="label">'
-            f"{escape(_shorten(f'{label} ({n} rows explained)', PLOT_WIDTH - 30))}</text>"
+            f"{escape(shorten(f'{label} ({n} rows explained)', PLOT_WIDTH - 30))}</text>"
         )
     parts.append(
         f'<line x1="{LABEL_WIDTH}" y1="{plot_top}" x2="{LABEL_WIDTH}" y2="{bottom}" class="axis"/>'
@@ -176,7 +158,7 @@ def group_chart(
         middle = plot_top + row * ROW_HEIGHT + ROW_HEIGHT / 2 + 2
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(_shorten(column, LABEL_WIDTH - 10))}</text>"
+            f"{escape(shorten(column, LABEL_WIDTH - 10))}</text>"
             f'<line x1="{LABEL_WIDTH}" y1="{middle:.1f}" x2="{LABEL_WIDTH + PLOT_WIDTH}" '
             f'y2="{middle:.1f}" stroke="#d4d4d4"/>'
         )

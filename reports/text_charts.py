@@ -26,14 +26,13 @@ from audit.text.results import (
     TermProbe,
     TextReport,
 )
-from reports.charts import Bar, interval_bars
+from reports.charts import Bar, interval_bars, shorten, svg_open, whisker
 from reports.explain_charts import COLOURS, _marker
 
 ROW_HEIGHT = 22
 LABEL_WIDTH = 280
 PLOT_WIDTH = 340
 VALUE_WIDTH = 190
-CHAR_WIDTH = 6.6
 AUC_METRICS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 AUC_NAMES = {"subgroup_auc": "Subgroup AUC", "bpsn_auc": "BPSN AUC", "bnsp_auc": "BNSP AUC"}
 # One marker shape per AUC metric: the shape alone tells them apart.
@@ -69,30 +68,6 @@ details > summary { cursor: pointer; }
 """
 
 
-def _shorten(label: str, width: float) -> str:
-    limit = max(4, int(width / CHAR_WIDTH))
-    return label if len(label) <= limit else label[: limit - 1] + "…"
-
-
-def _svg_open(title: str, width: int, height: int) -> list[str]:
-    return [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" aria-label="{escape(title)}" class="chart">',
-        f"<title>{escape(title)}</title>",
-    ]
-
-
-def _whisker(low: float, high: float, middle: float) -> str:
-    return (
-        f'<line x1="{low:.1f}" y1="{middle:.1f}" x2="{high:.1f}" y2="{middle:.1f}" '
-        'class="whisker"/>'
-        f'<line x1="{low:.1f}" y1="{middle - 5:.1f}" x2="{low:.1f}" y2="{middle + 5:.1f}" '
-        'class="whisker"/>'
-        f'<line x1="{high:.1f}" y1="{middle - 5:.1f}" x2="{high:.1f}" y2="{middle + 5:.1f}" '
-        'class="whisker"/>'
-    )
-
-
 def _signed_limit(values: list[float]) -> float:
     """A round half-width for an axis centred on 0: the next step above the largest |value|."""
     largest = max([abs(value) for value in values if math.isfinite(value)] or [0.0])
@@ -116,7 +91,7 @@ def signed_bars(
         return LABEL_WIDTH + (max(-limit, min(limit, value)) + limit) / (2 * limit) * PLOT_WIDTH
 
     zero = x(0.0)
-    parts = _svg_open(title, width, height)
+    parts = svg_open(title, width, height)
     parts.append(f'<line x1="{zero:.1f}" y1="0" x2="{zero:.1f}" y2="{bottom}" class="axis"/>')
     for tick in (-limit, -limit / 2, 0.0, limit / 2, limit):
         parts.append(
@@ -136,7 +111,7 @@ def signed_bars(
         middle = top + ROW_HEIGHT / 2 - 2
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(_shorten(bar.label, LABEL_WIDTH - 10))}</text>"
+            f"{escape(shorten(bar.label, LABEL_WIDTH - 10))}</text>"
         )
         if bar.value is None:
             parts.append(
@@ -152,7 +127,7 @@ def signed_bars(
         text = f"{bar.value:+.{digits}f}"
         if bar.interval is not None:
             low, high = bar.interval
-            parts.append(_whisker(x(low), x(high), middle))
+            parts.append(whisker(x(low), x(high), middle))
             text += f" [{low:+.{digits}f}, {high:+.{digits}f}]"
         parts.append(
             f'<text x="{LABEL_WIDTH + PLOT_WIDTH + 8}" y="{middle + 4:.1f}" class="value">'
@@ -180,7 +155,7 @@ def dot_plot(title: str, dots: list[Dot], reference: float, reference_label: str
     def x(value: float) -> float:
         return LABEL_WIDTH + max(0.0, min(1.0, value)) * PLOT_WIDTH
 
-    parts = _svg_open(title, width, height)
+    parts = svg_open(title, width, height)
     parts.append(
         f'<line x1="{LABEL_WIDTH}" y1="{top_margin}" x2="{LABEL_WIDTH}" y2="{bottom}" '
         'class="axis"/>'
@@ -200,12 +175,12 @@ def dot_plot(title: str, dots: list[Dot], reference: float, reference_label: str
             parts.append(
                 f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" '
                 f'class="label" font-weight="700">'
-                f"{escape(_shorten(dot.label, LABEL_WIDTH - 10))}</text>"
+                f"{escape(shorten(dot.label, LABEL_WIDTH - 10))}</text>"
             )
             continue
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{middle + 4:.1f}" text-anchor="end" class="label">'
-            f"{escape(_shorten(dot.label, LABEL_WIDTH - 10))}</text>"
+            f"{escape(shorten(dot.label, LABEL_WIDTH - 10))}</text>"
             f'<line x1="{LABEL_WIDTH}" y1="{middle:.1f}" x2="{LABEL_WIDTH + PLOT_WIDTH}" '
             f'y2="{middle:.1f}" stroke="#e5e5e5"/>'
         )
@@ -246,7 +221,7 @@ def auc_chart(title: str, groups: list[tuple[str, SubgroupAuc]], overall: float)
     def x(value: float) -> float:
         return LABEL_WIDTH + (max(start, min(1.0, value)) - start) / (1.0 - start) * PLOT_WIDTH
 
-    parts = _svg_open(title, width, height)
+    parts = svg_open(title, width, height)
     for index, metric in enumerate(AUC_METRICS):
         left = LABEL_WIDTH + 8 + index * 110
         parts.append(_marker(AUC_MARKERS[metric], left, 10, COLOURS[index]))
@@ -268,7 +243,7 @@ def auc_chart(title: str, groups: list[tuple[str, SubgroupAuc]], overall: float)
         row_top = legend_height + row * row_height + 6
         parts.append(
             f'<text x="{LABEL_WIDTH - 6}" y="{row_top + sub + 8:.1f}" text-anchor="end" '
-            f'class="label">{escape(_shorten(label, LABEL_WIDTH - 10))}</text>'
+            f'class="label">{escape(shorten(label, LABEL_WIDTH - 10))}</text>'
         )
         for index, metric in enumerate(AUC_METRICS):
             value = group.metrics.get(metric)

@@ -16,7 +16,7 @@ from audit.checks.base import (
     grade,
     make_finding,
 )
-from audit.checks.text_common import ready, text_report
+from audit.checks.text_common import oriented, ready, text_report
 from audit.findings import Evidence, Finding
 
 
@@ -34,9 +34,9 @@ class PiiInTextCheck:
         for insertion in result.insertions:
             if threshold is None:
                 break
-            value, interval = abs(insertion.mean_change), insertion.mean_change_ci
-            if insertion.mean_change < 0 and interval is not None:
-                interval = (-interval[1], -interval[0])
+            # The size of the change, whichever way it goes: a negative change is turned over.
+            sign = -1.0 if insertion.mean_change < 0 else 1.0
+            value, interval = oriented(insertion.mean_change, insertion.mean_change_ci, sign)
             graded = grade(info, threshold, value, interval)
             if graded is None:
                 continue

@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from audit.errors import RaiAuditError
 from audit.policy import Policy
 from audit.privacy.attribute_inference import attribute_inference
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
@@ -28,11 +26,10 @@ from audit.privacy.report import (
     PiiScan,
     PrivacyReport,
 )
+from audit.stage_guard import guarded
 from audit.table import SensitiveColumn, prepare_sensitive
 
 STAGE_ID = "privacy"
-
-Section = TypeVar("Section", PiiScan, MembershipResult, AttributeInferenceResult)
 
 
 @dataclass(frozen=True)
@@ -58,16 +55,6 @@ class PrivacyInputs:
     members: TableRows | None = None
     holdout: TableRows | None = None
     model_file: ModelFileScan | None = None
-
-
-def _guarded(name: str, errors: list[str], skipped: Section, run: Callable[[], Section]) -> Section:
-    try:
-        return run()
-    except RaiAuditError:
-        raise
-    except Exception as exc:  # a crashing part is recorded; the audit goes on
-        errors.append(f"{name}: {type(exc).__name__}: {exc}".strip())
-        return replace(skipped, status="error", reason=f"crashed ({type(exc).__name__})")
 
 
 def _membership_groups(
@@ -150,7 +137,7 @@ def _attributes(inputs: PrivacyInputs) -> AttributeInferenceResult:
 def run_privacy(inputs: PrivacyInputs) -> tuple[PrivacyReport, list[str]]:
     """The privacy report and, per crashed part, one line for the stage's error record."""
     errors: list[str] = []
-    pii = _guarded(
+    pii = guarded(
         "pii",
         errors,
         PiiScan(status="skipped", rows=len(inputs.frame)),
@@ -161,10 +148,10 @@ def run_privacy(inputs: PrivacyInputs) -> tuple[PrivacyReport, list[str]]:
             sensitive=[column.name for column in inputs.sensitive],
         ),
     )
-    membership = _guarded(
+    membership = guarded(
         "membership", errors, MembershipResult(status="skipped"), lambda: _membership(inputs)
     )
-    attributes = _guarded(
+    attributes = guarded(
         "attribute_inference",
         errors,
         AttributeInferenceResult(status="skipped"),

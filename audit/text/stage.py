@@ -9,17 +9,17 @@ user's to fix and are raised like any other input error, before the model runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from audit.errors import ConfigError, RaiAuditError
+from audit.errors import ConfigError
 from audit.policy import Policy
 from audit.scoring import Predictions, model_predictions, positive_column, raw_output
+from audit.stage_guard import guarded
 from audit.text.adapter import TextModel
 from audit.text.attributions import (
     EXTRA_HINT,
@@ -48,15 +48,6 @@ from audit.text.subgroup_auc import RankedScores, subgroup_aucs
 from audit.text.templates import template_probes
 
 STAGE_ID = "text"
-
-Section = TypeVar(
-    "Section",
-    CounterfactualResult,
-    TemplateResult,
-    SubgroupAucResult,
-    TextPiiResult,
-    AttributionResult,
-)
 
 
 def identity_files(policy: Policy, config_file: Path | None, extra: Sequence[Path]) -> list[Path]:
@@ -324,25 +315,6 @@ def _attributions(
 
 
 # --------------------------------------------------------------------------------- stage
-def _guarded(
-    name: str,
-    errors: list[str],
-    skipped: Section,
-    seconds: dict[str, float],
-    run: Callable[[], Section],
-) -> Section:
-    clock = time.perf_counter()
-    try:
-        return run()
-    except RaiAuditError:
-        raise
-    except Exception as exc:  # a crashing part is recorded; the audit goes on
-        errors.append(f"{name}: {type(exc).__name__}: {exc}".strip())
-        return replace(skipped, status="error", reason=f"crashed ({type(exc).__name__})")
-    finally:
-        seconds[name] = round(time.perf_counter() - clock, 3)
-
-
 def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
     """The text report and, per crashed part, one line for the stage's error record."""
     errors: list[str] = []
@@ -370,12 +342,11 @@ def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
         return result
 
     skipped = CounterfactualResult(status="skipped")
-    counterfactual = _guarded("counterfactual", errors, skipped, seconds, run_counterfactual)
-    templates = _guarded(
+    counterfactual = guarded("counterfactual", errors, skipped, run_counterfactual, seconds)
+    templates = guarded(
         "templates",
         errors,
         TemplateResult(status="skipped"),
-        seconds,
         lambda: template_probes(
             inputs.scorer,
             inputs.model.tokenizer,
@@ -384,12 +355,12 @@ def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
             level=level,
             seed=policy.seed,
         ),
+        seconds,
     )
-    aucs = _guarded(
+    aucs = guarded(
         "subgroup_auc",
         errors,
         SubgroupAucResult(status="skipped"),
-        seconds,
         lambda: subgroup_aucs(
             inputs.scores,
             inputs.labels,
@@ -400,12 +371,12 @@ def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
             level=level,
             seed=policy.seed,
         ),
+        seconds,
     )
-    pii = _guarded(
+    pii = guarded(
         "pii",
         errors,
         TextPiiResult(status="skipped"),
-        seconds,
         lambda: text_pii(
             inputs.frame,
             inputs.column,
@@ -418,13 +389,14 @@ def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
             level=level,
             seed=policy.seed,
         ),
+        seconds,
     )
-    attributions = _guarded(
+    attributions = guarded(
         "attributions",
         errors,
         AttributionResult(status="skipped"),
-        seconds,
         lambda: _attributions(inputs, members, counterfactual, details),
+        seconds,
     )
     report = TextReport(
         column=inputs.column,
