@@ -19,6 +19,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from fairlearn.metrics import (
+    false_negative_rate,
+    false_positive_rate,
+    selection_rate,
+    true_positive_rate,
+)
+from sklearn.metrics import accuracy_score, precision_score
 from torch import nn
 from typer.testing import CliRunner, Result
 
@@ -98,6 +105,18 @@ def group_metric(result: Any, feature: str, group: str, metric: str) -> float | 
             return value
     raise AssertionError(f"no group {feature}={group} in the result")
 
+
+# The rate metrics computed on raw rows with Fairlearn and scikit-learn directly: the
+# independent path the audit's aggregated-cell metrics are checked against.
+RAW_ROW_METRICS: dict[str, Any] = {
+    "selection_rate": selection_rate,
+    "base_rate": lambda y_true, y_pred: float(np.mean(y_true)),
+    "accuracy": accuracy_score,
+    "true_positive_rate": true_positive_rate,
+    "false_positive_rate": false_positive_rate,
+    "false_negative_rate": false_negative_rate,
+    "precision": lambda y_true, y_pred: precision_score(y_true, y_pred, zero_division=0),
+}
 
 ADULT = Path(__file__).resolve().parents[1] / "examples" / "adult"
 ADULT_MODEL, ADULT_DATA = ADULT / "model.pt", ADULT / "test.csv.gz"

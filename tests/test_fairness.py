@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RAW_ROW_METRICS
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -22,12 +23,11 @@ from fairlearn.metrics import (
     equal_opportunity_difference,
     equalized_odds_difference,
     equalized_odds_ratio,
-    false_negative_rate,
     false_positive_rate,
     selection_rate,
     true_positive_rate,
 )
-from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from audit import fairness
 from audit.api import AuditRequest, run_audit
@@ -358,15 +358,7 @@ def test_group_metrics_match_fairlearn_metric_frame_on_uci_adult(
     y = adult["label"].to_numpy()
     sensitive = adult[list(features)]
     decisions = MetricFrame(
-        metrics={
-            "selection_rate": selection_rate,
-            "base_rate": lambda y_true, y_pred: float(np.mean(y_true)),
-            "accuracy": accuracy_score,
-            "true_positive_rate": true_positive_rate,
-            "false_positive_rate": false_positive_rate,
-            "false_negative_rate": false_negative_rate,
-            "precision": lambda y_true, y_pred: precision_score(y_true, y_pred, zero_division=0),
-        },
+        metrics=RAW_ROW_METRICS,
         y_true=y,
         y_pred=adult["prediction"].to_numpy(),
         sensitive_features=sensitive,

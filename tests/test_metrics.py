@@ -10,14 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import RAW_ROW_METRICS
 from fairlearn.metrics import (
     MetricFrame,
-    false_negative_rate,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
 )
-from sklearn.metrics import accuracy_score, precision_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 
 from audit.metrics import (
     FN,
@@ -149,15 +146,7 @@ def test_rates_from_counts_equal_fairlearn_on_raw_rows(seed: int) -> None:
     counts = counts[counts.sum(axis=1) > 0]
     labels, decisions, groups = rows_from_counts(counts)
     frame = MetricFrame(
-        metrics={
-            "selection_rate": selection_rate,
-            "base_rate": lambda y_true, y_pred: float(np.mean(y_true)),
-            "accuracy": accuracy_score,
-            "true_positive_rate": true_positive_rate,
-            "false_positive_rate": false_positive_rate,
-            "false_negative_rate": false_negative_rate,
-            "precision": lambda y_true, y_pred: precision_score(y_true, y_pred, zero_division=0),
-        },
+        metrics=RAW_ROW_METRICS,
         y_true=labels,
         y_pred=decisions,
         sensitive_features=pd.Series(groups, name="group"),
