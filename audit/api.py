@@ -138,6 +138,7 @@ class _Audited:
     rows: int
     columns: int
     report_features: FeatureMatrix | None  # columns, source and unseen values of all rows
+    files: tuple[Path, ...]  # the data file, or the partitions read
     notes: tuple[str, ...] = ()
 
 
@@ -197,6 +198,7 @@ def _whole(
         rows=len(frame),
         columns=frame.shape[1],
         report_features=features,
+        files=(request.data,),
     )
 
 
@@ -265,6 +267,7 @@ def _streamed(
             if first_features is not None
             else None
         ),
+        files=files,
         notes=notes,
     )
 
@@ -554,7 +557,7 @@ def run_audit(
             ),
         ),
         data=DataInfo(
-            file=dataset_info(request.data, partition_files(request.data)),
+            file=dataset_info(request.data, audited.files),
             rows=audited.rows,
             columns=audited.columns,
             target=request.target,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,11 +38,22 @@ def _load(
     return model, metadata
 
 
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """The file's modification time, size and inode, so that a cached load is reused only for the
+    same version of the file (a long-lived worker or notebook may see it rewritten)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None  # the loader itself reports a missing or unreadable file
+    return stat.st_mtime_ns, stat.st_size, stat.st_ino
+
+
 @dataclass(frozen=True)
 class WorkerModel:
     """What a worker needs to load the audited model itself (hashable, for the cache)."""
 
     path: Path
+    stamp: tuple[int, int, int] | None
     device: str
     trust: bool
     allowed_imports: tuple[str, ...]
@@ -62,6 +74,13 @@ def load_audited_model(request: AuditRequest) -> tuple[LoadedModel, FeatureMetad
     return _load(request.model, request.device, request.trust_model, request.allow_unsafe_imports)
 
 
+@lru_cache(maxsize=4)
+def _preprocessor(path: Path, stamp: tuple[int, int, int] | None, trust: bool) -> Any:
+    """A fitted transformer, loaded once per file version rather than once per chunk."""
+    transformer, _ = load_skops_object(path, trust)
+    return transformer
+
+
 def feature_matrix(
     request: AuditRequest,
     frame: pd.DataFrame,
@@ -73,7 +92,8 @@ def feature_matrix(
     if request.features is not None:
         return from_columns(frame, request.features, request.data, "features")
     if request.preprocessor is not None:
-        transformer, _ = load_skops_object(request.preprocessor, request.trust_model)
+        path = request.preprocessor
+        transformer = _preprocessor(path, _file_stamp(path), request.trust_model)
         return from_preprocessor(frame, transformer, excluded, request.data, request.preprocessor)
     if metadata is not None:
         return from_metadata(frame, metadata, request.data)
@@ -160,6 +180,7 @@ class RowScorer:
             else _load_on_worker(
                 WorkerModel(
                     request.model,
+                    _file_stamp(request.model),
                     request.device,
                     request.trust_model,
                     request.allow_unsafe_imports,

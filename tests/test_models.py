@@ -372,6 +372,39 @@ def test_preprocessor_standard_scaler_with_skops_model(
     assert_decisions(result, biased, scores >= 0.5)
 
 
+def test_streamed_preprocessor_is_loaded_once_per_file_version(
+    workspace: Workspace, biased: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audit import inference
+
+    loads: list[Path] = []
+    load = inference.load_skops_object
+
+    def counted(path: Path, trust: bool) -> Any:
+        loads.append(path)
+        return load(path, trust)
+
+    monkeypatch.setattr(inference, "load_skops_object", counted)
+    columns = biased[["x1", "x2"]]
+    scaler = StandardScaler().fit(columns)
+    estimator = LogisticRegression().fit(scaler.transform(columns), biased["label"])
+    model, data = workspace.skops(estimator), workspace.table(biased)
+    prep = workspace.skops(scaler, "prep.skops")
+    chunked = audit(data, model, preprocessor=prep, chunk_rows=50)  # several chunks
+    assert len(biased) > 100 and loads == [prep]
+    assert_decisions(
+        chunked, biased, estimator.predict_proba(scaler.transform(columns))[:, 1] >= 0.5
+    )
+    # A rewritten file is a new version: loaded again, its transformer used.
+    shifted = StandardScaler().fit(columns + 1.0)
+    prep.unlink()
+    workspace.skops(shifted, "prep.skops")
+    again = audit(data, model, preprocessor=prep, chunk_rows=50)
+    assert loads == [prep, prep]
+    scores = estimator.predict_proba(shifted.transform(columns))[:, 1]
+    assert_decisions(again, biased, scores >= 0.5)
+
+
 # --- the model's output -----------------------------------------------------------------------
 
 
