@@ -110,11 +110,6 @@ class ScoreSketch:
         keys, counts = np.unique(cell_label * KEY_SPACE + score_bins(scores), return_counts=True)
         return cls(n_cells, keys.astype(np.int64), counts.astype(np.int64))
 
-    @property
-    def occupied_bins(self) -> int:
-        """Stored (cell, label, bin) entries: the sketch's size, whatever the row count."""
-        return len(self.keys)
-
     def merge(self, other: ScoreSketch) -> ScoreSketch:
         """The sketch of both sketches' rows; associative and commutative, exactly."""
         if other.n_cells != self.n_cells:

@@ -1,6 +1,7 @@
 """Streamed audits: read the data in chunks, keep mergeable statistics, reduce once.
 
-The seam is engine-neutral: ``reader`` yields partitions (chunks of rows), ``score`` turns
-each into statistics that add up (confusion counts per fine cell), and ``fairness``'s
-``fairness_from_counts`` reduces them, so another engine only has to produce the partitions.
+The seam is engine-neutral: ``dataset`` lists the partitions, ``statistics`` holds the two
+passes' tasks (each turns a partition into statistics that merge), ``engine`` runs a task on
+every partition and folds the results (in this process, or on Dask in ``dask_engine``), and
+``run`` reduces them to what ``fairness.fairness_from_counts`` and the sampled stages read.
 """
