@@ -60,6 +60,7 @@ from audit.text.identity import IdentityTerms
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT_STAGE_ID
 from audit.text.stage import load_identity, run_text, text_inputs
+from audit.threads import available_cores, compute_threads
 from audit.trail import dataset_info, file_info, platform_name, started_at, tool_version, versions
 
 
@@ -86,6 +87,8 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"--threshold must lie strictly between 0 and 1, got {request.threshold}")
     if request.batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {request.batch_size}")
+    if request.threads is not None and request.threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {request.threads}")
     if len(set(request.sensitive)) != len(request.sensitive):
         raise UsageError(f"--sensitive names a column twice: {','.join(request.sensitive)}")
     if request.target in request.sensitive:
@@ -356,12 +359,24 @@ def run_audit(
 
     ``checks`` defaults to the registry ``CHECKS``, looked up at call time so that a plugin
     or a test can replace it. ``progress`` hears how far a streamed audit's passes are.
+    torch and BLAS compute on ``request.threads`` cores (default: all) until it returns.
     """
-    if checks is None:
-        checks = CHECKS
     clock = time.perf_counter()
     when = started_at()
     _validate(request)
+    threads = request.threads or available_cores()
+    with compute_threads(threads):
+        return _audit(request, CHECKS if checks is None else checks, progress, threads, clock, when)
+
+
+def _audit(
+    request: AuditRequest,
+    checks: Sequence[Check],
+    progress: Progress | None,
+    threads: int,
+    clock: float,
+    when: str,
+) -> AuditResult:
     # Read before the audit: a bad baseline fails in a moment, not after the model has run.
     baseline: Baseline | None = (
         baseline_of(load_report(request.baseline)) if request.baseline is not None else None
@@ -475,6 +490,7 @@ def run_audit(
                     batch_size=request.batch_size,
                     policy=policy,
                     samples=request.explain_samples,
+                    threads=threads,
                 )
             )
         if explain_run.status is CheckStatus.ERROR:

@@ -369,6 +369,13 @@ def run(
     batch_size: Annotated[
         int, typer.Option(help="Rows per inference batch, e.g. --batch-size 4096.")
     ] = 8192,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            help="Cores to compute on: torch, BLAS and the explainers share them, e.g. "
+            "--threads 2. Default: every core this process may use."
+        ),
+    ] = None,
     chunk_rows: Annotated[
         int | None,
         typer.Option(
@@ -526,6 +533,7 @@ def run(
             trust_model=trust_model,
             device=device,
             batch_size=batch_size,
+            threads=threads,
             chunk_rows=chunk_rows,
             engine=_engine(engine),
             scheduler=scheduler,

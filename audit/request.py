@@ -30,6 +30,9 @@ class AuditRequest:
     trust_model: bool = False
     device: str = "cpu"
     batch_size: int = 8192
+    # Cores to compute on (torch, BLAS, explainer blocks); None: every core this process may
+    # use (audit.threads.available_cores).
+    threads: int | None = None
     bins: tuple[str, ...] = ()
     encoding: str = "utf-8"
     config_file: Path | None = None

@@ -35,10 +35,11 @@ from audit.explain.attributions import Attributions, completeness
 from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
 from audit.explain.columns import ColumnMap, column_map
 from audit.explain.sampling import BACKGROUND_ROWS, DEFAULT_SAMPLES
-from audit.explain.score import PositiveScore, model_function, one_torch_thread
+from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import PERMUTATIONS, import_shap, shap_attributions
 from audit.features import from_metadata, parse_metadata
 from audit.models import load_model
+from audit.threads import compute_threads
 
 
 def kernel_explainer(
@@ -53,7 +54,7 @@ def kernel_explainer(
     state = np.random.get_state()
     np.random.seed(seed)  # KernelExplainer samples coalitions with numpy's global generator
     try:
-        with one_torch_thread():
+        with compute_threads(1):
             values = explainer.shap_values(inputs.astype(np.float64), silent=True)
     finally:
         np.random.set_state(state)

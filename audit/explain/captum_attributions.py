@@ -19,7 +19,7 @@ import torch
 
 from audit.explain.attributions import Attributions
 from audit.explain.columns import ColumnMap
-from audit.explain.score import PositiveScore, one_torch_thread
+from audit.explain.score import PositiveScore
 from audit.models.base import LoadedModel
 from audit.models.torch_models import TorchAdapter
 
@@ -117,16 +117,15 @@ def integrated_gradients(
     chunks = []
     # Rows per call so that one call's interpolated batch stays near the inference batch size.
     rows_per_call = max(1, batch_size // n_steps)
-    with one_torch_thread():
-        for start in range(0, len(inputs), rows_per_call):
-            chunk = forward.tensor(inputs[start : start + rows_per_call])
-            values = explainer.attribute(
-                chunk,
-                baselines=forward.tensor(baseline),
-                n_steps=n_steps,
-                method="gausslegendre",
-            )
-            chunks.append(values.detach().to("cpu", torch.float64).numpy())
+    for start in range(0, len(inputs), rows_per_call):
+        chunk = forward.tensor(inputs[start : start + rows_per_call])
+        values = explainer.attribute(
+            chunk,
+            baselines=forward.tensor(baseline),
+            n_steps=n_steps,
+            method="gausslegendre",
+        )
+        chunks.append(values.detach().to("cpu", torch.float64).numpy())
     values = np.concatenate(chunks)
     reference = float(forward.numpy(baseline)[0])
     return Attributions(
@@ -154,7 +153,7 @@ def gradient_shap(
     baselines = forward.tensor(background)
     chunks = []
     rows_per_call = max(1, batch_size // n_samples)
-    with _seeded(seed, forward.device), one_torch_thread():
+    with _seeded(seed, forward.device):
         for start in range(0, len(inputs), rows_per_call):
             chunk = forward.tensor(inputs[start : start + rows_per_call])
             values = explainer.attribute(

@@ -32,17 +32,33 @@ class EncodingMismatch(RuntimeError):
     """Re-encoding the unchanged rows did not give the model's input back."""
 
 
-def representative_value(raw: pd.Series, mask: np.ndarray, banded: bool) -> Any:
-    """The value that stands for a group: its most common raw value (ties: first as text),
-    its median for a banded numeric column, missing for the missing-value group."""
-    values = raw[mask].dropna()
-    if values.empty:
-        return None
+def representative_values(
+    raw: pd.Series, codes: np.ndarray, present: list[int], banded: bool
+) -> dict[int, Any]:
+    """The value that stands for each present group: its most common raw value (ties: first
+    as text), its median for a banded numeric column, missing for the missing-value group."""
     if banded:
-        return float(pd.to_numeric(values).median())
-    counts = values.astype(object).value_counts(sort=False)
-    best = counts.max()
-    return sorted((value for value, count in counts.items() if count == best), key=str)[0]
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        medians = {}
+        for code in present:
+            known = numbers[(codes == code) & ~np.isnan(numbers)]
+            medians[code] = float(np.median(known)) if len(known) else None
+        return medians
+    # One factorization and one count of (group, value) pairs instead of a pass per group.
+    value_codes, distinct = pd.factorize(raw)
+    width = len(distinct)
+    if width == 0:
+        return dict.fromkeys(present)
+    known = value_codes >= 0
+    counts = np.bincount(
+        codes[known] * width + value_codes[known], minlength=(int(codes.max()) + 1) * width
+    ).reshape(-1, width)
+    chosen: dict[int, Any] = {}
+    for code in present:
+        best = counts[code].max()
+        candidates = [distinct[int(index)] for index in np.flatnonzero(counts[code] == best)]
+        chosen[code] = sorted(candidates, key=str)[0] if best > 0 else None
+    return chosen
 
 
 def flip_attribute(
@@ -70,28 +86,43 @@ def flip_attribute(
         if len(members) > ROWS_PER_GROUP:
             members = np.sort(rng.choice(members, size=ROWS_PER_GROUP, replace=False))
         rows_of[code] = members
-    values = {
-        code: representative_value(raw, attribute.codes == code, attribute.binning is not None)
-        for code in present
+    values = representative_values(raw, attribute.codes, present, attribute.binning is not None)
+    # Every group's rows are encoded and scored in one call, and so are all flipped rows:
+    # encoders and models work row by row, so the batches give the same values.
+    every_member = np.concatenate([rows_of[code] for code in present])
+    encoded = np.asarray(encode(frame.iloc[every_member]), dtype=np.float32)
+    if encoded.shape != inputs[every_member].shape or not np.allclose(
+        encoded, inputs[every_member], rtol=1e-5, atol=1e-6
+    ):
+        mismatched = np.flatnonzero(
+            ~np.isclose(encoded, inputs[every_member], rtol=1e-5, atol=1e-6).all(axis=1)
+        )
+        code = int(attribute.codes[every_member[mismatched[0]]]) if len(mismatched) else present[0]
+        raise EncodingMismatch(
+            f"re-encoding the rows of {attribute.name}={attribute.groups[code]} does not "
+            "reproduce the model's input, so flipped rows could not be compared"
+        )
+    bounds = np.cumsum([0] + [len(rows_of[code]) for code in present])
+    all_base = function(encoded)
+    base_scores = {
+        code: all_base[bounds[index] : bounds[index + 1]] for index, code in enumerate(present)
     }
-    base_scores = {}
-    for code, members in rows_of.items():
-        subset = frame.iloc[members]
-        encoded = np.asarray(encode(subset), dtype=np.float32)
-        if encoded.shape != inputs[members].shape or not np.allclose(
-            encoded, inputs[members], rtol=1e-5, atol=1e-6
-        ):
-            raise EncodingMismatch(
-                f"re-encoding the rows of {attribute.name}={attribute.groups[code]} does not "
-                "reproduce the model's input, so flipped rows could not be compared"
-            )
-        base_scores[code] = function(encoded)
-    results = []
-    for source, target in permutations(present, 2):
-        members = rows_of[source]
-        flipped = frame.iloc[members].copy()
+    pairs = list(permutations(present, 2))
+    flipped_frames = []
+    for source, target in pairs:
+        flipped = frame.iloc[rows_of[source]].copy()
         flipped[attribute.name] = values[target]
-        scores = function(np.asarray(encode(flipped), dtype=np.float32))
+        flipped_frames.append(flipped)
+    all_flipped = (
+        function(np.asarray(encode(pd.concat(flipped_frames)), dtype=np.float32))
+        if pairs
+        else np.zeros(0)
+    )
+    pair_bounds = np.cumsum([0] + [len(rows_of[source]) for source, _ in pairs])
+    results = []
+    for index, (source, target) in enumerate(pairs):
+        members = rows_of[source]
+        scores = all_flipped[pair_bounds[index] : pair_bounds[index + 1]]
         before = base_scores[source] >= threshold
         after = scores >= threshold
         changed = before != after

@@ -7,8 +7,7 @@ for gradient methods, so that SHAP and Captum explain the same number.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -68,23 +67,6 @@ def positive_score(
     assumed = class_labels is None and len(target_labels) == width
     labels = tuple(sorted(target_labels)) if assumed else class_labels
     return PositiveScore(kind, positive_column(width, labels, positive_label, source))
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch on one intra-op thread, then restore the caller's setting.
-
-    Explainers call a small model many times on modest batches; handing each batch to a
-    thread pool costs more than it saves, and on a busy machine the pool's threads wait for
-    each other. Measured on the Adult MLP, 2 cores shared with other work: SHAP 5-20x and
-    Captum 2-4x faster with one thread than with two (benchmarks/bench_explain.py).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def model_function(

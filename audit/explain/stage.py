@@ -71,6 +71,7 @@ class ExplainInputs:
     batch_size: int
     policy: Policy
     samples: int
+    threads: int = 1  # cores for the explainers' blocks
 
 
 def skipped(reason: str) -> tuple[Explanations, CheckRun]:
@@ -182,7 +183,9 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
         return forward
 
     def run_shap() -> Attributions | str:
-        return shap_attributions(function, explained, background, columns, policy.seed)
+        return shap_attributions(
+            function, explained, background, columns, policy.seed, inputs.threads
+        )
 
     def run_ig() -> Attributions | str:
         found = captum_forward()

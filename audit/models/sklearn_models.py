@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import skops.io
 
 from audit.errors import ModelError
 from audit.models.base import LoadedModel
@@ -30,6 +29,10 @@ class SklearnAdapter:
 
 def load_skops_object(path: Path, trust: bool) -> tuple[Any, tuple[str, ...]]:
     """Load a .skops file, accepting only the types skops trusts unless ``trust`` is set."""
+    # Imported here: skops lists every scikit-learn estimator when imported (about 1.5 s),
+    # which an audit of any other model kind should not pay.
+    import skops.io
+
     try:
         untrusted = tuple(skops.io.get_untrusted_types(file=path))
     except Exception as exc:  # skops raises zipfile and json errors for a bad file

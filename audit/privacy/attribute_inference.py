@@ -21,7 +21,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
 from audit.privacy.report import AttributeGroup, AttributeInference, AttributeInferenceResult
-from audit.privacy.roc import interval, poisson_blocks, sorted_rows, weighted_auc
+from audit.privacy.roc import interval, sorted_rows, weighted_auc
 from audit.table import SensitiveColumn
 
 FOLDS = 5
@@ -45,20 +45,45 @@ def _bins(x: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, x, side="right")
 
 
-def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int, seed: int) -> np.ndarray:
-    """Out-of-fold class probabilities [n, classes] of the binned-score attack."""
+def _fitted(x: np.ndarray, y: np.ndarray, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The cross-fitted attack as a table: each row's cell (fold x score bin) and each cell's
+    class probabilities [cells, classes], fitted on the other folds' rows.
+
+    One count of (fold, bin, class) serves every fold: a fold's training counts are the
+    totals less its own.
+    """
     bins = _bins(x)
     width = int(bins.max()) + 1
-    probabilities = np.zeros((len(y), classes))
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    for train, test in folds.split(x[:, None], y):
-        counts = np.zeros((width, classes))
-        np.add.at(counts, (bins[train], y[train]), 1.0)
-        prior = np.bincount(y[train], minlength=classes) / len(train)
-        # One pseudo-row at the overall shares: an empty bin predicts the base rates.
-        smoothed = (counts + prior) / (counts.sum(axis=1, keepdims=True) + 1.0)
-        probabilities[test] = smoothed[bins[test]]
-    return probabilities
+    fold = np.empty(len(y), dtype=np.int64)
+    splits = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    for index, (_, test) in enumerate(splits.split(x[:, None], y)):
+        fold[test] = index
+    cell = fold * width + bins
+    counts = np.bincount(cell * classes + y, minlength=FOLDS * width * classes).reshape(
+        FOLDS, width, classes
+    )
+    train = (counts.sum(axis=0, keepdims=True) - counts).astype(np.float64)
+    prior = train.sum(axis=1, keepdims=True) / train.sum(axis=(1, 2), keepdims=True)
+    # One pseudo-row at the overall shares: an empty bin predicts the base rates.
+    smoothed = (train + prior) / (train.sum(axis=2, keepdims=True) + 1.0)
+    return cell, smoothed.reshape(FOLDS * width, classes)
+
+
+def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int, seed: int) -> np.ndarray:
+    """Out-of-fold class probabilities [n, classes] of the binned-score attack."""
+    cell, table = _fitted(x, y, classes, seed)
+    return table[cell]
+
+
+def _macro_auc(
+    scored: list[int], table: np.ndarray, cell: np.ndarray, y: np.ndarray, weights: np.ndarray
+) -> list[np.ndarray]:
+    """One-vs-rest AUC of each scored class per row of ``weights`` [b, len(cell)]."""
+    aucs = []
+    for k in scored:
+        order, cuts = sorted_rows(table[cell, k], y == k)
+        aucs.append(weighted_auc(y == k, order, cuts, weights))
+    return aucs
 
 
 def _one_attribute(
@@ -91,30 +116,24 @@ def _one_attribute(
     keep = np.isin(codes, kept)
     y = np.searchsorted(np.array(kept), codes[keep])
     classes = len(kept)
-    probabilities = out_of_fold(x[keep], y, classes, seed)
+    cell_of_row, table = _fitted(x[keep], y, classes, seed)
+    # Rows of one cell and class are alike to the attack and to its AUC: the AUC and its
+    # Poisson bootstrap run over (cell, class) counts, the sum of Poisson(1) row weights
+    # being Poisson(count), so a thousand replicates cost a thousand short sums.
+    combined, count = np.unique(cell_of_row * classes + y, return_counts=True)
+    cell, label = np.divmod(combined, classes)
     # Binary: the AUC of one class is that of the other; macro over both is the same value.
     scored = [1] if classes == 2 else list(range(classes))
-    sorts = [sorted_rows(probabilities[:, k], y == k) for k in scored]
-    ones = np.ones((1, len(y)))
     per_class = [
-        float(weighted_auc(y == k, order, cuts, ones)[0])
-        for k, (order, cuts) in zip(scored, sorts, strict=True)
+        float(auc[0])
+        for auc in _macro_auc(scored, table, cell, label, count[None, :].astype(float))
     ]
     auc = float(np.mean(per_class))
     ci = None
     if n_boot > 0:
         rng = np.random.default_rng([seed, 11, int(rows.size), classes])
-        replicates = [
-            np.mean(
-                [
-                    weighted_auc(y == k, order, cuts, weights)
-                    for k, (order, cuts) in zip(scored, sorts, strict=True)
-                ],
-                axis=0,
-            )
-            for weights in poisson_blocks(rng, n_boot, len(y))
-        ]
-        ci = interval(np.concatenate(replicates), level)
+        replicates = rng.poisson(count, size=(n_boot, len(count))).astype(np.float64)
+        ci = interval(np.mean(_macro_auc(scored, table, cell, label, replicates), axis=0), level)
     # With two groups, each group against the other has the same AUC.
     group_aucs = per_class * 2 if classes == 2 else per_class
     shares = np.bincount(y, minlength=classes) / len(y)
@@ -128,7 +147,7 @@ def _one_attribute(
         ci=ci,
         chance_auc=0.5,
         base_rate=float(shares.max()),
-        attack_accuracy=float((probabilities.argmax(axis=1) == y).mean()),
+        attack_accuracy=float((table[cell_of_row].argmax(axis=1) == y).mean()),
         groups=tuple(
             AttributeGroup(
                 group=column.groups[code],

@@ -1,0 +1,118 @@
+"""rai-audit's batched permutation explainer gives shap's own PermutationExplainer values.
+
+Both play the same column game with the same seed; the batched one must draw the same column
+orders, walk them the same way and average the same scores, on a model with interactions, on
+the bundled Adult MLP (one-hot blocks, rows that share values with background rows) and across
+block and thread splits. Additivity (the values sum to score minus base) holds per row.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ADULT_DATA, ADULT_MODEL
+from shap_reference import shap_explainer_values
+
+import audit.explain.shap_attributions as batched
+from audit.explain.columns import ColumnMap, column_map
+from audit.explain.score import PositiveScore, model_function
+from audit.explain.shap_attributions import shap_attributions, shap_permutations
+from audit.features import from_metadata, parse_metadata
+from audit.models import load_model
+
+
+def interacting(batch: np.ndarray) -> np.ndarray:
+    """A score with pairwise and three-way interactions: one permutation is not exact."""
+    a, b, c, d, e = (batch[:, index].astype(np.float64) for index in range(5))
+    logit = 0.8 * a - 0.5 * b * c + 0.3 * a * d * e + np.where(b > 0, 0.7, -0.2) + 0.1 * e
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def synthetic(seed: int) -> tuple[np.ndarray, np.ndarray, ColumnMap]:
+    """Rows of a numeric column, a one-hot pair, and two columns of few values, so that many
+    rows agree with many background rows on some column."""
+    rng = np.random.default_rng(seed)
+    rows = 60
+    numeric = rng.normal(size=rows)
+    category = rng.integers(0, 2, rows)
+    few = rng.integers(0, 3, rows).astype(float)
+    binary = rng.integers(0, 2, rows).astype(float)
+    table = np.column_stack([numeric, category == 0, category == 1, few, binary]).astype(np.float32)
+    return table[:40], table[40:], column_map(["x", "cat", "cat", "few", "flag"])
+
+
+@pytest.mark.parametrize(("seed", "permutations"), [(0, 1), (7, 3), (123, 5)])
+def test_values_equal_shaps_own_explainer(seed: int, permutations: int) -> None:
+    inputs, background, columns = synthetic(seed)
+    mine = shap_attributions(interacting, inputs, background, columns, seed, 1, permutations)
+    values, base = shap_explainer_values(
+        interacting, inputs, background, columns, seed, permutations
+    )
+    np.testing.assert_allclose(mine.values, values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mine.reference, base, rtol=0, atol=1e-12)
+    # Additivity: each row's values sum to its score less the base.
+    np.testing.assert_allclose(
+        mine.values.sum(axis=1), mine.outputs - mine.reference, rtol=0, atol=1e-6
+    )
+    # The game is not additive, so the values are not trivially each column's main effect.
+    assert np.abs(mine.values).sum() > 0 and mine.settings["permutations"] == permutations
+
+
+def test_the_adult_model_matches_across_blocks_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = load_model(ADULT_MODEL)
+    assert model.metadata_text is not None
+    metadata = parse_metadata(model.metadata_text, ADULT_MODEL)
+    frame = pd.read_csv(ADULT_DATA, nrows=400)
+    features = from_metadata(frame, metadata, Path(ADULT_DATA))
+    columns = column_map(features.input_columns)
+    assert metadata.class_labels is not None and metadata.positive_label is not None
+    score = PositiveScore("logits", metadata.class_labels.index(metadata.positive_label))
+    function = model_function(model, score, 4096)
+    inputs, background = features.values[:24], features.values[300:330]
+    values, base = shap_explainer_values(function, inputs, background, columns, 3, 3)
+    whole = shap_attributions(function, inputs, background, columns, 3)
+    # Blocks of a few rows each, on two threads: the same values.
+    monkeypatch.setattr(batched, "BLOCK_INPUTS", 5 * 3 * (2 * len(columns.columns) + 1) * 30)
+    split = shap_attributions(function, inputs, background, columns, 3, threads=2)
+    for mine in (whole, split):
+        # float32 model outputs on batches of other sizes agree to about 1e-7.
+        np.testing.assert_allclose(mine.values, values, rtol=0, atol=1e-6)
+        np.testing.assert_allclose(mine.reference, base, rtol=0, atol=1e-7)
+        np.testing.assert_allclose(
+            mine.values.sum(axis=1), mine.outputs - mine.reference, rtol=0, atol=1e-6
+        )
+    np.testing.assert_array_equal(whole.values, split.values)
+
+
+def test_a_step_that_changes_no_input_is_not_scored() -> None:
+    """Rows equal to the background on a column reuse the previous score: fewer model rows
+    than shap's explainer scores, the same values."""
+    inputs, background, columns = synthetic(1)
+    scored: list[int] = []
+
+    def counting(batch: np.ndarray) -> np.ndarray:
+        scored.append(len(batch))
+        return interacting(batch)
+
+    mine = shap_attributions(counting, inputs, background, columns, 1, permutations=2)
+    m, k = len(columns.columns), len(background)
+    # shap scores (2m + 1) background-sized batches per permutation and row.
+    assert sum(scored) < len(inputs) * 2 * (2 * m + 1) * k
+    values, _ = shap_explainer_values(interacting, inputs, background, columns, 1, 2)
+    np.testing.assert_allclose(mine.values, values, rtol=0, atol=1e-12)
+
+
+def test_permutations_follow_shaps_draws_and_no_rows_is_fine() -> None:
+    orders = shap_permutations(5, 3, 4, 2)
+    generator = np.random.RandomState(5)
+    for row in range(3):
+        indices = np.arange(4)
+        for permutation in range(2):
+            generator.shuffle(indices)
+            np.testing.assert_array_equal(orders[row, permutation], indices)
+    inputs, background, columns = synthetic(0)
+    empty = shap_attributions(interacting, inputs[:0], background, columns, 0)
+    assert empty.values.shape == (0, len(columns.columns))
