@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +30,7 @@ from sklearn.metrics import accuracy_score, precision_score
 from torch import nn
 from typer.testing import CliRunner, Result
 
+import audit.api
 from audit.api import AuditRequest
 from audit.cli import app
 
@@ -234,6 +236,19 @@ class Workspace:
             for path in sorted(self.root.rglob("*"))
             if path.is_file()
         }
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_core_per_test_worker() -> Iterator[None]:
+    """Under pytest-xdist each worker audits on one core: two workers each starting a torch
+    pool of every core would run twice as many threads as the machine has."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(audit.api, "available_cores", lambda: 1)
+        torch.set_num_threads(1)
+        yield
 
 
 @pytest.fixture

@@ -638,6 +638,7 @@ def test_contradicting_options(cli: Cli, workspace: Workspace, out: Path, frame)
     )
 
 
+@pytest.mark.slow
 def test_debug_shows_the_traceback(workspace: Workspace, tmp_path: Path) -> None:
     missing = workspace.root / "nowhere.csv"
     command = [

@@ -400,6 +400,7 @@ def test_internal_error_is_one_line_exit_3(
     assert "Traceback" not in captured.err
 
 
+@pytest.mark.slow
 def test_console_script_end_to_end(workspace: Workspace, tmp_path: Path) -> None:
     executable = shutil.which("rai-audit") or str(Path(sys.executable).parent / "rai-audit")
     if not Path(executable).exists():

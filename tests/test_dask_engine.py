@@ -27,6 +27,9 @@ from audit.result import AuditResult, Finding
 from audit.serialize import to_document
 from audit.stream.sample import ROWS_PER_CELL, row_keys
 
+# End to end on local Dask clusters: seconds per test for the workers to start.
+pytestmark = pytest.mark.slow
+
 distributed = pytest.importorskip("distributed")
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from audit import validate_document
@@ -13,6 +14,7 @@ from audit.cli import app
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
 
 
+@pytest.mark.slow
 def test_demo_audit_writes_reports_and_fails_the_gate(tmp_path: Path) -> None:
     out = tmp_path / "audit-out"
     model, data = EXAMPLE / "model.pt", EXAMPLE / "test.csv.gz"

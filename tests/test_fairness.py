@@ -755,6 +755,7 @@ def test_intervals_are_deterministic_for_a_seed_and_change_with_it(
     assert [group.metrics for group in first.groups] == [group.metrics for group in other.groups]
 
 
+@pytest.mark.slow
 def test_intervals_agree_with_fairlearns_own_bootstrap(tmp_path: Path) -> None:
     """Endpoints within 15% of the interval's width of MetricFrame's row-level bootstrap.
 

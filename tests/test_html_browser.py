@@ -27,6 +27,9 @@ from audit.checks import CHECKS
 from audit.result import AuditResult
 from reports import render
 
+# End to end in headless chromium.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")

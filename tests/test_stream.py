@@ -243,6 +243,7 @@ def _assert_close(got: object, want: object, where: str = "report") -> None:
         assert got == want, where
 
 
+@pytest.mark.slow
 def test_streamed_text_audit_equals_in_memory_when_the_sample_holds_every_row() -> None:
     # 2,132 reviews: fewer than a text audit's sample keeps, so its probes read every row,
     # scored in chunks of 500 instead of one batch (LSTM padding differs: last-bit noise).

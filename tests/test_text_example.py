@@ -17,6 +17,9 @@ from conftest import Cli
 
 from audit import validate_document
 
+# The bundled sentiment demo, end to end.
+pytestmark = pytest.mark.slow
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sentiment"
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "rt-polarity"
 
