@@ -9,7 +9,7 @@ resident memory (the process's high-water mark, ``VmHWM``) is its own:
   * streamed, ``--chunk-rows`` at a time (ROC AUC from the score sketch: the dataset has more
     than the policy's ``exact_auc_rows`` rows), and once more with every check (``--all-checks``);
   * the floor: the same rows read in the same chunks, encoded with NumPy and run through the
-    model, nothing else (``bench_run.PlainModel``);
+    model, nothing else (``plain.PlainModel``);
   * in memory, as an audit without ``--chunk-rows``, on ``--in-memory-rows`` rows (the whole
     ``--rows`` may not fit), beside the streamed audit and the floor of those rows;
   * streamed at a fifth, half and all of ``--rows`` (peak memory should not grow with rows),
@@ -215,6 +215,7 @@ def _audit(job: Job) -> dict[str, Any]:
         chunk_rows=job.chunk_rows,
         engine="dask" if job.engine == "dask" else "local",
         workers=job.workers,
+        threads=job.torch_threads,
         search_config=False,  # the repository's own config must not change the figures
         policy_overrides=overrides,
     )
@@ -234,7 +235,7 @@ def _chunks(path: Path, chunk_rows: int | None) -> Iterator[Any]:
 
 def _floor(job: Job) -> dict[str, Any]:
     """Read in chunks, encode, infer: what any audit of these rows has to do."""
-    from bench_run import PlainModel
+    from plain import PlainModel
 
     start = time.perf_counter()
     model = PlainModel.load()

@@ -10,10 +10,21 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from types import ModuleType
 
 import numpy as np
 
 from audit.explain.columns import ColumnMap
+
+
+def import_shap() -> ModuleType:
+    """shap, imported quietly."""
+    with warnings.catch_warnings():
+        # shap's plotting module, imported by ``import shap``, calls matplotlib colormap
+        # methods that matplotlib 3.11 marks as pending deprecation; nothing here plots.
+        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+        import shap
+    return shap
 
 
 def shap_explainer_values(
@@ -25,11 +36,7 @@ def shap_explainer_values(
     permutations: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(values [rows, columns], base values [rows]) from ``shap.explainers.Permutation``."""
-    with warnings.catch_warnings():
-        # shap's plotting module, imported by ``import shap``, calls matplotlib colormap
-        # methods that matplotlib 3.11 marks as pending deprecation; nothing here plots.
-        warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
-        import shap
+    shap = import_shap()
     n, k, m = len(inputs), len(background), len(columns.columns)
     pool = np.vstack([inputs, background]).astype(np.float32)
     width_index = np.arange(columns.width)

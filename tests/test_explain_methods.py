@@ -15,6 +15,7 @@ from audit.explain.association import correlation_ratio, cramers_v
 from audit.explain.attributions import completeness
 from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
 from audit.explain.columns import column_map
+from audit.explain.flip import EncodingMismatch, flip_attribute, representative_values
 from audit.explain.importance import global_importance, group_importance, largest_shifts
 from audit.explain.results import ColumnImportance, MethodResult
 from audit.explain.sampling import allocate, stratified_sample
@@ -23,6 +24,7 @@ from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
 from audit.models.torch_models import TorchAdapter
 from audit.slices import Slice
+from audit.table import SensitiveColumn
 
 WEIGHTS = np.array([1.5, -2.0, 0.5, 0.0])
 BIAS = 0.25
@@ -236,3 +238,26 @@ def test_rank_agreement_is_spearman_over_columns() -> None:
     assert agreement.methods == ("shap", "integrated_gradients") and agreement.columns == 5
     two = rank_agreement(_method("shap", [1.0, 2.0]), _method("gradient_shap", [2.0, 1.0]))
     assert two.spearman is None and two.undefined is not None
+
+
+def test_representative_values_take_each_groups_mode_or_median() -> None:
+    raw = pd.Series(["b", "a", "a", "b", None, "c", None, None])
+    codes = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+    # Group 0 ties a/b (first as text: a); group 1 ignores its missing value; group 2 is all
+    # missing, so its value is missing too.
+    assert representative_values(raw, codes, [0, 1, 2], banded=False) == {0: "a", 1: "c", 2: None}
+    ages = pd.Series([20.0, 30.0, 40.0, np.nan, 61.0, 70.0])
+    banded = representative_values(ages, np.array([0, 0, 0, 0, 1, 1]), [0, 1], banded=True)
+    assert banded == {0: 30.0, 1: 65.5}
+
+
+def test_flip_refuses_an_encoder_that_does_not_reproduce_the_input() -> None:
+    frame = pd.DataFrame({"sex": ["F", "M", "F", "M"], "x": [0.0, 1.0, 2.0, 3.0]})
+    attribute = SensitiveColumn("sex", np.array([0, 1, 0, 1]), ("F", "M"), None)
+    inputs = frame[["x"]].to_numpy(np.float32)
+
+    def shifted_for_men(rows: pd.DataFrame) -> np.ndarray:
+        return (rows["x"] + (rows["sex"] == "M")).to_numpy(np.float32)[:, None]
+
+    with pytest.raises(EncodingMismatch, match="sex=M"):
+        flip_attribute(frame, attribute, shifted_for_men, inputs, np.ravel, 0.5, 0, 0.95, 0)

@@ -90,27 +90,29 @@ def flip_attribute(
     # Every group's rows are encoded and scored in one call, and so are all flipped rows:
     # encoders and models work row by row, so the batches give the same values.
     every_member = np.concatenate([rows_of[code] for code in present])
-    encoded = np.asarray(encode(frame.iloc[every_member]), dtype=np.float32)
-    if encoded.shape != inputs[every_member].shape or not np.allclose(
-        encoded, inputs[every_member], rtol=1e-5, atol=1e-6
-    ):
-        mismatched = np.flatnonzero(
-            ~np.isclose(encoded, inputs[every_member], rtol=1e-5, atol=1e-6).all(axis=1)
-        )
+    # One take from the whole frame: a take from pyarrow-backed columns costs about as much
+    # for a thousand rows as for all of them.
+    members_frame = frame.iloc[every_member]
+    encoded = np.asarray(encode(members_frame), dtype=np.float32)
+    expected = inputs[every_member]
+    if encoded.shape != expected.shape or not np.allclose(encoded, expected, rtol=1e-5, atol=1e-6):
+        # Name the group of the first row that differs (any group when the widths differ).
+        same = encoded.shape == expected.shape
+        rows = np.isclose(encoded, expected, rtol=1e-5, atol=1e-6).all(axis=1) if same else []
+        mismatched = np.flatnonzero(~np.asarray(rows, dtype=bool))
         code = int(attribute.codes[every_member[mismatched[0]]]) if len(mismatched) else present[0]
         raise EncodingMismatch(
             f"re-encoding the rows of {attribute.name}={attribute.groups[code]} does not "
             "reproduce the model's input, so flipped rows could not be compared"
         )
     bounds = np.cumsum([0] + [len(rows_of[code]) for code in present])
+    block_of = {code: slice(bounds[index], bounds[index + 1]) for index, code in enumerate(present)}
     all_base = function(encoded)
-    base_scores = {
-        code: all_base[bounds[index] : bounds[index + 1]] for index, code in enumerate(present)
-    }
+    base_scores = {code: all_base[block_of[code]] for code in present}
     pairs = list(permutations(present, 2))
     flipped_frames = []
     for source, target in pairs:
-        flipped = frame.iloc[rows_of[source]].copy()
+        flipped = members_frame.iloc[block_of[source]].copy()
         flipped[attribute.name] = values[target]
         flipped_frames.append(flipped)
     all_flipped = (
