@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import FAST_N_BOOT, Cli, Workspace, linear
 
 import audit.explain.stage
@@ -354,6 +355,30 @@ def test_cli_options(cli: Cli, workspace: Workspace, tmp_path: Path) -> None:
         "status": "skipped",
         "reason": "turned off with --no-explain",
     }
+
+
+def test_threads_are_bounded_and_given_back(cli: Cli, workspace: Workspace, tmp_path: Path) -> None:
+    explained = request(workspace, USES_SEX, "threads")
+    cli.input_error(
+        [
+            "run",
+            str(explained.model),
+            str(explained.data),
+            *("--target", "label", "--sensitive", "sex", "--threads", "0"),
+            *("--out", str(tmp_path / "x")),
+        ],
+        "--threads must be at least 1, got 0",
+    )
+    before = torch.get_num_threads()
+    one, two = (
+        run_audit(replace(explained, threads=count), checks=EXPLAIN_CHECKS) for count in (1, 2)
+    )
+    # The caller's torch setting comes back, and the SHAP values do not depend on the threads.
+    assert torch.get_num_threads() == before
+    # (Bootstrap intervals may differ in the 16th digit: BLAS sums in another order.)
+    assert [item.value for item in explanations(one).methods["shap"].global_importance] == [
+        item.value for item in explanations(two).methods["shap"].global_importance
+    ]
 
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
