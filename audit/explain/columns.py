@@ -26,11 +26,15 @@ class ColumnMap:
     def inputs_per_column(self) -> np.ndarray:
         return np.bincount(self.column_of_input, minlength=len(self.columns))
 
+    def indicator(self, dtype: type = np.float64) -> np.ndarray:
+        """[width, columns]: 1 where a model input belongs to a table column."""
+        indicator: np.ndarray = np.zeros((self.width, len(self.columns)), dtype=dtype)
+        indicator[np.arange(self.width), self.column_of_input] = 1
+        return indicator
+
     def to_columns(self, attributions: np.ndarray) -> np.ndarray:
         """[n, width] input attributions to [n, columns] column attributions."""
-        indicator = np.zeros((self.width, len(self.columns)), dtype=np.float64)
-        indicator[np.arange(self.width), self.column_of_input] = 1.0
-        result: np.ndarray = np.asarray(attributions, dtype=np.float64) @ indicator
+        result: np.ndarray = np.asarray(attributions, dtype=np.float64) @ self.indicator()
         return result
 
 

@@ -61,10 +61,8 @@ def shap_permutations(seed: int, rows: int, columns: int, permutations: int) -> 
 
 def _agreement(inputs: np.ndarray, background: np.ndarray, columns: ColumnMap) -> np.ndarray:
     """bool [rows, k, columns]: the row and the background row hold the same column value."""
-    indicator = np.zeros((columns.width, len(columns.columns)), dtype=np.float32)
-    indicator[np.arange(columns.width), columns.column_of_input] = 1.0
     differs = (inputs[:, None, :] != background[None, :, :]).astype(np.float32)
-    return np.asarray(differs @ indicator == 0)
+    return np.asarray(differs @ columns.indicator(np.float32) == 0)
 
 
 def _block_values(

@@ -75,7 +75,7 @@ def out_of_fold(x: np.ndarray, y: np.ndarray, classes: int, seed: int) -> np.nda
     return table[cell]
 
 
-def _macro_auc(
+def _class_aucs(
     scored: list[int], table: np.ndarray, cell: np.ndarray, y: np.ndarray, weights: np.ndarray
 ) -> list[np.ndarray]:
     """One-vs-rest AUC of each scored class per row of ``weights`` [b, len(cell)]."""
@@ -126,14 +126,14 @@ def _one_attribute(
     scored = [1] if classes == 2 else list(range(classes))
     per_class = [
         float(auc[0])
-        for auc in _macro_auc(scored, table, cell, label, count[None, :].astype(float))
+        for auc in _class_aucs(scored, table, cell, label, count[None, :].astype(float))
     ]
     auc = float(np.mean(per_class))
     ci = None
     if n_boot > 0:
         rng = np.random.default_rng([seed, 11, int(rows.size), classes])
         replicates = rng.poisson(count, size=(n_boot, len(count))).astype(np.float64)
-        ci = interval(np.mean(_macro_auc(scored, table, cell, label, replicates), axis=0), level)
+        ci = interval(np.mean(_class_aucs(scored, table, cell, label, replicates), axis=0), level)
     # With two groups, each group against the other has the same AUC.
     group_aucs = per_class * 2 if classes == 2 else per_class
     shares = np.bincount(y, minlength=classes) / len(y)
