@@ -432,7 +432,13 @@ def _audit(
     predictions, features = audited.predictions, audited.features
     slices = build_slices(sensitive, fine, policy.max_intersection)
     fairness = fairness_from_counts(
-        fine.n_cells, slices, audited.cell_counts, audited.auc, audited.calibration, policy
+        fine.n_cells,
+        slices,
+        audited.cell_counts,
+        audited.auc,
+        audited.calibration,
+        policy,
+        threads,
     )
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audit.replicates import replicates_in_blocks
+
 CALIBRATION_BINS = 10
 # Bin i holds scores in [EDGES[i], EDGES[i + 1]); a score of exactly 1 is in the last bin.
 CALIBRATION_EDGES = np.linspace(0.0, 1.0, CALIBRATION_BINS + 1)
@@ -92,9 +94,10 @@ def calibration_error_replicates(
     n_boot: int,
     rng: np.random.Generator,
     max_chunk_elements: int,
+    threads: int = 1,
 ) -> list[np.ndarray]:
     """Poisson-bootstrap ECE per slice, ``[n_boot, groups]``, drawn in chunks of replicates
-    of at most ``max_chunk_elements`` counts.
+    of at most ``max_chunk_elements`` counts and reduced on ``threads`` threads.
 
     Each (cell, bin, label) count is redrawn as Poisson(count), as for the confusion counts,
     and its sum of scores as the redrawn count times the mean score of its rows.
@@ -102,20 +105,25 @@ def calibration_error_replicates(
     counts = table.rows.astype(np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_scores = np.where(counts > 0, table.score_units / (counts * SCORE_UNIT), 0.0)
-    chunk = max(1, max_chunk_elements // max(1, table.rows.size))
-    results: list[list[np.ndarray]] = [[] for _ in indicators]
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        resampled = rng.poisson(table.rows, size=(size, *table.rows.shape)).astype(np.float64)
+
+    def grouped_errors(drawn: np.ndarray) -> list[np.ndarray]:
+        resampled = drawn.astype(np.float64)
         cell_scores = (resampled * mean_scores).sum(axis=3)  # [replicates, cells, bins]
-        for position, indicator in enumerate(indicators):
+        errors = []
+        for indicator in indicators:
             grouped = np.einsum("bcnl,cg->bgnl", resampled, indicator)
             score_sums = np.einsum("bcn,cg->bgn", cell_scores, indicator)
             gaps = np.abs(score_sums - grouped[..., 1]).sum(axis=2)
             rows = grouped.sum(axis=(2, 3))
             with np.errstate(invalid="ignore", divide="ignore"):
-                results[position].append(np.where(rows > 0, gaps / rows, np.nan))
-    return [
-        np.concatenate(parts) if parts else np.empty((0, indicator.shape[1]))
-        for parts, indicator in zip(results, indicators, strict=True)
-    ]
+                errors.append(np.where(rows > 0, gaps / rows, np.nan))
+        return errors
+
+    return replicates_in_blocks(
+        lambda size: rng.poisson(table.rows, size=(size, *table.rows.shape)),
+        grouped_errors,
+        [indicator.shape[1] for indicator in indicators],
+        n_boot,
+        max_chunk_elements // max(1, table.rows.size),
+        threads,
+    )

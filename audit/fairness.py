@@ -27,6 +27,7 @@ from audit.metrics import (
     undefined_rates,
 )
 from audit.policy import Policy
+from audit.replicates import replicates_in_blocks
 from audit.result import Disparity, GroupResult, GroupStatus
 from audit.score_sketch import ScoreSketch
 from audit.slices import Partition, Slice
@@ -284,6 +285,7 @@ def fairness_from_counts(
     auc: AucSource,
     calibration: CalibrationTable | None,
     policy: Policy,
+    threads: int = 1,
 ) -> FairnessTables:
     """Every slice's tables from the fine cells' confusion counts (merged over chunks or not).
 
@@ -298,7 +300,7 @@ def fairness_from_counts(
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
     auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
     auc_replicates = (
-        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng)
+        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng, threads)
         if histogram is not None
         else None
     )
@@ -307,7 +309,12 @@ def fairness_from_counts(
     # and these do not depend on how ROC AUC was resampled (every score or a sketch).
     calibration_replicates = (
         calibration_error_replicates(
-            calibration, indicators, policy.n_boot, rng.spawn(1)[0], MAX_CHUNK_ELEMENTS
+            calibration,
+            indicators,
+            policy.n_boot,
+            rng.spawn(1)[0],
+            MAX_CHUNK_ELEMENTS,
+            threads,
         )
         if calibration is not None and calibration_reason is None
         else None
@@ -399,6 +406,7 @@ def _auc_replicates(
     auc_points: list[np.ndarray],
     n_boot: int,
     rng: np.random.Generator,
+    threads: int,
 ) -> list[np.ndarray]:
     """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms.
 
@@ -406,23 +414,25 @@ def _auc_replicates(
     binned AUC is shifted by (reported - binned) of the original data, so binning moves the
     interval's width, not its centre.
     """
-    chunk = max(1, MAX_CHUNK_ELEMENTS // max(1, histogram.size))
-    results: list[list[np.ndarray]] = [[] for _ in indicators]
-    for start in range(0, n_boot, chunk):
-        size = min(chunk, n_boot - start)
-        resampled = rng.poisson(histogram, size=(size, *histogram.shape))
-        for position, indicator in enumerate(indicators):
-            grouped = np.einsum("bcln,cg->bgln", resampled, indicator)
-            results[position].append(auc_from_histograms(grouped))
+
+    def grouped_aucs(resampled: np.ndarray) -> list[np.ndarray]:
+        return [
+            auc_from_histograms(np.einsum("bcln,cg->bgln", resampled, indicator))
+            for indicator in indicators
+        ]
+
+    replicates = replicates_in_blocks(
+        lambda size: rng.poisson(histogram, size=(size, *histogram.shape)),
+        grouped_aucs,
+        [indicator.shape[1] for indicator in indicators],
+        n_boot,
+        MAX_CHUNK_ELEMENTS // max(1, histogram.size),
+        threads,
+    )
     shifted = []
     for position, indicator in enumerate(indicators):
         binned_point = auc_from_histograms(np.einsum("cln,cg->gln", histogram, indicator))
-        reps = (
-            np.concatenate(results[position])
-            if results[position]
-            else np.empty((0, indicator.shape[1]))
-        )
-        shifted.append(reps + (auc_points[position] - binned_point))
+        shifted.append(replicates[position] + (auc_points[position] - binned_point))
     return shifted
 
 
