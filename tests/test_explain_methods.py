@@ -11,7 +11,7 @@ from scipy.stats import chi2_contingency, spearmanr
 from torch import nn
 
 from audit.explain.agreement import rank_agreement
-from audit.explain.association import correlation_ratio, cramers_v
+from audit.explain.association import associations, correlation_ratio, cramers_v
 from audit.explain.attributions import completeness
 from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
 from audit.explain.columns import column_map
@@ -75,6 +75,44 @@ def test_linear_model_attributions_match_weight_times_distance_to_baseline() -> 
         measured = completeness(attributions)
         assert measured.mean_abs_error < 1e-5
         assert measured.relative_error is not None and measured.relative_error < 1e-5
+
+
+def test_captum_methods_equal_captums_own_gradients_on_a_nonlinear_model() -> None:
+    """The summed gradient seed changes Captum's speed, not its values."""
+    captum_attr = pytest.importorskip("captum.attr")
+    torch.manual_seed(0)
+    network = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 2)).eval()
+    model = LoadedModel(
+        adapter=TorchAdapter(network, "cpu"),
+        kind="torch-pickle",
+        trusted=False,
+        input_width=4,
+        class_labels=None,
+        metadata_text=None,
+    )
+    score = PositiveScore("logits", 1)
+    forward = torch_forward(model, score, 4)
+    assert not isinstance(forward, str)
+    inputs, background = standardized(30, 2), standardized(20, 3)
+    columns = column_map(list("abcd"))
+    ours = integrated_gradients(forward, inputs, background, columns, batch_size=4096)
+    theirs = captum_attr.IntegratedGradients(forward).attribute(
+        forward.tensor(inputs),
+        baselines=forward.tensor(background.mean(axis=0, keepdims=True)),
+        n_steps=50,
+        method="gausslegendre",
+    )
+    np.testing.assert_allclose(ours.values, theirs.detach().double().numpy(), rtol=0, atol=1e-7)
+    ours_gs = gradient_shap(forward, inputs, background, columns, 4096, seed=5)
+    torch.manual_seed(5)
+    np.random.seed(5)
+    theirs_gs = captum_attr.GradientShap(forward).attribute(
+        forward.tensor(inputs), baselines=forward.tensor(background), n_samples=50, stdevs=0.0
+    )
+    np.testing.assert_allclose(
+        ours_gs.values, theirs_gs.detach().double().numpy(), rtol=0, atol=1e-7
+    )
+    assert np.abs(ours_gs.values).max() > 1e-3  # the model is not constant
 
 
 def test_gradient_shap_is_exact_for_a_linear_model_with_one_baseline() -> None:
@@ -187,6 +225,30 @@ def test_correlation_ratio_is_the_share_of_spread_between_groups() -> None:
     eta = np.sqrt(1 - (within**2).sum() / ((values - values.mean()) ** 2).sum())
     assert correlation_ratio(values, groups) == pytest.approx(eta, rel=1e-10)
     assert correlation_ratio(np.ones(10), groups[:10]) is None
+
+
+def test_associations_do_not_depend_on_the_thread_count() -> None:
+    rng = np.random.default_rng(4)
+    sex = rng.integers(0, 2, 20_000)
+    frame = pd.DataFrame(
+        {
+            "income": rng.normal(size=20_000) + sex,  # numeric, tracks sex, past MI_ROWS
+            "job": np.where(rng.random(20_000) < 0.8, sex, rng.integers(0, 3, 20_000)).astype(str),
+            "noise": rng.normal(size=20_000),
+        }
+    )
+    attribute = SensitiveColumn("sex", sex, ("F", "M"), None)
+    measured = [
+        associations(frame, ["income", "job", "noise"], [1, 3, 1], [attribute], 9, threads)
+        for threads in (1, 3)
+    ]
+    assert measured[0] == measured[1]
+    by_column = {found.column: found for found in measured[0]}
+    assert by_column["income"].value == pytest.approx(
+        correlation_ratio(frame["income"].to_numpy(), sex)
+    )
+    assert by_column["job"].measure == "cramers_v" and by_column["job"].value > 0.5
+    assert by_column["noise"].value < 0.05 and by_column["income"].mutual_information > 0.05
 
 
 def test_global_importance_is_the_weighted_mean_absolute_attribution() -> None:

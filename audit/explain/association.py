@@ -15,6 +15,7 @@ Sensitive attributes are categorical here: numeric ones are the bands the audit 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ from sklearn.feature_selection import mutual_info_classif
 from sklearn.metrics import mutual_info_score
 
 from audit.explain.results import Association
-from audit.explain.sampling import STREAM_METHOD, generator
+from audit.explain.sampling import STREAM_METHOD
 from audit.table import SensitiveColumn
 
 # Rows for the nearest-neighbour mutual information estimate of a numeric column: it grows
@@ -108,50 +109,87 @@ def associations(
     inputs_per_column: Sequence[int],
     sensitive: Sequence[SensitiveColumn],
     seed: int,
+    threads: int = 1,
 ) -> tuple[Association, ...]:
-    """Every (input column, sensitive attribute) pair; sensitive columns are not candidates."""
+    """Every (input column, sensitive attribute) pair; sensitive columns are not candidates.
+
+    Columns are measured on ``threads`` threads (coding a column and the nearest-neighbour
+    search release the GIL); each column draws from its own generator, so the values do not
+    depend on the thread count.
+    """
     names = {column.name for column in sensitive}
+    candidates = [
+        (position, column, inputs)
+        for position, (column, inputs) in enumerate(zip(columns, inputs_per_column, strict=True))
+        if column not in names and column in frame.columns
+    ]
+
+    def measure(candidate: tuple[int, str, int]) -> list[Association]:
+        position, column, inputs = candidate
+        rng = np.random.default_rng([seed, STREAM_METHOD, position])
+        return _column_associations(frame[column], column, inputs, sensitive, rng, seed)
+
+    if threads > 1 and len(candidates) > 1:
+        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rai-assoc") as pool:
+            measured = list(pool.map(measure, candidates))
+    else:
+        measured = [measure(candidate) for candidate in candidates]
+    return tuple(association for per_column in measured for association in per_column)
+
+
+def _column_associations(
+    raw: pd.Series,
+    column: str,
+    inputs: int,
+    sensitive: Sequence[SensitiveColumn],
+    rng: np.random.Generator,
+    seed: int,
+) -> list[Association]:
+    """One column against every sensitive attribute."""
+    categorical = is_categorical(raw, inputs)
+    # Coded (or read as numbers) once per column, not once per attribute: that is the
+    # costly step.
+    if categorical:
+        codes = _categorical_codes(raw)
+    else:
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        finite = np.isfinite(numbers)
+        keep = None if finite.all() else finite  # no copies when every value is a number
     results = []
-    rng = generator(seed, STREAM_METHOD)
-    for column, inputs in zip(columns, inputs_per_column, strict=True):
-        if column in names or column not in frame.columns:
-            continue
-        raw = frame[column]
-        categorical = is_categorical(raw, inputs)
-        # Coded once per column, not once per attribute: coding is the costly step.
-        codes = _categorical_codes(raw) if categorical else None
-        information: float | None
-        value: float | None
-        for attribute in sensitive:
-            if codes is not None:
-                # One table for both measures: scikit-learn would sort every row again.
-                table = contingency(codes, attribute.codes)
-                value = cramers_v_of(table)
-                information = float(mutual_info_score(None, None, contingency=table))
-                n = len(codes)
-                measure = "cramers_v"
-            else:
-                numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-                known = np.isfinite(numbers)
-                x, y = numbers[known], attribute.codes[known]
-                n = len(x)
-                value = correlation_ratio(x, y) if n > 1 else None
-                information = _numeric_information(x, y, rng, seed)
-                measure = "correlation_ratio"
-            results.append(
-                Association(
-                    column=column,
-                    attribute=attribute.name,
-                    measure=measure,
-                    value=value,
-                    mutual_information=information,
-                    n=n,
-                    undefined=None
-                    if value is not None
-                    else "the column or the attribute takes a single value",
-                )
+    information: float | None
+    value: float | None
+    for attribute in sensitive:
+        if categorical:
+            # One table for both measures: scikit-learn would sort every row again.
+            table = contingency(codes, attribute.codes)
+            value = cramers_v_of(table)
+            information = float(mutual_info_score(None, None, contingency=table))
+            n = len(codes)
+            measure = "cramers_v"
+        else:
+            x, y = (
+                (numbers, attribute.codes)
+                if keep is None
+                else (numbers[keep], attribute.codes[keep])
             )
-    return tuple(results)
+            n = len(x)
+            value = correlation_ratio(x, y) if n > 1 else None
+            information = _numeric_information(x, y, rng, seed)
+            measure = "correlation_ratio"
+        results.append(
+            Association(
+                column=column,
+                attribute=attribute.name,
+                measure=measure,
+                value=value,
+                mutual_information=information,
+                n=n,
+                undefined=None
+                if value is not None
+                else "the column or the attribute takes a single value",
+            )
+        )
+    return results
 
 
 def _numeric_information(

@@ -232,6 +232,7 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
             list(columns.inputs_per_column()),
             inputs.sensitive,
             policy.seed,
+            inputs.threads,
         ),
         flips=flips,
         flip_skipped=flip_skipped,
