@@ -9,6 +9,7 @@ emphasis can form; a pipe inside a table cell is escaped so that it cannot split
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -149,6 +150,7 @@ def _load_template(name: str) -> str:
     return resources.files("templates").joinpath(name).read_text("utf-8")
 
 
+@functools.cache  # compiled templates are kept for the next report
 def markdown_environment(name_limit: int | None = None) -> Environment:
     """Jinja2 for Markdown: no HTML autoescape, but every value escaped as Markdown text unless
     a filter made it Markdown already."""
