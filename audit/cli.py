@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from audit.api import AuditRequest, run_audit
 from audit.cli_progress import RowsProgress
 from audit.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
 from audit.compare import compare as compare_reports  # `run` has a --compare option
@@ -24,9 +23,8 @@ from audit.explain.sampling import DEFAULT_SAMPLES
 from audit.findings import Severity
 from audit.gate import violates
 from audit.output import atomic_write, check_output_dir, write_outputs
-from audit.request import Engine
+from audit.request import AuditRequest, Engine, OutputKind
 from audit.result import AuditResult
-from audit.scoring import OutputKind
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -566,6 +564,10 @@ def run(
         )
         check_output_dir(out, request.input_paths())
         show_progress = not quiet and (err_console.is_terminal if progress is None else progress)
+        # The engine (torch, scikit-learn, Fairlearn) loads only for an audit, so that
+        # `version`, `diff` and `--help` answer at once.
+        from audit.api import run_audit
+
         with RowsProgress(err_console, enabled=show_progress) as bar:
             result = run_audit(request, progress=bar)
         comparison = None

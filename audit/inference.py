@@ -24,8 +24,8 @@ from audit.features import (
 )
 from audit.models import LoadedModel, load_model
 from audit.models.sklearn_models import load_skops_object
-from audit.request import AuditRequest
-from audit.scoring import OutputKind, Predictions, column_predictions, model_predictions, raw_output
+from audit.request import AuditRequest, OutputKind
+from audit.scoring import Predictions, column_predictions, model_predictions, raw_output
 from audit.text.adapter import load_text_model
 from audit.text.column import text_feature_matrix
 

@@ -15,14 +15,6 @@ from itertools import pairwise
 
 import numpy as np
 import pandas as pd
-from fairlearn.metrics import (
-    MetricFrame,
-    false_negative_rate,
-    false_positive_rate,
-    selection_rate,
-    true_positive_rate,
-)
-from sklearn.metrics import accuracy_score, precision_score
 
 from audit.calibration import CALIBRATION_BINS
 
@@ -39,7 +31,32 @@ def confusion_index(labels: np.ndarray, decisions: np.ndarray) -> np.ndarray:
 
 def _base_rate(y_true: np.ndarray, y_pred: np.ndarray, sample_weight: np.ndarray) -> float:
     # Fairlearn has no base-rate function: it is the selection rate of the labels.
+    from fairlearn.metrics import selection_rate
+
     return float(selection_rate(y_true, y_true, sample_weight=sample_weight))
+
+
+def _fairlearn_functions() -> dict[str, Callable[..., float]]:
+    """Fairlearn's (and scikit-learn's) function for each rate metric. Imported when metrics
+    are computed, not with this module: the report renderers read the spec table's meanings,
+    and loading scikit-learn costs a second."""
+    from fairlearn.metrics import (
+        false_negative_rate,
+        false_positive_rate,
+        selection_rate,
+        true_positive_rate,
+    )
+    from sklearn.metrics import accuracy_score, precision_score
+
+    return {
+        "selection_rate": selection_rate,
+        "base_rate": _base_rate,
+        "accuracy": accuracy_score,
+        "true_positive_rate": true_positive_rate,
+        "false_positive_rate": false_positive_rate,
+        "false_negative_rate": false_negative_rate,
+        "precision": partial(precision_score, zero_division=0.0),
+    }
 
 
 @dataclass(frozen=True)
@@ -47,7 +64,6 @@ class RateMetric:
     name: str
     numerator: tuple[int, ...]
     denominator: tuple[int, ...]
-    fairlearn_function: Callable[..., float]
     undefined_reason: str
     meaning: str
 
@@ -57,7 +73,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "selection_rate",
         (TP, FP),
         ALL_CELLS,
-        selection_rate,
         "the group has no rows",
         "Share of the group that receives the positive decision.",
     ),
@@ -65,7 +80,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "base_rate",
         (TP, FN),
         ALL_CELLS,
-        _base_rate,
         "the group has no rows",
         "Share of the group whose true label is positive.",
     ),
@@ -73,7 +87,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "accuracy",
         (TP, TN),
         ALL_CELLS,
-        accuracy_score,
         "the group has no rows",
         "Share of the group whose decision matches the true label.",
     ),
@@ -81,7 +94,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "true_positive_rate",
         (TP,),
         (TP, FN),
-        true_positive_rate,
         "the group has no positive labels",
         "Of the group's people with a positive label, the share the model decides positive.",
     ),
@@ -89,7 +101,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "false_positive_rate",
         (FP,),
         (FP, TN),
-        false_positive_rate,
         "the group has no negative labels",
         "Of the group's people with a negative label, the share the model decides positive.",
     ),
@@ -97,7 +108,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "false_negative_rate",
         (FN,),
         (TP, FN),
-        false_negative_rate,
         "the group has no positive labels",
         "Of the group's people with a positive label, the share the model misses.",
     ),
@@ -105,7 +115,6 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         "precision",
         (TP,),
         (TP, FP),
-        partial(precision_score, zero_division=0.0),
         "the group has no positive decisions",
         "Of the group's positive decisions, the share whose true label is positive.",
     ),
@@ -156,12 +165,15 @@ def fairlearn_rates(tables: list[np.ndarray]) -> list[dict[str, np.ndarray]]:
     """
     if not tables:
         return []
+    from fairlearn.metrics import MetricFrame
+
+    functions = _fairlearn_functions()
     offsets = np.cumsum([0, *(len(table) for table in tables)])
     stacked = np.concatenate(tables)
     group_index, cell_index = np.nonzero(stacked)
     weights = stacked[group_index, cell_index].astype(np.float64)
     frame = MetricFrame(
-        metrics={metric.name: metric.fairlearn_function for metric in RATE_METRICS},
+        metrics={metric.name: functions[metric.name] for metric in RATE_METRICS},
         y_true=CELL_LABEL[cell_index],
         y_pred=CELL_DECISION[cell_index],
         sensitive_features=pd.Series(group_index, name="group"),

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from audit.explain.sampling import DEFAULT_SAMPLES
-from audit.scoring import OutputKind
 
 Engine = Literal["local", "dask"]
+# How to read a model's raw output; "auto" decides from its values.
+OutputKind = Literal["auto", "logits", "probabilities"]
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ import pandas as pd
 from audit.errors import DataError, ModelError
 from audit.features import numeric_column
 from audit.models.base import LoadedModel
+from audit.request import OutputKind
 from audit.table import label_strings, require_columns
-
-OutputKind = Literal["auto", "logits", "probabilities"]
 
 
 @dataclass(frozen=True)

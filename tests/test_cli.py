@@ -380,13 +380,15 @@ def test_internal_error_is_one_line_exit_3(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    import audit.api
     import audit.cli
 
     def broken(request: object, progress: object = None) -> None:
         raise KeyError("internal bug")
 
     model, data = fair_inputs(workspace)
-    monkeypatch.setattr(audit.cli, "run_audit", broken)
+    # The CLI imports the engine when it runs an audit, so the engine's function is patched.
+    monkeypatch.setattr(audit.api, "run_audit", broken)
     monkeypatch.chdir(tmp_path)
     argv = ["rai-audit", *map(str, audit_args(model, data, tmp_path / "out"))]
     monkeypatch.setattr(sys, "argv", argv)
