@@ -6,6 +6,7 @@ The CLI is a thin shell over this; a notebook calls it directly and renders the 
 
 from __future__ import annotations
 
+import codecs
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -89,6 +90,13 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"--batch-size must be at least 1, got {request.batch_size}")
     if request.threads is not None and request.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {request.threads}")
+    try:
+        codecs.lookup(request.encoding)
+    except LookupError:
+        raise UsageError(
+            f"--encoding {request.encoding[:40]!r} is not a text encoding Python knows; use "
+            "e.g. utf-8, latin-1 or cp1252"
+        ) from None
     if len(set(request.sensitive)) != len(request.sensitive):
         raise UsageError(f"--sensitive names a column twice: {','.join(request.sensitive)}")
     if request.target in request.sensitive:

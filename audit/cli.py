@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from audit.cli_progress import RowsProgress
 from audit.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
@@ -25,6 +26,7 @@ from audit.gate import violates
 from audit.output import atomic_write, check_output_dir, write_outputs
 from audit.request import AuditRequest, Engine, OutputKind
 from audit.result import AuditResult
+from audit.trail import source_date_epoch
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -56,6 +58,23 @@ RUN_EPILOG = """Examples:
 Exit codes: 0 gate passed, 1 gate failed, 2 usage or input error, 3 audit incomplete
 (a check crashed). Thresholds and the gate are configured in rai-audit.toml or
 [tool.rai-audit] in pyproject.toml; see docs/configuration.md."""
+
+
+# A value quoted in an error (a cell, a header) is cut to this many characters around "…".
+LONGEST_WORD = 120
+
+
+def one_line(message: str) -> str:
+    """An error message as one line of bounded length: a 50 MB cell quoted in it would flood
+    the terminal and the CI log, and a newline would break the one-line promise."""
+    words = message.replace("\r", " ").replace("\n", " ").split(" ")
+    keep = LONGEST_WORD // 2
+    return " ".join(
+        word
+        if len(word) <= LONGEST_WORD
+        else f"{word[:keep]}…({len(word) - 2 * keep:,} characters)…{word[-keep:]}"
+        for word in words
+    )
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -117,6 +136,12 @@ def _overrides(
     return overrides
 
 
+def _add_row(table: Table, *cells: str) -> None:
+    """Cells as plain text: group and column names come from the data and may hold what rich
+    would read as markup, such as "[/]"."""
+    table.add_row(*(Text(cell) for cell in cells))
+
+
 def _summary(
     result: AuditResult, written: list[Path], comparison: Comparison | None = None
 ) -> None:
@@ -152,7 +177,9 @@ def _summary(
                 "–" if disparity.ci is None else f"[{disparity.ci[0]:.3f}, {disparity.ci[1]:.3f}]"
             )
             groups = " vs ".join("/".join(group) for group in disparity.groups)
-            table.add_row(" × ".join(disparity.feature), disparity.metric, value, interval, groups)
+            _add_row(
+                table, " × ".join(disparity.feature), disparity.metric, value, interval, groups
+            )
         out_console.print(table)
     counts: dict[str, int] = {}
     for finding in result.findings:
@@ -564,6 +591,9 @@ def run(
         )
         check_output_dir(out, request.input_paths())
         show_progress = not quiet and (err_console.is_terminal if progress is None else progress)
+        # Checked before the engine loads: numpy reads SOURCE_DATE_EPOCH when it is imported
+        # and fails with a traceback on a malformed value.
+        source_date_epoch()
         # The engine (torch, scikit-learn, Fairlearn) loads only for an audit, so that
         # `version`, `diff` and `--help` answer at once.
         from audit.api import run_audit
@@ -582,7 +612,7 @@ def run(
     except RaiAuditError as error:
         if debug:
             raise
-        err_console.print(f"rai-audit: error: {error}", markup=False)
+        err_console.print(f"rai-audit: error: {one_line(str(error))}", markup=False)
         raise typer.Exit(error.exit_code) from None
     if quiet:
         out_console.print("Gate passed." if result.gate.passed else "Gate failed.", markup=False)
@@ -681,7 +711,7 @@ def diff(
     except RaiAuditError as error:
         if debug:
             raise
-        err_console.print(f"rai-audit: error: {error}", markup=False)
+        err_console.print(f"rai-audit: error: {one_line(str(error))}", markup=False)
         raise typer.Exit(error.exit_code) from None
     if chosen == "json":
         typer.echo(text, nl=False)
@@ -716,7 +746,8 @@ def _metric_table(title: str, shifts: list[MetricChange]) -> Table:
             if shift.assessment == "neutral"
             else f"{shift.assessment} ({shift.direction})"
         )
-        table.add_row(
+        _add_row(
+            table,
             _metric_slice(shift),
             shift.metric.replace("_", " "),
             _interval_text(shift.baseline_value, shift.baseline_interval),
@@ -749,7 +780,8 @@ def _diff_table(comparison: Comparison, out: Path | None) -> None:
             table.add_column(column, overflow="fold", no_wrap=column != "finding")
         for label, changes in groups:
             for change in changes:
-                table.add_row(
+                _add_row(
+                    table,
                     label,
                     _severity_change(change),
                     "fails" if change.regression else "",
@@ -808,8 +840,8 @@ def main() -> None:
             traceback.print_exc()
             sys.exit(EXIT_INCOMPLETE)
         err_console.print(
-            f"rai-audit: internal error: {type(error).__name__}: {error} (rerun with --debug "
-            "and report it)",
+            f"rai-audit: internal error: {type(error).__name__}: {one_line(str(error))} (rerun "
+            "with --debug and report it)",
             markup=False,
         )
         sys.exit(EXIT_INCOMPLETE)

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
+from audit.errors import UsageError
 from audit.result import FileInfo
 
 TRACKED_PACKAGES = ("rai-audit", "numpy", "pandas", "scikit-learn", "fairlearn", "torch", "skops")
@@ -56,9 +57,24 @@ def tool_version() -> str:
 
 def started_at() -> str:
     """Now, or SOURCE_DATE_EPOCH when set, so that reproducible builds get identical reports."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = datetime.fromtimestamp(int(epoch), UTC) if epoch else datetime.now(UTC)
+    epoch = source_date_epoch()
+    moment = datetime.fromtimestamp(epoch, UTC) if epoch is not None else datetime.now(UTC)
     return moment.isoformat(timespec="seconds")
+
+
+def source_date_epoch() -> int | None:
+    """SOURCE_DATE_EPOCH (whole seconds since 1970 UTC), None when unset or empty."""
+    text = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if not text:
+        return None
+    fix = "set it to whole seconds since 1970, e.g. $(git log -1 --format=%ct), or unset it"
+    if not text.isdigit():
+        raise UsageError(f"SOURCE_DATE_EPOCH={text[:40]!r} is not a number of seconds; {fix}")
+    try:
+        datetime.fromtimestamp(int(text), UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise UsageError(f"SOURCE_DATE_EPOCH={text[:40]!r} is out of range; {fix}") from exc
+    return int(text)
 
 
 def platform_name() -> str:

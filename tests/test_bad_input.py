@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -447,15 +448,95 @@ def test_missing_model_file(cli: Cli, workspace: Workspace, out: Path, frame) ->
     )
 
 
-def test_model_that_is_not_torchscript(cli: Cli, workspace: Workspace, out: Path, frame) -> None:
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b"not a zip archive", "not a ZIP archive"),
+        (b"", "not a ZIP archive"),
+        ("zip without an archive_format record", "archive_format: file not found"),
+    ],
+)
+def test_model_that_is_not_torch_export(
+    cli: Cli,
+    workspace: Workspace,
+    out: Path,
+    frame,
+    capfd: pytest.CaptureFixture[str],
+    content: bytes | str,
+    cause: str,
+) -> None:
     data = workspace.table(frame)
-    model = workspace.text("model.pt2", b"not a zip archive")
+    if isinstance(content, str):
+        model = workspace.root / "model.pt2"
+        with zipfile.ZipFile(model, "w") as archive:
+            archive.writestr("archive/version", "1")
+    else:
+        model = workspace.text("model.pt2", content)
+    capfd.readouterr()
     expect_input_error(
-        cli, workspace, out, audit_args(model, data, out), "model.pt2", "torch.export"
+        cli, workspace, out, audit_args(model, data, out), "model.pt2", "torch.export", cause
     )
+    # torch logs the archive's traceback as a warning; none of it reaches the console.
+    logged = capfd.readouterr()
+    assert "Traceback" not in logged.err + logged.out and "deserializing" not in logged.err
 
 
 # --- configuration and options ----------------------------------------------------------------
+
+
+def test_unknown_encoding(cli: Cli, workspace: Workspace, out: Path, frame) -> None:
+    data = workspace.table(frame)
+    expect_input_error(
+        cli,
+        workspace,
+        out,
+        audit_args(None, data, out, "--predictions", "label", "--encoding", "no-such-codec"),
+        "--encoding 'no-such-codec'",
+        "utf-8",
+    )
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "99999999999999999999"])
+def test_malformed_source_date_epoch(
+    cli: Cli, workspace: Workspace, out: Path, frame, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    data = workspace.table(frame)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
+    expect_input_error(
+        cli,
+        workspace,
+        out,
+        audit_args(None, data, out, "--predictions", "label"),
+        f"SOURCE_DATE_EPOCH={value!r}",
+        "unset it",
+    )
+
+
+def test_a_huge_value_is_quoted_short(cli: Cli, workspace: Workspace, out: Path) -> None:
+    # One class only, and that class is a 200,000-character cell: the error names it, briefly.
+    frame = make_frame().assign(label="1" * 200_000)
+    data = workspace.table(frame)
+    line = expect_input_error(
+        cli,
+        workspace,
+        out,
+        audit_args(None, data, out, "--predictions", "sex"),
+        "one class only",
+        "characters)…",
+    )
+    assert len(line) < 600
+
+
+def test_data_values_that_look_like_markup_print_as_text(
+    cli: Cli, workspace: Workspace, out: Path
+) -> None:
+    frame = make_frame()
+    frame["group"] = frame["group"].map({"a": "[/]", "b": "[bold]b"}).fillna(frame["group"])
+    data = workspace.table(frame)
+    model = workspace.torchscript(default_module())
+    result = cli(*audit_args(model, data, out, "--format", "json"))
+    assert result.exit_code in (0, 1), (result.output, result.exception)
+    assert "[/]" in result.stdout or "[bold]b" in result.stdout
 
 
 def test_unknown_key_in_rai_audit_toml(cli: Cli, workspace: Workspace, out: Path, frame) -> None:

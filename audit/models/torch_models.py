@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -76,14 +77,47 @@ def load_torchscript(path: Path, device: str) -> LoadedModel:
     )
 
 
+class _Captured(logging.Handler):
+    """Keeps what a library logs instead of letting it reach the console."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def cause(self) -> str | None:
+        """The first line of the last exception a record carried, if any."""
+        for record in reversed(self.records):
+            if record.exc_info and record.exc_info[1] is not None:
+                error = record.exc_info[1]
+                # torch's first sentence says what failed; the rest is generic advice.
+                first = str(error).splitlines()[0].split(". ")[0] if str(error) else ""
+                return f"{type(error).__name__}: {first}"
+        return None
+
+
 def load_exported(path: Path, device: str) -> LoadedModel:
+    # torch.export logs a bad archive's traceback as a warning, then raises a vaguer error
+    # ("check the warnings above"); the traceback is kept here and its cause put in the message.
+    logger = logging.getLogger("torch.export")
+    captured = _Captured()
+    # torch attaches its own console handler to this logger: it is set aside, not added to.
+    handlers, logger.handlers = logger.handlers, [captured]
+    propagate, logger.propagate = logger.propagate, False
     try:
         program = torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a bad archive
+        cause = captured.cause() or (
+            f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
         raise ModelError(
-            f"{path}: not a loadable torch.export file ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0] if str(exc) else ''}); save it with torch.export.save"
+            f"{path}: not a loadable torch.export file ({cause}); save it with torch.export.save"
         ) from exc
+    finally:
+        logger.handlers = handlers
+        logger.propagate = propagate
     module = program.module()
     module.to(device)
     return LoadedModel(
