@@ -90,6 +90,10 @@ def _validate(request: AuditRequest) -> None:
         raise UsageError(f"--batch-size must be at least 1, got {request.batch_size}")
     if request.threads is not None and request.threads < 1:
         raise UsageError(f"--threads must be at least 1, got {request.threads}")
+    if request.sep is not None and len(request.sep) != 1:
+        raise UsageError(
+            f"--sep {request.sep[:20]!r} must be one character, e.g. --sep ';' or --sep tab"
+        )
     try:
         codecs.lookup(request.encoding)
     except LookupError:
@@ -233,6 +237,7 @@ def _streamed(
         bins=request.bins,
         chunk_rows=request.chunk_rows or DEFAULT_CHUNK_ROWS,
         encoding=request.encoding,
+        sep=request.sep,
         text=request.text_column is not None,
     )
     files = partition_files(request.data)  # before a cluster starts: a bad path fails at once
@@ -392,10 +397,10 @@ def _audit(
     policy, config_file = resolve_policy(request)
     streamed = _is_streamed(request)
     # Read now (a streamed audit reads later, in passes): bad data fails before the model runs.
-    frame = None if streamed else read_table(request.data, request.encoding)
+    frame = None if streamed else read_table(request.data, request.encoding, sep=request.sep)
     # Read now: a bad --train-data or --holdout fails before the model has run.
     members, holdout = (
-        TableRows(read_table(path, request.encoding), path) if path else None
+        TableRows(read_table(path, request.encoding, sep=request.sep), path) if path else None
         for path in (request.train_data, request.holdout)
     )
     model: LoadedModel | None = None

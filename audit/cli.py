@@ -451,6 +451,12 @@ def run(
     encoding: Annotated[
         str, typer.Option(help="Text encoding of a CSV, e.g. --encoding latin-1.")
     ] = "utf-8",
+    sep: Annotated[
+        str | None,
+        typer.Option(
+            help="Separator of a CSV: one character, or tab, e.g. --sep ';'. Default: detected from the first lines (, ; tab |)."
+        ),
+    ] = None,
     config: Annotated[
         Path | None,
         typer.Option(
@@ -565,6 +571,7 @@ def run(
             workers=workers,
             bins=tuple(bins or ()),
             encoding=encoding,
+            sep=_separator(sep),
             config_file=config,
             policy_overrides=_overrides(
                 min_group_size,
@@ -624,6 +631,11 @@ def run(
         )
         raise typer.Exit(EXIT_INCOMPLETE)
     raise typer.Exit(EXIT_PASSED if result.gate.passed else EXIT_FAILED)
+
+
+def _separator(text: str | None) -> str | None:
+    """--sep as typed: one character, or a name for the one a shell makes awkward."""
+    return {"tab": "\t", "\\t": "\t"}.get(text.lower(), text) if text is not None else None
 
 
 def _engine(name: str) -> Engine:

@@ -36,6 +36,7 @@ class AuditRequest:
     threads: int | None = None
     bins: tuple[str, ...] = ()
     encoding: str = "utf-8"
+    sep: str | None = None  # the CSV separator; None detects it from the first lines
     config_file: Path | None = None
     search_config: bool = True  # look for rai-audit.toml / pyproject.toml in the cwd
     policy_overrides: dict[str, Any] = field(default_factory=dict)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -32,10 +34,12 @@ def read_table(
     encoding: str = "utf-8",
     columns: list[str] | None = None,
     nrows: int | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
     """CSV, gzip-compressed CSV or Parquet, with every failure turned into a DataError.
 
-    ``columns`` reads only those (they must exist); ``nrows`` only the first rows of a CSV.
+    ``columns`` reads only those (they must exist); ``nrows`` only the first rows of a CSV;
+    ``sep`` is the CSV's separator, None to detect it (``csv_separator``).
     """
     name = path.name.lower()
     if not path.exists():
@@ -48,7 +52,7 @@ def read_table(
         if name.endswith((".parquet", ".pq")):
             frame = pd.read_parquet(path, columns=columns)
         elif name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
-            frame = _read_csv(path, encoding, columns, nrows)
+            frame = _read_csv(path, encoding, columns, nrows, sep)
         else:
             raise DataError(
                 f"{path}: unknown data format {path.suffix!r}; use .csv, .csv.gz or .parquet"
@@ -70,10 +74,63 @@ def _kind(name: str) -> str:
     return "Parquet" if name.endswith((".parquet", ".pq")) else "CSV"
 
 
+# Separators a CSV is checked for when --sep is not given, the first preferred on a tie.
+SEPARATORS = (",", ";", "\t", "|")
+SNIFF_BYTES = 1 << 16
+SNIFF_LINES = 50
+
+
+def csv_separator(path: Path, encoding: str, sep: str | None = None) -> str:
+    """``sep`` when given; tab for .tsv; otherwise the separator that splits the first lines
+    of the file into the most fields, the same number on every line (comma when none does).
+
+    The standard library's ``csv.Sniffer`` guesses from character frequencies and picks a
+    separator that appears inside values (a ";" in free text) over the header's; counting
+    fields that ``csv.reader`` parses, line by line, is predictable and honours quotes.
+    """
+    if sep is not None:
+        return sep
+    if path.name.lower().endswith(".tsv"):
+        return "\t"
+    try:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except (OSError, EOFError):
+        return ","  # the read that follows reports the file's problem
+    text = head.decode(encoding, errors="replace")
+    if len(head) == SNIFF_BYTES and "\n" in text:
+        text = text[: text.rindex("\n")]  # a cut last line would count fewer fields
+    best, best_fields = ",", 1
+    for candidate in SEPARATORS:
+        rows = [row for row in csv.reader(io.StringIO(text), delimiter=candidate) if row]
+        widths = {len(row) for row in rows[:SNIFF_LINES]}
+        if len(widths) == 1 and (fields := widths.pop()) > best_fields:
+            best, best_fields = candidate, fields
+    return best
+
+
+def separator_hint(header: Sequence[object]) -> str:
+    """For an error about a missing column: a header of one column that holds another
+    separator was split with the wrong one."""
+    if len(header) != 1:
+        return ""
+    name = str(header[0])
+    for candidate in SEPARATORS:
+        if candidate in name:
+            shown = "tab" if candidate == "\t" else candidate
+            return f" (the header looks {shown!r}-separated: pass --sep {shown!r})"
+    return ""
+
+
 def _read_csv(
-    path: Path, encoding: str, columns: list[str] | None = None, nrows: int | None = None
+    path: Path,
+    encoding: str,
+    columns: list[str] | None = None,
+    nrows: int | None = None,
+    sep: str | None = None,
 ) -> pd.DataFrame:
-    separator = "\t" if path.name.lower().endswith(".tsv") else ","
+    separator = csv_separator(path, encoding, sep)
     try:
         return pd.read_csv(
             path,
@@ -107,10 +164,15 @@ def malformed_csv(path: Path, exc: pd.errors.ParserError) -> DataError:
 def require_columns(frame: pd.DataFrame, columns: list[str], role: str, source: Path) -> None:
     for column in columns:
         if column not in frame.columns:
-            available = ", ".join(map(str, frame.columns))
-            raise DataError(
-                f"{source}: no column {column!r} for {role}; available columns: {available}"
-            )
+            raise missing_column(source, column, role, list(frame.columns))
+
+
+def missing_column(source: Path, column: str, role: str, header: Sequence[object]) -> DataError:
+    available = ", ".join(map(str, header))
+    return DataError(
+        f"{source}: no column {column!r} for {role}{separator_hint(header)}; available "
+        f"columns: {available}"
+    )
 
 
 @dataclass(frozen=True)

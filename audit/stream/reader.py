@@ -9,41 +9,41 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from audit.errors import DataError
-from audit.table import malformed_csv, read_table
+from audit.table import csv_separator, malformed_csv, missing_column, read_table
 
 
 def _is_parquet(path: Path) -> bool:
     return path.name.lower().endswith((".parquet", ".pq"))
 
 
-def _separator(path: Path) -> str:
-    return "\t" if path.name.lower().endswith(".tsv") else ","
-
-
-def table_columns(path: Path, encoding: str) -> list[str]:
+def table_columns(path: Path, encoding: str, sep: str | None = None) -> list[str]:
     """The header: the table's column names, read without its rows."""
     if _is_parquet(path):
         try:
             return list(pq.ParquetFile(path).schema_arrow.names)
         except (OSError, ValueError) as exc:
             raise DataError(f"{path}: cannot be read as Parquet ({exc}); check the file") from exc
-    frame = read_table(path, encoding, nrows=0)
+    frame = read_table(path, encoding, nrows=0, sep=sep)
     return [str(column) for column in frame.columns]
 
 
-def require_header(path: Path, roles: dict[str, str], encoding: str) -> list[str]:
+def require_header(
+    path: Path, roles: dict[str, str], encoding: str, sep: str | None = None
+) -> list[str]:
     """The file's columns, after checking that each column in ``roles`` (-> its flag) is one."""
-    header = table_columns(path, encoding)
+    header = table_columns(path, encoding, sep)
     for column, role in roles.items():
         if column not in header:
-            raise DataError(
-                f"{path}: no column {column!r} for {role}; available columns: {', '.join(header)}"
-            )
+            raise missing_column(path, column, role, header)
     return header
 
 
 def iter_chunks(
-    path: Path, chunk_rows: int, encoding: str, columns: list[str] | None = None
+    path: Path,
+    chunk_rows: int,
+    encoding: str,
+    columns: list[str] | None = None,
+    sep: str | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The table's rows in order, ``chunk_rows`` at a time (only ``columns``, if given);
     errors name the file's line."""
@@ -56,7 +56,7 @@ def iter_chunks(
     # (pyarrow's reader fixes a column's type from its first block and rejects later ones).
     reader = pd.read_csv(
         path,
-        sep=_separator(path),
+        sep=csv_separator(path, encoding, sep),
         encoding=encoding,
         compression="infer",
         chunksize=chunk_rows,

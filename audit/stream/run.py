@@ -57,6 +57,7 @@ class StreamSettings:
     bins: tuple[str, ...]
     chunk_rows: int
     encoding: str
+    sep: str | None  # the CSV separator, None to detect it
     text: bool  # a text audit: its probes get a larger sample
 
 
@@ -97,6 +98,7 @@ def stream_dataset(
             (settings.target_column, *settings.sensitive),
             settings.chunk_rows,
             settings.encoding,
+            settings.sep,
         ),
         parts,
         _advance(progress),
@@ -138,6 +140,7 @@ def stream_dataset(
             sensitive=tuple(sensitive),
             chunk_rows=settings.chunk_rows,
             encoding=settings.encoding,
+            sep=settings.sep,
             keep_scores=columns.rows <= policy.exact_auc_rows,
             per_cell=TEXT_ROWS_PER_CELL if settings.text else ROWS_PER_CELL,
             seed=policy.seed,

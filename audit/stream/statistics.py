@@ -89,13 +89,14 @@ class ColumnPass:
     columns: tuple[str, ...]  # those whose values are summarized: target and sensitive
     chunk_rows: int
     encoding: str
+    sep: str | None  # the CSV separator, None to detect it
 
     def __call__(self, part: Part, report: Report = None) -> ColumnStats:
-        header = require_header(part.path, self.roles, self.encoding)
+        header = require_header(part.path, self.roles, self.encoding, self.sep)
         columns = list(self.columns)
         summaries: dict[str, ColumnSummary] | None = None
         rows = 0
-        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding, columns):
+        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding, columns, self.sep):
             chunk_summaries = summarize(chunk, columns, first_row=rows)
             summaries = (
                 chunk_summaries
@@ -195,6 +196,7 @@ class ScorePass:
     sensitive: tuple[SensitiveEncoding, ...]
     chunk_rows: int
     encoding: str
+    sep: str | None
     keep_scores: bool  # every score (exact ROC AUC) rather than a sketch
     per_cell: int
     seed: int
@@ -207,7 +209,7 @@ class ScorePass:
         n_keys = cell_space(self.sizes)
         stats: PartitionStats | None = None
         offset = 0
-        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding):
+        for chunk in iter_chunks(part.path, self.chunk_rows, self.encoding, sep=self.sep):
             try:
                 chunk_stats = self._chunk(chunk, part, offset, n_keys)
             except RaiAuditError as exc:
