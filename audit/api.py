@@ -452,6 +452,7 @@ def _audit(
         audited.calibration,
         policy,
         threads,
+        progress,
     )
     privacy: PrivacyReport | None = None
     stage_runs: tuple[CheckRun, ...] = ()

@@ -8,6 +8,7 @@ the rows, so the in-memory, chunked and Dask audits keep the same ``CalibrationT
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,6 +96,7 @@ def calibration_error_replicates(
     rng: np.random.Generator,
     max_chunk_elements: int,
     threads: int = 1,
+    report: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """Poisson-bootstrap ECE per slice, ``[n_boot, groups]``, drawn in chunks of replicates
     of at most ``max_chunk_elements`` counts and reduced on ``threads`` threads.
@@ -126,4 +128,5 @@ def calibration_error_replicates(
         n_boot,
         max_chunk_elements // max(1, table.rows.size),
         threads,
+        report,
     )

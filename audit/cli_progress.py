@@ -1,4 +1,4 @@
-"""The CLI's progress bar for streamed audits: rows done, rows per second, time left."""
+"""The CLI's progress bar: rows (or replicates) done, their rate, time left."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from rich.text import Text
 class _RowRate(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+        unit = task.fields.get("unit", "rows")
+        return Text(f"{speed:,.0f} {unit}/s" if speed else "", style="progress.data.speed")
 
 
 class RowsProgress:
@@ -37,7 +38,7 @@ class RowsProgress:
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("rows"),
+                TextColumn("{task.fields[unit]}"),
                 _RowRate(),
                 TimeElapsedColumn(),
                 TextColumn("left"),
@@ -64,12 +65,12 @@ class RowsProgress:
         if self._bar is not None:
             self._bar.stop()
 
-    def start(self, description: str, total_rows: int | None) -> None:
+    def start(self, description: str, total_rows: int | None, unit: str = "rows") -> None:
         if self._bar is None:
             return
         if self._task is not None:
             self._bar.update(self._task, visible=False)
-        self._task = self._bar.add_task(description, total=total_rows)
+        self._task = self._bar.add_task(description, total=total_rows, unit=unit)
 
     def advance(self, rows: int) -> None:
         if self._bar is not None and self._task is not None:

@@ -27,6 +27,7 @@ from audit.metrics import (
     undefined_rates,
 )
 from audit.policy import Policy
+from audit.progress import Progress
 from audit.replicates import replicates_in_blocks
 from audit.result import Disparity, GroupResult, GroupStatus
 from audit.score_sketch import ScoreSketch
@@ -39,6 +40,8 @@ AUC_BINS = 256
 MIN_DEFINED_SHARE = 0.5
 # Cap on the elements of one chunk of histogram replicates, to bound memory.
 MAX_CHUNK_ELEMENTS = 8_000_000
+# The bootstrap reports its progress from this many drawn counts (about 2 s on one core).
+PROGRESS_DRAWS = 50_000_000
 NO_SCORES = "the audit has no scores, only decisions (pass --scores)"
 
 
@@ -286,6 +289,7 @@ def fairness_from_counts(
     calibration: CalibrationTable | None,
     policy: Policy,
     threads: int = 1,
+    progress: Progress | None = None,
 ) -> FairnessTables:
     """Every slice's tables from the fine cells' confusion counts (merged over chunks or not).
 
@@ -299,12 +303,25 @@ def fairness_from_counts(
     indicators = [slice_.indicator(n_cells) for slice_ in slices]
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
     auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
+    calibration_reason = _why_no_calibration(calibration)
+    # Counts drawn for the ROC AUC and calibration replicates: the bootstrap's costly part.
+    draws = [
+        policy.n_boot * table.size
+        for table in (
+            histogram,
+            calibration.rows if calibration is not None and calibration_reason is None else None,
+        )
+        if table is not None
+    ]
+    report = None
+    if progress is not None and sum(draws) >= PROGRESS_DRAWS:
+        progress.start("bootstrap intervals", len(draws) * policy.n_boot, unit="replicates")
+        report = progress.advance
     auc_replicates = (
-        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng, threads)
+        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng, threads, report)
         if histogram is not None
         else None
     )
-    calibration_reason = _why_no_calibration(calibration)
     # From a generator spawned off the audit's, after its draws: those stay as they were,
     # and these do not depend on how ROC AUC was resampled (every score or a sketch).
     calibration_replicates = (
@@ -315,6 +332,7 @@ def fairness_from_counts(
             rng.spawn(1)[0],
             MAX_CHUNK_ELEMENTS,
             threads,
+            report,
         )
         if calibration is not None and calibration_reason is None
         else None
@@ -407,6 +425,7 @@ def _auc_replicates(
     n_boot: int,
     rng: np.random.Generator,
     threads: int,
+    report: Callable[[int], None] | None,
 ) -> list[np.ndarray]:
     """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms.
 
@@ -428,6 +447,7 @@ def _auc_replicates(
         n_boot,
         MAX_CHUNK_ELEMENTS // max(1, histogram.size),
         threads,
+        report,
     )
     shifted = []
     for position, indicator in enumerate(indicators):

@@ -74,6 +74,7 @@ class Policy(BaseModel):
     fail_on: Severity
     require_significance: bool
     n_boot: int
+    max_n_boot: int
     confidence_level: float
     seed: int
     exact_auc_rows: int
@@ -89,6 +90,12 @@ class Policy(BaseModel):
             raise ValueError(f"max_intersection must be at least 1, got {self.max_intersection}")
         if self.n_boot < 0:
             raise ValueError(f"n_boot must be 0 (no intervals) or more, got {self.n_boot}")
+        if self.n_boot > self.max_n_boot:
+            raise ValueError(
+                f"n_boot = {self.n_boot} is more than max_n_boot = {self.max_n_boot}; intervals "
+                "settle long before, so lower it, or raise max_n_boot in the policy file if "
+                "you need that many"
+            )
         if not 0.5 <= self.confidence_level < 1:
             raise ValueError(f"confidence_level must lie in [0.5, 1), got {self.confidence_level}")
         if self.max_groups < 2:

@@ -6,10 +6,10 @@ from typing import Protocol
 
 
 class Progress(Protocol):
-    def start(self, description: str, total_rows: int | None) -> None:
-        """A new phase over ``total_rows`` rows (None: not known in advance)."""
+    def start(self, description: str, total_rows: int | None, unit: str = "rows") -> None:
+        """A new phase over ``total_rows`` of ``unit`` (None: not known in advance)."""
         ...
 
     def advance(self, rows: int) -> None:
-        """``rows`` more rows of the current phase are done."""
+        """``rows`` more units of the current phase are done."""
         ...

@@ -23,28 +23,38 @@ def replicates_in_blocks(
     n_boot: int,
     block: int,
     threads: int,
+    report: Callable[[int], None] | None = None,
 ) -> list[np.ndarray]:
     """``reduce(draw(size))`` over blocks of at most ``block`` replicates, ``n_boot`` in all.
 
     ``reduce`` returns one ``[size, widths[k]]`` array per output k; each output's blocks are
     joined in draw order. At most ``threads`` drawn blocks wait to be reduced, so memory stays
-    bounded by the block size.
+    bounded by the block size. ``report`` hears the replicates of each block reduced.
     """
     if threads > 1:
         block = min(block, -(-n_boot // (2 * threads)))  # enough blocks to overlap
     block = max(1, block)
     sizes = [min(block, n_boot - start) for start in range(0, n_boot, block)]
     reduced: list[list[np.ndarray]] = []
+
+    def done(parts: list[np.ndarray], size: int) -> None:
+        reduced.append(parts)
+        if report is not None:
+            report(size)
+
     if threads <= 1:
-        reduced = [reduce(draw(size)) for size in sizes]
+        for size in sizes:
+            done(reduce(draw(size)), size)
     else:
-        pending: deque[Future[list[np.ndarray]]] = deque()
+        pending: deque[tuple[Future[list[np.ndarray]], int]] = deque()
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rai-bootstrap") as pool:
             for size in sizes:
                 if len(pending) >= threads:
-                    reduced.append(pending.popleft().result())
-                pending.append(pool.submit(reduce, draw(size)))
-            reduced.extend(future.result() for future in pending)
+                    future, drawn = pending.popleft()
+                    done(future.result(), drawn)
+                pending.append((pool.submit(reduce, draw(size)), size))
+            for future, drawn in pending:
+                done(future.result(), drawn)
     return [
         np.concatenate([parts[output] for parts in reduced]) if reduced else np.empty((0, width))
         for output, width in enumerate(widths)

@@ -484,6 +484,13 @@ def test_model_that_is_not_torch_export(
 # --- configuration and options ----------------------------------------------------------------
 
 
+def test_n_boot_past_the_policy_bound(cli: Cli, workspace: Workspace, out: Path, frame) -> None:
+    data = workspace.table(frame)
+    args = audit_args(None, data, out, "--predictions", "label")
+    args[args.index("--n-boot") + 1] = "100000"
+    expect_input_error(cli, workspace, out, args, "n_boot = 100000", "max_n_boot = 10000")
+
+
 def test_unknown_encoding(cli: Cli, workspace: Workspace, out: Path, frame) -> None:
     data = workspace.table(frame)
     expect_input_error(

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from rich.console import Console
 
 from audit.api import AuditRequest, run_audit
@@ -85,3 +86,48 @@ def test_disabled_bar_draws_nothing() -> None:
         bar.start("scoring", 10)
         bar.advance(10)
     assert output.getvalue() == ""
+
+
+class UnitProgress(RecordedProgress):
+    """Also keeps each phase's unit."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.units: list[str] = []
+
+    def start(self, description: str, total_rows: int | None, unit: str = "rows") -> None:
+        super().start(description, total_rows)
+        self.units.append(unit)
+
+
+def test_a_long_bootstrap_reports_its_replicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    import audit.fairness
+
+    # The phase appears from this many drawn counts; one makes any audit's bootstrap long.
+    monkeypatch.setattr(audit.fairness, "PROGRESS_DRAWS", 1)
+    progress = UnitProgress()
+    request = AuditRequest(
+        data=EXAMPLE / "test.csv.gz",
+        target="income",
+        sensitive=("sex",),
+        model=EXAMPLE / "model.pt",
+        search_config=False,
+        threads=2,
+        policy_overrides={"n_boot": 25},
+    )
+    run_audit(request, FAIRNESS_CHECKS, progress=progress)
+    ((description, total, steps),) = progress.phases
+    # ROC AUC and calibration error each draw every replicate once.
+    assert description == "bootstrap intervals" and progress.units == ["replicates"]
+    assert total == 50 == sum(steps) and len(steps) > 2
+
+
+def test_bar_names_the_unit_it_counts() -> None:
+    output = io.StringIO()
+    console = Console(file=output, force_terminal=True, width=140, color_system=None)
+    with RowsProgress(console, enabled=True) as bar:
+        bar.start("bootstrap intervals", 2000, unit="replicates")
+        bar.advance(500)
+        bar._bar.refresh()  # type: ignore[union-attr]  # draw now, not on the timer
+        drawn = output.getvalue()
+    assert "500/2000" in drawn and "replicates" in drawn and "rows" not in drawn
