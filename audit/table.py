@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from audit.csv_stream import bounded_csv
 from audit.errors import DataError
 
 MISSING_GROUP = "missing"
@@ -132,14 +133,15 @@ def _read_csv(
 ) -> pd.DataFrame:
     separator = csv_separator(path, encoding, sep)
     try:
-        return pd.read_csv(
-            path,
-            sep=separator,
-            encoding=encoding,
-            compression="infer",
-            usecols=columns,
-            nrows=nrows,
-        )
+        with bounded_csv(path, whole=True) as source:
+            return pd.read_csv(
+                source,
+                sep=separator,
+                encoding=encoding,
+                compression=None,
+                usecols=columns,
+                nrows=nrows,
+            )
     except pd.errors.EmptyDataError as exc:
         raise DataError(f"{path}: file is empty; it needs a header row and data rows") from exc
     except pd.errors.ParserError as exc:

@@ -189,6 +189,47 @@ def test_corrupt_gzip(cli: Cli, workspace: Workspace, out: Path) -> None:
     )
 
 
+@pytest.mark.parametrize("chunked", [False, True])
+def test_a_line_too_long_for_a_row(
+    cli: Cli, workspace: Workspace, out: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
+) -> None:
+    import audit.csv_stream
+
+    # 16 MiB in use; a 1 MiB bound keeps the test small. The line has no newline at all.
+    monkeypatch.setattr(audit.csv_stream, "MAX_LINE_BYTES", 1 << 20)
+    data = workspace.text("long.csv", b"label,sex,group\n1,F,a\n" + b"1" * (3 << 20))
+    extra = ("--chunk-rows", "100") if chunked else ()
+    expect_input_error(
+        cli,
+        workspace,
+        out,
+        audit_args(None, data, out, "--predictions", "label", *extra),
+        "long.csv",
+        "line 3 is longer than 1 MiB",
+        "quotes are closed",
+    )
+
+
+def test_a_gzip_bomb(
+    cli: Cli, workspace: Workspace, out: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit.csv_stream
+
+    # A floor of 1 MiB (1 GiB in use): 40 MB of short rows from a 40 kB file is a bomb.
+    monkeypatch.setattr(audit.csv_stream, "EXPANSION_FLOOR", 1 << 20)
+    rows = b"label,sex,group\n" + b"1,F,a\n0,M,b\n" * 3_000_000
+    data = workspace.text("bomb.csv.gz", gzip.compress(rows, 9))
+    expect_input_error(
+        cli,
+        workspace,
+        out,
+        audit_args(None, data, out, "--predictions", "label"),
+        "bomb.csv.gz",
+        "decompression bomb",
+        "--chunk-rows",
+    )
+
+
 def test_corrupt_parquet(cli: Cli, workspace: Workspace, out: Path) -> None:
     data = workspace.text("data.parquet", b"PAR1 not really parquet")
     expect_input_error(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from audit.csv_stream import bounded_csv
 from audit.errors import DataError
 from audit.table import csv_separator, malformed_csv, missing_column, read_table
 
@@ -54,15 +55,18 @@ def iter_chunks(
         return
     # pandas' own CSV parser, so that each value parses as the in-memory read parses it
     # (pyarrow's reader fixes a column's type from its first block and rejects later ones).
-    reader = pd.read_csv(
-        path,
-        sep=csv_separator(path, encoding, sep),
-        encoding=encoding,
-        compression="infer",
-        chunksize=chunk_rows,
-        usecols=columns,
-    )
-    with reader:
+    separator = csv_separator(path, encoding, sep)
+    with (
+        bounded_csv(path, whole=False) as source,
+        pd.read_csv(
+            source,
+            sep=separator,
+            encoding=encoding,
+            compression=None,
+            chunksize=chunk_rows,
+            usecols=columns,
+        ) as reader,
+    ):
         while True:
             try:
                 chunk = next(reader)
