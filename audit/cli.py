@@ -142,6 +142,10 @@ def _add_row(table: Table, *cells: str) -> None:
     table.add_row(*(Text(cell) for cell in cells))
 
 
+def _words(text: str, column: str) -> list[str]:
+    return [text] if column == "interval" else text.split()
+
+
 def _summary(
     result: AuditResult, written: list[Path], comparison: Comparison | None = None
 ) -> None:
@@ -167,8 +171,7 @@ def _summary(
         )
     else:
         table = Table(title="Disparities judged by the policy", show_lines=False)
-        for column in ("feature", "metric", "value", "interval", "groups"):
-            table.add_column(column, overflow="fold", no_wrap=column in ("metric", "interval"))
+        rows = []
         for disparity in result.disparities:
             if disparity.comparison != result.run.config["compare"]:
                 continue
@@ -176,10 +179,20 @@ def _summary(
             interval = (
                 "–" if disparity.ci is None else f"[{disparity.ci[0]:.3f}, {disparity.ci[1]:.3f}]"
             )
-            groups = " vs ".join("/".join(group) for group in disparity.groups)
-            _add_row(
-                table, " × ".join(disparity.feature), disparity.metric, value, interval, groups
+            # Words, not identifiers, so that a narrow terminal wraps between them.
+            groups = " vs ".join(" / ".join(group) for group in disparity.groups)
+            metric = disparity.metric.replace("_", " ")
+            rows.append((" × ".join(disparity.feature), metric, value, interval, groups))
+        for position, column in enumerate(("feature", "metric", "value", "interval", "groups")):
+            # Each column at least as wide as its longest word: wrapped, never cut mid-word
+            # (an interval is one unit).
+            longest = max(
+                (len(word) for row in rows for word in _words(row[position], column)),
+                default=len(column),
             )
+            table.add_column(column, overflow="fold", min_width=max(len(column), longest))
+        for row in rows:
+            _add_row(table, *row)
         out_console.print(table)
     counts: dict[str, int] = {}
     for finding in result.findings:

@@ -1,0 +1,38 @@
+"""The terminal summary at a CI log's 80 columns: wrapped between words, never inside one."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from conftest import adult_request
+from rich.console import Console
+
+import audit.cli
+from audit.api import run_audit
+from audit.checks import CHECKS
+
+FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_no_word_is_cut_at_the_terminal_width(monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+    result = run_audit(adult_request(n_boot=20), FAIRNESS_CHECKS)
+    output = io.StringIO()
+    monkeypatch.setattr(audit.cli, "out_console", Console(file=output, width=width, soft_wrap=True))
+    audit.cli._summary(result, [])
+    # The table's lines; the findings below it are soft-wrapped by the terminal itself.
+    lines = [line for line in output.getvalue().splitlines() if line[:1] in "┏┃┡│└"]
+    assert lines and max(len(line) for line in lines) <= width
+    table = "\n".join(lines)
+    shown = [d for d in result.disparities if d.comparison == result.run.config["compare"]]
+    words = {
+        word
+        for disparity in shown
+        for group in disparity.groups
+        for label in group
+        for word in label.split()
+    } | {word for disparity in shown for word in disparity.metric.split("_")}
+    assert "Amer-Indian-Eskimo" in words
+    for word in words:
+        assert word in table, word  # a word cut over two lines would be missing
