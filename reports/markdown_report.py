@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, ClassVar
+from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
@@ -256,32 +256,13 @@ def role_names() -> dict[Role, str]:
     return {info.role: info.name for info in role_infos()}
 
 
-def generic_recommendation(check: str, config: dict[str, Any]) -> str:
-    """A check's recommendation with its placeholders in general words, for text that speaks of
-    the check rather than one finding (SARIF rule help, the model card's caveats)."""
+def generic_recommendation(check: str) -> str:
+    """A check's recommendation in general words (its knowledge's ``advice``), for text that
+    speaks of the check rather than one finding: SARIF rule help, the model card."""
     from audit.checks.base import check_table
 
     info = check_table().get(check)
-    if info is None:
-        return ""
-    general = _GeneralWords(min_group_size=str(config.get("min_group_size", "min_group_size")))
-    try:
-        return info.recommendation.format_map(general)
-    except (ValueError, IndexError):  # a placeholder with a number format: no general wording
-        return ""
-
-
-class _GeneralWords(dict[str, str]):
-    WORDS: ClassVar[dict[str, str]] = {
-        "groups": "the groups",
-        "group": "concerned",  # "The group {group} is selected ..." -> "The group concerned ..."
-        "reference": "the most selected group",
-        "feature": "the sensitive feature",
-        "metric": "the metric",
-    }
-
-    def __missing__(self, key: str) -> str:
-        return self.WORDS.get(key, key.replace("_", " "))
+    return info.advice if info is not None else ""
 
 
 # --- the summary ---------------------------------------------------------------------------------

@@ -193,9 +193,9 @@ def model_card_context(result: AuditResult) -> dict[str, Any]:
         "undefined": _undefined(result),
         "unclear": unclear,
         "recommendations": [
-            {"check": check, "text": generic_recommendation(check, run.config)}
+            {"check": check, "text": generic_recommendation(check)}
             for check in checks_with_findings
-            if generic_recommendation(check, run.config)
+            if generic_recommendation(check)
         ],
         "positives": positives,
         "positive_share": MarkdownSafe(f"{positives / run.data.rows:.1%}")

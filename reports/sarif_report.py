@@ -124,7 +124,7 @@ class _Rules:
     def descriptor(self, check: str) -> dict[str, Any]:
         severity = self._default_severity(check)
         description = self.descriptions.get(check) or _table_description(check)
-        recommendation = generic_recommendation(check, self.result.run.config)
+        recommendation = generic_recommendation(check)
         try:
             owner = self.table.owner(check, severity)
         except KeyError:

@@ -55,7 +55,8 @@ class Check(Protocol):
 class CheckInfo:
     id: str
     title: str
-    recommendation: str
+    recommendation: str  # for one finding, with {placeholders}
+    advice: str  # the recommendation in general words, for text about the check
     severity: dict[str, Severity]
     description: str  # one sentence on what the check judges, for readers of any report
 
@@ -68,6 +69,7 @@ def check_table() -> dict[str, CheckInfo]:
             id=check_id,
             title=entry["title"],
             recommendation=entry["recommendation"],
+            advice=entry["advice"],
             description=entry["description"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
         )
