@@ -2,7 +2,9 @@
 
 Each check is a rule (its id, a description, help with the recommendation, the roles' actions
 and the obligations, and a default level); each finding is a result at the level its severity
-maps to, located at the audited data file, with the finding's fingerprint as its partial
+maps to, located on line 1 of the model file (findings about its behaviour) or of the data
+file (findings about the data, and every finding of an audit of decisions), as each check's
+knowledge says, with the finding's fingerprint as its partial
 fingerprint so that dashboards match it across runs, and the accountable role and the evidence
 in its properties. Validated against the OASIS schema in tests/schemas/.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
@@ -183,10 +185,31 @@ class _Rules:
         return descriptor
 
 
+@dataclass(frozen=True)
+class _Artifact:
+    uri: str
+    index: int  # in the run's artifacts
+
+
+def _subject(check: str) -> str:
+    """What the check's findings are about ("model" or "data"), from its knowledge."""
+    from audit.checks.base import check_table
+
+    info = check_table().get(check)
+    return info.subject if info is not None else "data"
+
+
 def _result(
-    finding: Finding, rules: _Rules, failing: set[str], uri: str, confidence: str
+    finding: Finding,
+    rules: _Rules,
+    failing: set[str],
+    files: dict[str, _Artifact],
+    confidence: str,
 ) -> dict[str, Any]:
     evidence = finding.evidence
+    # A finding about the model's behaviour sits on the model file; without one (decisions
+    # read from the data) and for findings about the data, on the data file.
+    artifact = files.get(_subject(finding.check), files["data"])
     consulted = ", ".join(role.value for role in finding.consulted)
     who = f"Accountable: {finding.accountable.value}" + (
         f" (consulted: {consulted})." if consulted else "."
@@ -208,7 +231,14 @@ def _result(
         "locations": [
             {
                 "physicalLocation": {
-                    "artifactLocation": {"uri": uri, "uriBaseId": SOURCE_ROOT, "index": 0}
+                    "artifactLocation": {
+                        "uri": artifact.uri,
+                        "uriBaseId": SOURCE_ROOT,
+                        "index": artifact.index,
+                    },
+                    # Code-scanning views show a result only on a line: the data file's
+                    # header (its columns), or the first line of the model file.
+                    "region": {"startLine": 1},
                 },
                 "message": {"text": location_text},
             }
@@ -244,7 +274,9 @@ def sarif_document(result: AuditResult) -> dict[str, Any]:
             "description": {"text": "The evaluation data the audit read."},
         }
     ]
+    files = {"data": _Artifact(data_uri, 0)}
     if run.model.file is not None:
+        files["model"] = _Artifact(artifact_uri(run.model.file.path), 1)
         artifacts.append(
             {
                 "location": {"uri": artifact_uri(run.model.file.path), "uriBaseId": SOURCE_ROOT},
@@ -287,7 +319,7 @@ def sarif_document(result: AuditResult) -> dict[str, Any]:
                 "invocations": [invocation],
                 "artifacts": artifacts,
                 "results": [
-                    _result(finding, rules, failing, data_uri, confidence)
+                    _result(finding, rules, failing, files, confidence)
                     for finding in result.findings
                 ],
                 "columnKind": "unicodeCodePoints",

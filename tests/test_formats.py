@@ -29,6 +29,7 @@ from markdown_it.token import Token
 from typer.testing import CliRunner
 
 from audit import AuditRequest, run_audit
+from audit.checks.base import check_table
 from audit.cli import app
 from audit.result import AuditResult, CheckRun, CheckStatus, GroupStatus
 from reports import available_formatters, render
@@ -385,9 +386,16 @@ def test_sarif_validates_and_maps_every_finding(
         assert properties["evidence"]["interval"] == finding["evidence"]["interval"]
         assert properties["evidence"]["n"] == finding["evidence"]["n"]
         (location,) = result["locations"]
-        uri = location["physicalLocation"]["artifactLocation"]["uri"]
+        physical = location["physicalLocation"]
+        uri = physical["artifactLocation"]["uri"]
         assert urlsplit(uri).scheme == "" and not uri.startswith("/"), uri
-        assert uri == run["artifacts"][0]["location"]["uri"]
+        # On the model file when the check judges the model's behaviour and there is one,
+        # else on the data file; always on a line, which code-scanning views need.
+        about_model = check_table()[finding["check"]].subject == "model"
+        expected = 1 if about_model and len(run["artifacts"]) > 1 else 0
+        assert physical["artifactLocation"]["index"] == expected
+        assert uri == run["artifacts"][expected]["location"]["uri"]
+        assert physical["region"] == {"startLine": 1}
     assert run["artifacts"][0]["hashes"]["sha-256"] == document["run"]["data"]["file"]["sha256"]
 
 

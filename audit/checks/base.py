@@ -6,7 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,7 @@ class CheckInfo:
     title: str
     recommendation: str  # for one finding, with {placeholders}
     advice: str  # the recommendation in general words, for text about the check
+    subject: Literal["model", "data"]  # the file a finding is about (SARIF's location)
     severity: dict[str, Severity]
     description: str  # one sentence on what the check judges, for readers of any report
 
@@ -70,6 +71,7 @@ def check_table() -> dict[str, CheckInfo]:
             title=entry["title"],
             recommendation=entry["recommendation"],
             advice=entry["advice"],
+            subject=entry["subject"],
             description=entry["description"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
         )
