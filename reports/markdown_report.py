@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -25,9 +25,13 @@ from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, Group
 
 # GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
 MAX_CHARS = 60_000
+# What a pull-request comment should stay under, in UTF-8 bytes (under 4 KiB): the lists in
+# the details block shrink (the JSON report keeps every row) until it does.
+COMMENT_BYTES = 4_000
 # Names longer than this are shortened in the summary (never in the model card).
 SUMMARY_NAME_LIMIT = 80
-TOP_FINDINGS = 10
+# Gate violations shown first, each with what its accountable role must do.
+ACT_FIRST = 3
 SUMMARY_METRICS = (
     "selection_rate",
     "true_positive_rate",
@@ -232,6 +236,10 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
         [md_code(label(group), in_table=False, limit=name_limit) for group in evidence.groups],
         " vs ",
     )
+    if evidence.threshold is None:
+        # Nothing was measured against a bound (e.g. a column that holds personal data): the
+        # finding's own sentence says it better than "pii share of race is 0.000".
+        return md_text(finding.title)
     text = f"{md_text(words(evidence.metric))} of {feature} is {number(evidence.value)}"
     if evidence.interval is not None:
         text += f" {interval(evidence.interval)}"
@@ -277,24 +285,24 @@ class ViolationRow:
 
 @dataclass(frozen=True)
 class Caps:
-    """How many rows each list of the summary shows; shrunk until the page fits MAX_CHARS."""
+    """How many rows each list of the details shows."""
 
     violations: int
-    findings: int
     disparities: int
     groups: int
 
-    def scaled(self, factor: float) -> Caps:
-        return Caps(
-            violations=max(3, int(self.violations * factor)),
-            findings=max(3, int(self.findings * factor)),
-            disparities=max(3, int(self.disparities * factor)),
-            groups=max(3, int(self.groups * factor)),
-        )
+
+def candidate_caps() -> Iterator[Caps]:
+    """Ever smaller lists until the comment fits: the further gate violations go first (each is
+    in the JSON report and the first are under "Act first"), then disparity rows, then groups."""
+    for violations in (100, 20, 10, 5, 0):
+        yield Caps(violations, 200, 200)
+    for disparities in (20, 10, 5, 3, 0):
+        yield Caps(0, disparities, 200)
+    for groups in (50, 20, 10, 5, 3, 0):
+        yield Caps(0, 0, groups)
 
 
-DEFAULT_CAPS = Caps(violations=100, findings=TOP_FINDINGS, disparities=200, groups=200)
-SCALES = (1.0, 0.5, 0.25, 0.1, 0.0)
 TRUNCATION_NOTE = (
     "\n\n**Truncated:** this summary was cut to stay under GitHub's comment limit; "
     "the JSON report has everything.\n"
@@ -364,7 +372,22 @@ def _counts(result: AuditResult) -> dict[str, Any]:
         for severity, cells in zip(SEVERITIES, table, strict=True)
     ]
     totals = [sum(cells[index] for cells in table) for index in range(len(roles))]
-    return {"roles": roles, "rows": rows, "totals": totals, "total": len(result.findings)}
+    by_severity = ", ".join(f"{row['total']} {row['severity']}" for row in rows)
+    by_role = ", ".join(f"{info.name} {n}" for info, n in zip(roles, totals, strict=True))
+    sentence = (
+        f"**{len(result.findings)} finding(s) in all**, each counted once, under the one role "
+        f"accountable for it: {by_severity}; {by_role}."
+        if result.findings
+        else "**No findings.**"
+    )
+    return {
+        "roles": roles,
+        "rows": rows,
+        "totals": totals,
+        "total": len(result.findings),
+        # Numbers, severities and role names from roles.toml: no data value, already Markdown.
+        "sentence": MarkdownSafe(sentence),
+    }
 
 
 def _group_rows(result: AuditResult) -> tuple[list[str], list[GroupResult]]:
@@ -380,11 +403,33 @@ def _group_rows(result: AuditResult) -> tuple[list[str], list[GroupResult]]:
     return columns, list(result.groups)
 
 
+def _check_lines(result: AuditResult) -> list[MarkdownSafe]:
+    """The checks in three lines at most: those that ran with their finding counts, then the
+    skipped and the crashed ones, one reason for all checks that share it."""
+    ran = [check for check in result.checks if check.status is not CheckStatus.SKIPPED]
+    lines = []
+    if ran:
+        listed = ", ".join(
+            f"{md_code(check.id, in_table=False)} ({check.findings})"
+            if check.status is not CheckStatus.ERROR
+            else f"{md_code(check.id, in_table=False)} (crashed: {md_text(check.reason or '')})"
+            for check in ran
+        )
+        lines.append(MarkdownSafe(f"Ran, with the findings of each: {listed}"))
+    by_reason: dict[str, list[str]] = {}
+    for check in result.checks:
+        if check.status is CheckStatus.SKIPPED:
+            by_reason.setdefault(check.reason or "", []).append(check.id)
+    for reason, ids in by_reason.items():
+        names = ", ".join(md_code(check, in_table=False) for check in ids)
+        lines.append(MarkdownSafe(f"Skipped {names}: {md_text(reason)}"))
+    return lines
+
+
 def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
     failing = violation_ids(result)
     by_id = {finding.id: finding for finding in result.findings}
     names = role_names()
-    ranked = sorted(result.findings, key=lambda finding: seriousness(finding, failing))
     violations = sorted(
         (
             ViolationRow(by_id[v.finding], v.severity, getattr(v, "kind", None))
@@ -412,23 +457,24 @@ def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
         "tool_version": result.tool_version,
         "counts": _counts(result),
         "role_names": names,
-        "violations": violations[: caps.violations],
-        "violations_omitted": max(0, len(violations) - caps.violations),
-        "findings": ranked[: caps.findings],
-        "findings_omitted": max(0, len(ranked) - caps.findings),
-        "failing": failing,
+        "first": [row.finding for row in violations[:ACT_FIRST]],
+        "details_summary": (
+            f"{len(violations)} gate violation(s), {len(disparity_rows)} disparities judged, "
+            f"{len(groups)} group(s), {len(result.checks)} check(s)"
+        ),
+        # The first ones are under "Act first" already.
+        "violations_total": len(violations),
+        "violations": violations[ACT_FIRST:][: caps.violations],
+        "violations_omitted": max(0, len(violations) - ACT_FIRST - caps.violations),
         "disparities": disparity_rows[: caps.disparities],
         "disparities_omitted": max(0, len(disparity_rows) - caps.disparities),
         "group_columns": columns,
         "groups": groups[: caps.groups],
         "groups_omitted": max(0, len(groups) - caps.groups),
         "insufficient": GroupStatus.INSUFFICIENT_DATA,
-        "checks": result.checks,
+        "check_lines": _check_lines(result),
         "confidence": f"{result.run.confidence_level:.0%}",
         "describe": lambda finding: describe(finding, name_limit=SUMMARY_NAME_LIMIT),
-        "groups_with_sizes": lambda finding: groups_with_sizes(
-            finding, name_limit=SUMMARY_NAME_LIMIT
-        ),
         "abbreviation": lambda metric: METRIC_ABBREVIATIONS.get(metric, words(metric)),
         "short_hash": lambda digest: MarkdownSafe(f"`{digest[:12]}`"),
     }
@@ -440,10 +486,12 @@ class MarkdownFormatter:
     def render(self, result: AuditResult) -> str:
         template = markdown_environment(SUMMARY_NAME_LIMIT).get_template("report.md.j2")
         text = ""
-        for scale in SCALES:
-            text = template.render(summary_context(result, DEFAULT_CAPS.scaled(scale)))
-            if len(text) <= MAX_CHARS:
+        for caps in candidate_caps():
+            text = template.render(summary_context(result, caps))
+            if len(text.encode("utf-8")) <= COMMENT_BYTES:
                 return text
-        # Still too long with every list at its minimum: cut at a line, and say so.
+        if len(text) <= MAX_CHARS:
+            return text
+        # Still too long with every list empty: cut at a line, and say so.
         cut = text.rfind("\n", 0, MAX_CHARS - len(TRUNCATION_NOTE))
         return text[: max(cut, 0)] + TRUNCATION_NOTE

@@ -34,7 +34,12 @@ from audit.cli import app
 from audit.result import AuditResult, CheckRun, CheckStatus, GroupStatus
 from reports import available_formatters, render
 from reports.junit_report import JunitFormatter
-from reports.markdown_report import MAX_CHARS, MarkdownFormatter, md_code, md_text
+from reports.markdown_report import (
+    COMMENT_BYTES,
+    MarkdownFormatter,
+    md_code,
+    md_text,
+)
 from reports.model_card import ModelCardFormatter
 from reports.sarif_report import SarifFormatter
 
@@ -549,40 +554,73 @@ def test_junit_passes_a_finding_that_does_not_fail_the_gate(
 def test_markdown_summary_structure_and_counts(audit_run: dict[str, Any]) -> None:
     text = audit_run["texts"]["markdown"]
     document = audit_run["document"]
-    assert len(text) < 65_536
+    # A pull-request comment: under 4 KiB, what to do first, the tables folded away.
+    assert len(text.encode("utf-8")) <= COMMENT_BYTES
     assert text.startswith("## ❌ rai-audit: gate failed\n")
-    for heading in (
+    headings = [
+        "### Act first",
+        "<details>",
         "### Findings by severity and accountable role",
         "### Gate violations",
-        "### Top findings",
         "### Disparities judged by the policy",
         "### Groups",
         "### Checks",
-    ):
-        assert f"\n{heading}" in text
-    assert f"### Gate violations ({len(document['gate']['violations'])})" in text
+        "</details>",
+    ]
+    positions = [text.index(f"\n{heading}") for heading in headings]
+    assert positions == sorted(positions)
+    violations = document["gate"]["violations"]
+    assert f"### Gate violations ({len(violations)})" in text
     assert_no_markup_from_data(text)
+    # "Act first": the gravest gate violations, each with its owner and that owner's action.
+    by_id = {finding["id"]: finding for finding in document["findings"]}
+    first = re.findall(r"^\d+\. \*\*(\w+)\*\*, (\w+) to act: .*\n   - (.+)$", text, re.M)
+    assert 1 <= len(first) <= 3
+    failing = [by_id[violation["finding"]] for violation in violations]
+    names = {"developer": "Developer", "deployer": "Deployer", "regulator": "Regulator"}
+    for severity, owner, action in first:
+        assert any(
+            f["severity"] == severity
+            and names[f["accountable"]] == owner
+            and f["actions"][f["accountable"]] == action
+            for f in failing
+        ), (severity, owner, action)
+    total = len(document["findings"])
+    assert f"**{total} finding(s) in all**, each counted once" in text
     counts = table_after(text, "### Findings by severity")
     assert counts.header == ["Severity", "Developer", "Deployer", "Regulator", "Total"]
     expected = Counter((f["severity"], f["accountable"]) for f in document["findings"])
     for row in counts.rows:
         cells = counts.texts(row)
         if cells[0] == "all":
-            assert int(cells[-1]) == len(document["findings"])
+            assert int(cells[-1]) == total
             continue
         for index, role in enumerate(("developer", "deployer", "regulator"), start=1):
             assert int(cells[index]) == expected[(cells[0], role)]
-    disparities = table_after(text, "### Disparities judged")
-    assert len(disparities.rows) == len(judged_disparities(document))
-    for row, disparity in zip(disparities.rows, judged_disparities(document), strict=True):
-        cells = disparities.texts(row)
-        assert cells[2] == fmt(disparity["value"])
-        assert cells[3] == fmt_interval(disparity["ci"])
-    groups = table_after(text, "### Groups")
-    assert len(groups.rows) == len(document["groups"])
-    top = table_after(text, "### Top findings")
-    assert 0 < len(top.rows) <= 10
-    assert {top.texts(row)[2] for row in top.rows} <= {"Developer", "Deployer", "Regulator"}
+    judged = judged_disparities(document)
+    shown = rows_shown(text, "### Disparities judged")
+    for row, disparity in zip(shown, judged, strict=False):
+        assert row[2] == fmt(disparity["value"])
+        assert row[3] == fmt_interval(disparity["ci"])
+    assert len(shown) + omitted(text, "disparity row(s)") == len(judged)
+    groups = rows_shown(text, "### Groups")
+    assert len(groups) + omitted(text, "group row(s)") == len(document["groups"])
+
+
+def rows_shown(text: str, heading: str) -> list[list[str]]:
+    """The rows of the table after ``heading``: none when every row was left to the JSON."""
+    start = text.index(heading)
+    following = text.find("\n### ", start + len(heading))
+    section = text[start : following if following >= 0 else len(text)]
+    if "\n|" not in section:
+        return []
+    table = table_after(text, heading)
+    return [table.texts(row) for row in table.rows]
+
+
+def omitted(text: str, what: str) -> int:
+    found = re.search(rf"(\d+) more {re.escape(what)} are in the JSON report", text)
+    return int(found.group(1)) if found else 0
 
 
 def test_markdown_group_rates_match_an_independent_computation(
@@ -709,7 +747,11 @@ def test_hostile_names_keep_markdown_tables_whole(hostile: AuditResult) -> None:
             for column, title in enumerate(table.header)
             if title == "Group"
         }
-        assert expected <= shown
+        if text.startswith("## "):  # the summary: groups past its 4 KiB are in the JSON
+            assert shown and shown <= expected
+            assert len(shown) + omitted(text, "group row(s)") >= len(expected)
+        else:
+            assert expected <= shown
         slices = {
             code_of(row[table.header.index("Slice")])
             for table in tables
@@ -772,12 +814,11 @@ def test_markdown_summary_stays_under_the_comment_limit(hostile: AuditResult) ->
         for index in range(3000)
     )
     text = MarkdownFormatter().render(dataclasses.replace(hostile, groups=many))
-    assert len(text) <= MAX_CHARS
-    assert "more group row(s) are in the JSON report." in text
-    groups = table_after(text, "### Groups")
-    assert 3 <= len(groups.rows) < 3000
+    assert len(text.encode("utf-8")) <= COMMENT_BYTES
+    groups = rows_shown(text, "### Groups")
+    assert len(groups) + omitted(text, "group row(s)") == 3000
     # Long names are shortened in the summary, with an ellipsis.
-    assert all(code_of(row[1]).endswith("…") for row in groups.rows)
+    assert all(code_of(row[1]).endswith("…") for row in groups)
 
 
 def test_skipped_and_crashed_checks_in_every_format(
