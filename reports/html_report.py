@@ -600,6 +600,10 @@ def _evidence(
                     )
                 )
         rows.append(EvidenceRow(_label(group), n, tuple(measured)))
+    if not columns and all(row.n is None for row in rows):
+        # Groups the audit did not measure as groups (identity groups of a text audit): a
+        # table of their names and "–" would say nothing; the finding's sentence names them.
+        rows = []
     charts = []
     for column, metric in enumerate(columns):
         bars = [

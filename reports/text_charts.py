@@ -377,6 +377,8 @@ class TextView:
     pair_flip_chart: Markup | None
     templates: list[TemplateCategory]
     auc_rows: list[tuple[str, str, SubgroupAuc]]  # category in words, group label, result
+    # Groups mentioned in too few texts for any AUC: one line, not a row of "undefined" each.
+    auc_small: list[tuple[str, str, SubgroupAuc]]
     auc_chart: Markup | None
     pii_chart: Markup | None
     attribution_terms: list[tuple[str, str, Any]]  # category, group label, TermAttribution
@@ -477,10 +479,12 @@ def text_view(result: AuditResult) -> TextView | None:
         templates.append(TemplateCategory(label, probe, terms, chart))
 
     auc = text.subgroup_auc
-    auc_rows = [
+    every_auc_row = [
         (categories.get(g.category, g.category), groups.get((g.category, g.group), g.group), g)
         for g in auc.groups
     ]
+    auc_rows = [row for row in every_auc_row if row[2].status != "insufficient_data"]
+    auc_small = [row for row in every_auc_row if row[2].status == "insufficient_data"]
     charted = [
         (f"{label} ({category})", group)
         for category, label, group in auc_rows
@@ -548,6 +552,7 @@ def text_view(result: AuditResult) -> TextView | None:
         pair_flip_chart=pair_flip,
         templates=templates,
         auc_rows=auc_rows,
+        auc_small=auc_small,
         auc_chart=auc_figure,
         pii_chart=pii_chart,
         attribution_terms=attribution_terms,

@@ -298,3 +298,59 @@ def test_print_layout_gives_a_clean_document(
         assert visit.refused == []
     finally:
         page.context.close()
+
+
+@pytest.fixture(scope="module")
+def text_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """The bundled sentiment example: a text audit without sensitive columns."""
+    example = Path("examples") / "sentiment"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(REPO)
+        result = run_audit(
+            AuditRequest(
+                data=example / "test.csv.gz",
+                model=example / "model.pt",
+                target="label",
+                text_column="text",
+                policy_overrides={"n_boot": 100},
+                search_config=False,
+            )
+        )
+    path = tmp_path_factory.mktemp("text-report") / "report.html"
+    path.write_text(render(result, ["html"])["report.html"], encoding="utf-8")
+    return Report(path, result)
+
+
+def test_text_report_shows_its_groups_and_fits_the_screen(
+    browser: Browser, text_report: Report
+) -> None:
+    visit = _open_offline(browser, text_report.url, SCREEN)
+    page = visit.page
+    assert not visit.refused and not visit.page_errors
+    # No horizontal scrolling at 1280 px: a wide table scrolls inside its own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= SCREEN["width"]
+    lead = page.locator("#summary p.lead").inner_text()
+    assert "formed by :" not in lead and "0 group(s) were measured" not in lead
+    identity = text_report.result.text
+    assert identity is not None
+    mentioned = sum(group.rows > 0 for group in identity.identity.groups)
+    assert (
+        f"{mentioned} of {len(identity.identity.groups)} are mentioned, in "
+        f"{identity.identity.rows_with_terms:,} of {identity.rows:,} texts"
+    ) in lead
+    # The measurements section points to the text section instead of standing empty.
+    measurements = page.locator("#measurements").inner_text()
+    assert "identity groups its texts mention" in measurements
+    # The AUC table holds the measured groups; the others are one line, not rows of
+    # "undefined".
+    auc = text_report.result.text.subgroup_auc
+    measured = [g for g in auc.groups if g.status == "ok"]
+    rows = page.locator("table.text-auc tbody tr")
+    assert rows.count() == len(measured)
+    assert page.locator("table.text-auc").inner_text().count("undefined") <= len(measured)
+    small = page.locator("p.auc-small").inner_text()
+    assert small.startswith(f"{len(auc.groups) - len(measured)} group(s) mentioned in fewer")
+    # No evidence table of group names with "–" for their sizes.
+    for table in page.locator("table.evidence-table").all():
+        sizes = table.locator("tbody td:nth-child(2)").all_inner_texts()
+        assert "–" not in sizes, table.inner_text()
