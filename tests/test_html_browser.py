@@ -23,7 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playw
 
 from audit import AuditRequest, run_audit
 from audit.accountability import role_infos
-from audit.checks import CHECKS
+from audit.checks import CHECKS, Check
 from audit.result import AuditResult
 from reports import render
 
@@ -57,28 +57,37 @@ class Report:
         return self.path.as_uri()
 
 
-@pytest.fixture(scope="module")
-def adult_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    # Paths relative to the repository, as a user types them, so that the report shows them so.
-    example = Path("examples") / "adult"
+def _audited(
+    factory: pytest.TempPathFactory,
+    folder: str,
+    request: AuditRequest,
+    checks: tuple[Check, ...] | None = None,
+) -> Report:
+    """The request audited from the repository (paths relative to it, as a user types them,
+    so that the report shows them so) and its HTML written to a new folder."""
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(REPO)
-        result = run_audit(
-            AuditRequest(
-                data=example / "test.csv.gz",
-                model=example / "model.pt",
-                target="income",
-                sensitive=("sex", "race"),
-                policy_overrides={"n_boot": 200},
-                search_config=False,
-            ),
-            # The explanation stage costs minutes on the whole example; this test is about
-            # the page, and every other check's findings are on it.
-            checks=tuple(check for check in CHECKS if not check.id.startswith("explain.")),
-        )
-    path = tmp_path_factory.mktemp("adult-report") / "report.html"
+        result = run_audit(request, checks)
+    path = factory.mktemp(folder) / "report.html"
     path.write_text(render(result, ["html"])["report.html"], encoding="utf-8")
     return Report(path, result)
+
+
+@pytest.fixture(scope="module")
+def adult_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    example = Path("examples") / "adult"
+    request = AuditRequest(
+        data=example / "test.csv.gz",
+        model=example / "model.pt",
+        target="income",
+        sensitive=("sex", "race"),
+        policy_overrides={"n_boot": 200},
+        search_config=False,
+    )
+    # The explanation stage costs minutes on the whole example; this test is about the page,
+    # and every other check's findings are on it.
+    checks = tuple(check for check in CHECKS if not check.id.startswith("explain."))
+    return _audited(tmp_path_factory, "adult-report", request, checks)
 
 
 @pytest.fixture(scope="module")
@@ -304,21 +313,15 @@ def test_print_layout_gives_a_clean_document(
 def text_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
     """The bundled sentiment example: a text audit without sensitive columns."""
     example = Path("examples") / "sentiment"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(REPO)
-        result = run_audit(
-            AuditRequest(
-                data=example / "test.csv.gz",
-                model=example / "model.pt",
-                target="label",
-                text_column="text",
-                policy_overrides={"n_boot": 100},
-                search_config=False,
-            )
-        )
-    path = tmp_path_factory.mktemp("text-report") / "report.html"
-    path.write_text(render(result, ["html"])["report.html"], encoding="utf-8")
-    return Report(path, result)
+    request = AuditRequest(
+        data=example / "test.csv.gz",
+        model=example / "model.pt",
+        target="label",
+        text_column="text",
+        policy_overrides={"n_boot": 100},
+        search_config=False,
+    )
+    return _audited(tmp_path_factory, "text-report", request)
 
 
 def test_text_report_shows_its_groups_and_fits_the_screen(

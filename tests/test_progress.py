@@ -52,17 +52,22 @@ def test_streamed_audit_reports_every_row_of_both_passes(tmp_path: Path) -> None
     assert "sensitive" in first and second == "scoring"
 
 
-def test_in_memory_audit_reports_nothing() -> None:
-    progress = RecordedProgress()
-    request = AuditRequest(
+def in_memory_request(n_boot: int) -> AuditRequest:
+    """The bundled Adult example by sex, read at once."""
+    return AuditRequest(
         data=EXAMPLE / "test.csv.gz",
         target="income",
         sensitive=("sex",),
         model=EXAMPLE / "model.pt",
         search_config=False,
-        policy_overrides={"n_boot": 10},
+        threads=2,
+        policy_overrides={"n_boot": n_boot},
     )
-    run_audit(request, FAIRNESS_CHECKS, progress=progress)
+
+
+def test_in_memory_audit_reports_nothing() -> None:
+    progress = RecordedProgress()
+    run_audit(in_memory_request(10), FAIRNESS_CHECKS, progress=progress)
     assert progress.phases == []
 
 
@@ -106,16 +111,7 @@ def test_a_long_bootstrap_reports_its_replicates(monkeypatch: pytest.MonkeyPatch
     # The phase appears from this many drawn counts; one makes any audit's bootstrap long.
     monkeypatch.setattr(audit.fairness, "PROGRESS_DRAWS", 1)
     progress = UnitProgress()
-    request = AuditRequest(
-        data=EXAMPLE / "test.csv.gz",
-        target="income",
-        sensitive=("sex",),
-        model=EXAMPLE / "model.pt",
-        search_config=False,
-        threads=2,
-        policy_overrides={"n_boot": 25},
-    )
-    run_audit(request, FAIRNESS_CHECKS, progress=progress)
+    run_audit(in_memory_request(25), FAIRNESS_CHECKS, progress=progress)
     ((description, total, steps),) = progress.phases
     # ROC AUC and calibration error each draw every replicate once.
     assert description == "bootstrap intervals" and progress.units == ["replicates"]
