@@ -357,3 +357,33 @@ def test_text_report_shows_its_groups_and_fits_the_screen(
     for table in page.locator("table.evidence-table").all():
         sizes = table.locator("tbody td:nth-child(2)").all_inner_texts()
         assert "–" not in sizes, table.inner_text()
+
+
+PHONE = {"width": 420, "height": 900}
+# Rendered size of every chart text, in CSS pixels: its font size times the chart's scale.
+CHART_TEXT_PX = """() => [...document.querySelectorAll('svg.chart text')].map(t => {
+  const svg = t.ownerSVGElement, drawn = svg.viewBox.baseVal.width || svg.width.baseVal.value;
+  return parseFloat(getComputedStyle(t).fontSize) * svg.getBoundingClientRect().width / drawn;
+})"""
+
+
+@pytest.mark.parametrize("which", ["adult_report", "text_report"])
+def test_phone_width_scrolls_inside_boxes_and_keeps_chart_text_readable(
+    browser: Browser, request: pytest.FixtureRequest, which: str
+) -> None:
+    report: Report = request.getfixturevalue(which)
+    visit = _open_offline(browser, report.url, PHONE)
+    page = visit.page
+    # The page never scrolls sideways; a wide table or chart scrolls in its own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    overflowing = page.evaluate(
+        """() => {
+          const limit = document.documentElement.clientWidth + 0.5;
+          return [...document.querySelectorAll('table, figure')]
+            .filter(e => e.getBoundingClientRect().right > limit)
+            .map(e => e.tagName + '.' + e.className);
+        }"""
+    )
+    assert overflowing == []
+    sizes = page.evaluate(CHART_TEXT_PX)
+    assert sizes and min(sizes) >= 11 - 1e-6, min(sizes)
