@@ -250,6 +250,51 @@ def _breakable(text: object) -> Markup:
     return Markup("").join(pieces)
 
 
+def _term(metric: str) -> Markup:
+    """A metric's name in words, with its plain-language meaning as a tooltip, so that jargon
+    such as "equalized odds ratio" is explained where it appears."""
+    meaning = METRIC_MEANING.get(str(metric))
+    name = escape(str(metric).replace("_", " "))
+    if meaning is None:
+        return Markup(name)
+    return Markup('<span class="term" title="{}">{}</span>').format(meaning, name)
+
+
+@dataclass(frozen=True)
+class ConfigRow:
+    key: str  # dotted, e.g. thresholds.demographic_parity_ratio.min
+    value: str
+    default: str | None  # None when the value is the default
+
+
+def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(config, dict) and config:
+        flat: dict[str, Any] = {}
+        for key, value in config.items():
+            flat.update(_flat(value, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): config}
+
+
+def config_rows(config: dict[str, Any]) -> list[ConfigRow]:
+    """The effective configuration as rows, the values that differ from the shipped defaults
+    first: what a reviewer must notice is what someone changed."""
+    from audit.policy import load_policy  # the shipped defaults, read from the package
+
+    defaults = _flat(load_policy().model_dump(mode="json"))
+
+    def shown(value: Any) -> str:
+        return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+
+    rows = [
+        ConfigRow(
+            key, shown(value), None if defaults.get(key) == value else shown(defaults.get(key))
+        )
+        for key, value in sorted(_flat(config).items())
+    ]
+    return sorted(rows, key=lambda row: row.default is None)
+
+
 # One environment per process: Jinja2 compiles a template once per environment, and the
 # HTML templates take about 0.2 s to compile.
 @functools.cache
@@ -268,6 +313,7 @@ def environment() -> Environment:
     env.filters["breakable"] = _breakable
     env.filters["label"] = lambda labels: " / ".join(labels)
     env.filters["words"] = lambda name: str(name).replace("_", " ")
+    env.filters["term"] = _term
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name
@@ -828,6 +874,6 @@ class HtmlFormatter:
             "group_columns": next(
                 (tuple(group.metrics) for group in result.groups if group.metrics), ()
             ),
-            "config_json": json.dumps(result.run.config, indent=2, sort_keys=True),
+            "config_rows": config_rows(result.run.config),
         }
         return environment().get_template("report.html.j2").render(context)

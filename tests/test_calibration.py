@@ -7,6 +7,7 @@ and summed per bin with pandas, never from the engine's per-cell tables.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -229,7 +230,12 @@ def test_every_report_lists_it(adult: tuple[AuditResult, pd.DataFrame]) -> None:
     value = f"{female.metrics[NAME]:.3f}"
     low, high = female.ci[NAME]
     html = HtmlFormatter().render(result)
-    assert '<th scope="col" class="num">calibration error</th>' in html
+    # The column's name carries its meaning as a tooltip.
+    assert re.search(
+        r'<th scope="col" class="num"><span class="term" title="[^"]*calibrat[^"]*">'
+        r"calibration error</span></th>",
+        html,
+    )
     assert f'{value}<br><span class="muted">[{low:.3f}, {high:.3f}]</span>' in html
     markdown = MarkdownFormatter().render(result)
     header = next(line for line in markdown.splitlines() if line.startswith("| Slice | Group"))

@@ -416,10 +416,10 @@ def test_each_role_section_lists_its_findings_with_its_actions(known) -> None:
         assert heading.words().startswith(entry["name"])
         assert entry["duty"] in section.words()
         listed: dict[str, set[str]] = {"accountable for": set(), "consulted on": set()}
-        for table in section.with_class("finding-list"):
-            caption = next(table.iter("caption")).words()
-            kind = "accountable for" if caption.endswith("accountable for") else "consulted on"
-            listed[kind] |= {link.attrs["href"][1:] for link in table.iter("a")} & set(
+        # A to-do list per kind: one item per action, linking to its findings.
+        for todo in section.with_class("finding-list"):
+            kind = todo.attrs["data-kind"]
+            listed[kind] |= {link.attrs["href"][1:] for link in todo.iter("a")} & set(
                 anchors.values()
             )
         mine = [f for f in document["findings"] if f["accountable"] == key]
@@ -520,6 +520,17 @@ def test_methods_and_limits_show_sizes_uncertainty_and_checks_not_run(tmp_path: 
     assert "Audit INCOMPLETE" in page.by_id("summary").words()
 
 
+def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted keys to leaf values; an empty table is a leaf."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat_config(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def test_audit_trail_and_sign_off(known) -> None:
     data, _, document, page = known
     trail = page.by_id("trail").words()
@@ -529,8 +540,16 @@ def test_audit_trail_and_sign_off(known) -> None:
     rows = {row[0]: row[1] for row in _rows(page.by_id("trail").table("How this report"))}
     assert rows["Seed"] == str(document["run"]["seed"]) == "2"
     assert rows["Data SHA-256"] == hashlib.sha256(data.read_bytes()).hexdigest()
-    config = next(page.by_id("trail").iter("pre")).text()
-    assert json.loads(config) == document["run"]["config"]
+    # The configuration as a table of dotted settings, those changed from the defaults first.
+    shown = _rows(page.by_id("trail").table("The configuration the audit ran with"))[1:]
+    expected = _flat_config(document["run"]["config"])
+    assert {key: value for key, value, _ in shown} == {
+        key: value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        for key, value in expected.items()
+    }
+    changed = [row[0] for row in shown if row[2] != "same"]
+    assert shown[: len(changed)] == [row for row in shown if row[2] != "same"]
+    assert "seed" in changed and dict((k, d) for k, _, d in shown)["seed"] == "0"
     signoff = page.by_id("signoff")
     roles = _shipped_roles()["roles"]
     blocks = signoff.with_class("signature")
@@ -633,3 +652,16 @@ def test_a_check_without_wording_keeps_its_title_details_and_owner(tmp_path: Pat
     regulator = page.by_id("role-regulator")
     assert "Ask for the custom evidence file." in regulator.words()
     assert "Accountable for (1)" in regulator.words()
+
+
+def test_every_metric_name_explains_itself(known) -> None:
+    """Metric names in the measurements and thresholds carry their meaning as a tooltip."""
+    _, _, document, page = known
+    terms = list(page.by_id("measurements").with_class("term")) + list(
+        page.by_id("methods").with_class("term")
+    )
+    named = {term.words(): term.attrs.get("title", "") for term in terms}
+    for metric in document["groups"][0]["metrics"]:
+        assert named.get(metric.replace("_", " ")), metric
+    for disparity in document["disparities"]:
+        assert named.get(disparity["metric"].replace("_", " ")), disparity["metric"]
