@@ -254,7 +254,7 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
             {
                 "column": a.column,
                 "attribute": a.attribute,
-                "measure": a.measure.replace("_", " "),
+                "measure": a.measure,
                 "value": a.value,
                 "mutual_information": a.mutual_information,
                 "share": found.share

@@ -56,6 +56,15 @@ METRIC_MEANING: dict[str, str] = {
         "Rows of the group in the audited data; below the minimum group size no metric is "
         "computed for it, because its numbers would be mostly noise."
     ),
+    # The association measures of the explanations' proxy table.
+    "cramers_v": (
+        "Cramér's V: how strongly a categorical column and a sensitive attribute go together, "
+        "from 0 (unrelated) to 1 (one determines the other), corrected for chance."
+    ),
+    "correlation_ratio": (
+        "Correlation ratio (eta): the share of a numeric column's spread that the attribute's "
+        "groups explain, from 0 (none) to 1 (all)."
+    ),
     # Metrics of the privacy and explanation checks, in the words of their thresholds.
     "flip_rate": (
         "Share of decisions that change when only the person's sensitive attribute is "

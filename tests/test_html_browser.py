@@ -403,6 +403,9 @@ def test_the_demo_report_reads_in_fifteen_screens(browser: Browser, adult_report
     assert first.locator("table.facts").is_hidden()
     first.locator("summary").click()
     assert first.locator("table.facts").is_visible()
+    # Jargon is explained where it appears: the proxies' measure (Cramér's V, eta) too.
+    measures = page.locator("table.explain-proxies td .term[title]")
+    assert measures.count() > 0 and "Cramér" in (measures.first.get_attribute("title") or "")
     # The role sections are to-do lists whose items link to the findings.
     todo = page.locator("#role-developer ol.todo li a.ref")
     assert todo.count() > 0
