@@ -205,7 +205,12 @@ def _summary(
             out_console.print(
                 f"Check {check.id} {check.status.value}: {check.reason}", markup=False
             )
-    skipped = [check.id for check in result.checks if check.status.value == "skipped"]
+    inapplicable = {check.id for check in result.inapplicable}
+    skipped = [
+        check.id
+        for check in result.checks
+        if check.status.value == "skipped" and check.id not in inapplicable
+    ]
     if skipped:
         # One line: a text audit skips many tabular checks; their reasons are in the report.
         out_console.print(

@@ -144,3 +144,16 @@ class AuditResult:
     @property
     def incomplete(self) -> bool:
         return any(check.status is CheckStatus.ERROR for check in self.checks)
+
+    @property
+    def inapplicable(self) -> tuple[CheckRun, ...]:
+        """Skipped checks made for another kind of audit: the text checks of a tabular one.
+        Summaries leave them out of "skipped", which should list only what this audit could
+        have done with more input."""
+        if self.text is not None:
+            return ()
+        return tuple(
+            check
+            for check in self.checks
+            if check.status is CheckStatus.SKIPPED and check.id.startswith("text.")
+        )

@@ -866,7 +866,12 @@ class HtmlFormatter:
             "roles": role_views(views),
             "blocking": [by_id[v.finding] for v in result.gate.violations if v.finding in by_id],
             "checks_ok": check_counts.get(CheckStatus.OK, 0),
-            "checks_skipped": [c for c in result.checks if c.status is CheckStatus.SKIPPED],
+            "checks_skipped": [
+                c
+                for c in result.checks
+                if c.status is CheckStatus.SKIPPED and c not in result.inapplicable
+            ],
+            "checks_inapplicable": result.inapplicable,
             "checks_failed": [c for c in result.checks if c.status is CheckStatus.ERROR],
             "check_names": CHECK_NAMES,
             "severity_words": {severity.value: words for severity, words in SEVERITY_WORDS.items()},

@@ -36,3 +36,21 @@ def test_no_word_is_cut_at_the_terminal_width(monkeypatch: pytest.MonkeyPatch, w
     assert "Amer-Indian-Eskimo" in words
     for word in words:
         assert word in table, word  # a word cut over two lines would be missing
+
+
+def test_text_checks_of_a_tabular_audit_are_not_called_skipped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    result = run_audit(adult_request(n_boot=20), CHECKS)
+    text_checks = {check.id for check in CHECKS if check.id.startswith("text.")}
+    assert {check.id for check in result.inapplicable} == text_checks
+    output = io.StringIO()
+    monkeypatch.setattr(audit.cli, "out_console", Console(file=output, width=200))
+    audit.cli._summary(result, [])
+    printed = output.getvalue()
+    assert "privacy.membership_inference" in printed  # a real skip: no --train-data
+    assert not any(check in printed for check in text_checks)
+    from reports.html_report import HtmlFormatter
+
+    html = HtmlFormatter().render(result)
+    assert f"the {len(text_checks)} text checks apply to text models only" in html
