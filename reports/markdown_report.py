@@ -250,16 +250,6 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
     return MarkdownSafe(text)
 
 
-def groups_with_sizes(finding: Finding, *, name_limit: int | None) -> MarkdownSafe:
-    evidence = finding.evidence
-    parts = []
-    for index, group in enumerate(evidence.groups):
-        name = md_code(label(group), in_table=True, limit=name_limit)
-        size = f" (n={evidence.n[index]:,})" if index < len(evidence.n) else ""
-        parts.append(MarkdownSafe(f"{name}{size}"))
-    return md_join(parts, " vs ") if parts else MarkdownSafe("–")
-
-
 def role_names() -> dict[Role, str]:
     return {info.role: info.name for info in role_infos()}
 
