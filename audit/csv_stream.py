@@ -38,6 +38,11 @@ class _BoundedBytes(io.RawIOBase):
         self._line = 0  # bytes since the last newline
         self._lines = 1
 
+    @property
+    def lines_seen(self) -> int:
+        """Lines begun so far: one more than the newlines checked."""
+        return self._lines
+
     def readable(self) -> bool:
         return True
 
@@ -76,7 +81,7 @@ class _BoundedBytes(io.RawIOBase):
 
 
 @contextmanager
-def bounded_csv(path: Path, whole: bool) -> Iterator[Path | BinaryIO]:
+def bounded_csv(path: Path, whole: bool, lines: int | None = None) -> Iterator[Path | BinaryIO]:
     """What ``pandas.read_csv(..., compression=None)`` should read: the path of a plain file
     whose lines were checked, or a gzip file's bytes checked as they are decompressed.
 
@@ -84,12 +89,16 @@ def bounded_csv(path: Path, whole: bool) -> Iterator[Path | BinaryIO]:
     scanned once before (a ``find`` per MiB, about 0.03 s per 100 MB) instead of passing
     through here. ``whole``: the rows are all read into memory, so a gzip file's expansion is
     bounded too; a streamed read holds one chunk at a time and bounds only its lines.
+    ``lines``: the parser reads only this many lines (a header, the first rows), so the scan
+    stops after them instead of reading the whole file.
     """
     if not path.name.lower().endswith(".gz"):
         with path.open("rb") as plain:
             checker = _BoundedBytes(plain, path, None)
             for block in iter(lambda: plain.read(BUFFER_BYTES), b""):
                 checker.check(block)
+                if lines is not None and checker.lines_seen > lines:
+                    break
         yield path
         return
     compressed = path.stat().st_size if whole else None

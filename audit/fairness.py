@@ -304,13 +304,11 @@ def fairness_from_counts(
     replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
     auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
     calibration_reason = _why_no_calibration(calibration)
+    calibrated = calibration if calibration_reason is None else None
     # Counts drawn for the ROC AUC and calibration replicates: the bootstrap's costly part.
     draws = [
         policy.n_boot * table.size
-        for table in (
-            histogram,
-            calibration.rows if calibration is not None and calibration_reason is None else None,
-        )
+        for table in (histogram, calibrated.rows if calibrated is not None else None)
         if table is not None
     ]
     report = None
@@ -326,7 +324,7 @@ def fairness_from_counts(
     # and these do not depend on how ROC AUC was resampled (every score or a sketch).
     calibration_replicates = (
         calibration_error_replicates(
-            calibration,
+            calibrated,
             indicators,
             policy.n_boot,
             rng.spawn(1)[0],
@@ -334,7 +332,7 @@ def fairness_from_counts(
             threads,
             report,
         )
-        if calibration is not None and calibration_reason is None
+        if calibrated is not None
         else None
     )
     stats_list: list[SliceStats] = []

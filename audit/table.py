@@ -133,7 +133,9 @@ def _read_csv(
 ) -> pd.DataFrame:
     separator = csv_separator(path, encoding, sep)
     try:
-        with bounded_csv(path, whole=True) as source:
+        # nrows rows after the header line: the bound needs to see no further.
+        lines = None if nrows is None else nrows + 1
+        with bounded_csv(path, whole=True, lines=lines) as source:
             return pd.read_csv(
                 source,
                 sep=separator,
