@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from audit.accountability import AccountabilityTable
 from audit.calibration import CalibrationTable, calibration_table
+from audit.causes import one_finding_per_cause
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
 from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
@@ -321,7 +323,9 @@ def _run_checks(
     context: AuditContext, checks: Sequence[Check]
 ) -> tuple[tuple[Finding, ...], tuple[CheckRun, ...]]:
     findings: list[Finding] = []
-    runs = []
+    # In check order: a finished run, or the id and description of a check that ran and
+    # whose counts wait for the judgement of causes.
+    outcomes: list[CheckRun | tuple[str, str | None]] = []
     for check in checks:
         # Carried into the result so that every report describes a check from one source.
         info = check_table().get(check.id)
@@ -329,16 +333,31 @@ def _run_checks(
         try:
             found = check.run(context)
         except CheckSkipped as skip:
-            runs.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0, description))
+            outcomes.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0, description))
             continue
         except Exception as exc:  # a crashing check is recorded; the audit goes on
             reason = f"{type(exc).__name__}: {exc}".strip()
-            runs.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0, description))
+            outcomes.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0, description))
             continue
         findings.extend(found)
-        runs.append(CheckRun(check.id, CheckStatus.OK, None, len(found), description))
-    ordered = sorted(findings, key=lambda finding: (-finding.severity.rank, finding.id))
-    return tuple(ordered), tuple(runs)
+        outcomes.append((check.id, description))
+    causes = {key: info.cause for key, info in check_table().items() if info.cause is not None}
+    judged = one_finding_per_cause(findings, causes, context.policy.headline_order)
+    headed = Counter(finding.check for finding in judged.findings)
+    runs = tuple(
+        outcome
+        if isinstance(outcome, CheckRun)
+        else CheckRun(
+            outcome[0],
+            CheckStatus.OK,
+            None,
+            headed[outcome[0]],
+            outcome[1],
+            violations=judged.violations.get(outcome[0], 0),
+        )
+        for outcome in outcomes
+    )
+    return judged.findings, runs
 
 
 def resolve_policy(request: AuditRequest) -> tuple[Policy, Path | None]:

@@ -21,6 +21,7 @@ from audit.metrics import (
     ROC_AUC,
     auc_from_histograms,
     confusion_index,
+    denominators,
     fairlearn_rates,
     rates_from_counts,
     roc_auc_by_group,
@@ -51,6 +52,7 @@ class DisparitySpec:
     components: tuple[str, ...]
     kind: Literal["difference", "ratio"]
     meaning: str
+    check: str = "fairness.disparity"  # the check that judges it against its threshold
 
 
 DISPARITIES: tuple[DisparitySpec, ...] = (
@@ -84,6 +86,14 @@ DISPARITIES: tuple[DisparitySpec, ...] = (
         "difference",
         "Largest gap in true positive rate between groups.",
     ),
+    DisparitySpec(
+        "calibration_error_difference",
+        (CALIBRATION_ERROR,),
+        "difference",
+        "Largest gap in calibration error between groups: how much less a score means the "
+        "stated probability for one group than for another.",
+        check="fairness.calibration_gap",
+    ),
 )
 
 
@@ -97,9 +107,18 @@ class SliceStats:
     point: dict[str, np.ndarray]  # metric -> [groups], NaN where undefined
     replicates: dict[str, np.ndarray]  # metric -> [n_boot, groups]
     reference: int  # index of the reference group
+    # metric -> bool [groups]: the metric's own denominator (rows, positive labels, negative
+    # labels or positive decisions) has at least min_group_size rows. A rate over 3 positives
+    # is 0 or 1 by chance, so it takes no part in a disparity.
+    enough: dict[str, np.ndarray]
 
-    def ok_values(self, values: np.ndarray) -> np.ndarray:
-        return np.where(self.ok, values, np.nan)
+    def usable(self, metric: str) -> np.ndarray:
+        """The metric per group, NaN where its denominator is too small to compare."""
+        return np.where(self.enough[metric], self.point[metric], np.nan)
+
+    def usable_replicates(self, metric: str) -> np.ndarray:
+        """The metric's replicates ``[n_boot, groups]``, NaN where ``usable`` is."""
+        return np.where(self.enough[metric][None, :], self.replicates[metric], np.nan)
 
 
 @dataclass(frozen=True)
@@ -219,7 +238,7 @@ def _worst_pair(
 ) -> tuple[tuple[str, ...], ...]:
     best: tuple[float, tuple[int, int]] | None = None
     for name in spec.components:
-        values = stats.ok_values(stats.point[name])
+        values = stats.usable(name)
         if _defined_count(values) < 2:
             continue
         if comparison == "between_groups":
@@ -352,6 +371,10 @@ def fairness_from_counts(
                 calibration, slice_.group_of_cell, slice_.n_groups
             )
             replicates[CALIBRATION_ERROR] = calibration_replicates[position]
+        rows_needed = {
+            name: ok & (rows >= policy.min_group_size)
+            for name, rows in denominators(counts).items()
+        }
         stats = SliceStats(
             slice=slice_,
             counts=counts,
@@ -359,10 +382,11 @@ def fairness_from_counts(
             point=point,
             replicates=replicates,
             reference=_reference_group(slice_, counts, ok, policy),
+            enough={name: rows_needed.get(name, ok) for name in point},
         )
         stats_list.append(stats)
         groups.extend(_group_results(stats, auc is not None, calibration_reason, policy))
-        disparities.extend(_disparities(stats, policy))
+        disparities.extend(_disparities(stats, policy, calibration_reason or NO_SCORES))
     reported_errors = [
         error[stats.ok & np.isfinite(error)]
         for error, stats in zip(auc_errors, stats_list, strict=False)
@@ -470,10 +494,16 @@ def _interval(low: float, high: float) -> tuple[float, float] | None:
     return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
 
 
+def insufficient_reason(rows: int, what: str, min_group_size: int) -> str:
+    """Why a metric over too few relevant rows has no value; its count is part of it."""
+    return f"insufficient data: {rows} {what}, fewer than min_group_size ({min_group_size})"
+
+
 def _group_results(
     stats: SliceStats, has_scores: bool, calibration_reason: str | None, policy: Policy
 ) -> list[GroupResult]:
     undefined_masks = undefined_rates(stats.counts)
+    rows = denominators(stats.counts)
     intervals = {
         name: percentile_interval(values, policy.confidence_level)
         for name, values in stats.replicates.items()
@@ -504,6 +534,12 @@ def _group_results(
             if undefined_masks[rate.name][index] or not np.isfinite(value):
                 metrics[rate.name] = None
                 undefined[rate.name] = rate.undefined_reason
+                ci[rate.name] = None
+            elif not stats.enough[rate.name][index]:
+                metrics[rate.name] = None
+                undefined[rate.name] = insufficient_reason(
+                    int(rows[rate.name][index]), rate.denominator_rows, policy.min_group_size
+                )
                 ci[rate.name] = None
             else:
                 metrics[rate.name] = float(value)
@@ -536,15 +572,30 @@ def _group_results(
     return results
 
 
-def _disparities(stats: SliceStats, policy: Policy) -> list[Disparity]:
-    ok_point = {name: stats.ok_values(values) for name, values in stats.point.items()}
-    ok_replicates = {
-        name: np.where(stats.ok[None, :], values, np.nan)
-        for name, values in stats.replicates.items()
-    }
+def _disparities(stats: SliceStats, policy: Policy, missing_reason: str) -> list[Disparity]:
+    ok_point = {name: stats.usable(name) for name in stats.point}
+    ok_replicates = {name: stats.usable_replicates(name) for name in stats.replicates}
     reference_label = stats.slice.labels[stats.reference]
-    results = []
+    results: list[Disparity] = []
     for spec in DISPARITIES:
+        absent = [name for name in spec.components if name not in stats.point]
+        if absent:
+            # Calibration error without probability scores: the disparity is listed, undefined.
+            results.extend(
+                Disparity(
+                    feature=stats.slice.features,
+                    metric=spec.name,
+                    comparison=comparison,
+                    value=None,
+                    ci=None,
+                    reference_group=reference_label if comparison == "reference" else None,
+                    groups=(),
+                    undefined=missing_reason,
+                    judged_by=spec.check,
+                )
+                for comparison in ("between_groups", "reference")
+            )
+            continue
         for comparison in ("between_groups", "reference"):
             value = disparity_values(spec, ok_point, comparison, stats.reference)
             reps = disparity_values(spec, ok_replicates, comparison, stats.reference)
@@ -562,6 +613,7 @@ def _disparities(stats: SliceStats, policy: Policy) -> list[Disparity]:
                     undefined=None
                     if defined
                     else _why_undefined(spec, stats, comparison, policy.min_group_size),
+                    judged_by=spec.check,
                 )
             )
     return results
@@ -574,6 +626,22 @@ def _why_undefined(
         label = "/".join(stats.slice.labels[stats.reference])
         if not stats.ok[stats.reference]:
             return f"the reference group {label} has fewer than {min_group_size} rows"
+        short = [
+            metric
+            for metric in RATE_METRICS
+            if metric.name in spec.components
+            and np.isfinite(stats.point[metric.name][stats.reference])
+            and not stats.enough[metric.name][stats.reference]
+        ]
+        if short:
+            rows = denominators(stats.counts[stats.reference])
+            listed = " and ".join(
+                f"{int(rows[metric.name])} {metric.denominator_rows}" for metric in short
+            )
+            return (
+                f"insufficient data: the reference group {label} has {listed}, fewer than "
+                f"min_group_size ({min_group_size})"
+            )
         missing = [
             name for name in spec.components if not np.isfinite(stats.point[name][stats.reference])
         ]
@@ -581,5 +649,17 @@ def _why_undefined(
             return f"{' and '.join(missing)} is undefined for the reference group {label}"
     if int(stats.ok.sum()) < 2:
         return "fewer than two groups have enough rows to compare"
+    too_few = [name for name in spec.components if int(stats.enough[name].sum()) < 2]
+    counted = {
+        metric.name: metric.denominator_rows for metric in RATE_METRICS if metric.name in too_few
+    }
+    if counted and all(
+        int((stats.ok & ~np.isnan(stats.point[name])).sum()) >= 2 for name in counted
+    ):
+        what = " and ".join(f"{name} ({rows})" for name, rows in counted.items())
+        return (
+            f"insufficient data: fewer than two groups have {min_group_size} or more of the "
+            f"rows {what} divides by"
+        )
     names = " or ".join(spec.components)
     return f"{names} is defined in fewer than two groups (groups with one label class)"

@@ -46,6 +46,16 @@ class Evidence:
 
 
 @dataclass(frozen=True)
+class RelatedEvidence:
+    """Another measurement of a finding's cause past its threshold, graded by its own check."""
+
+    check: str
+    severity: Severity
+    severity_reason: str
+    evidence: Evidence
+
+
+@dataclass(frozen=True)
 class Finding:
     id: str
     fingerprint: str  # check, metric and slice, never values: matches findings across runs
@@ -56,9 +66,18 @@ class Finding:
     accountable: Role
     consulted: tuple[Role, ...]
     actions: dict[Role, str]
-    evidence: Evidence
+    evidence: Evidence  # the headline measurement: the one the title states
     recommendation: str
     references: tuple[str, ...]
+    severity_reason: str = ""  # one plain sentence: why the finding has its severity
+    # The cause's other measurements past their thresholds: other metrics of the same slice,
+    # and intersections whose gap is no larger than this slice's ("also seen in").
+    related_evidence: tuple[RelatedEvidence, ...] = ()
+
+    def measurements(self) -> tuple[RelatedEvidence, ...]:
+        """The headline and every related measurement, each with its check and grade."""
+        headline = RelatedEvidence(self.check, self.severity, self.severity_reason, self.evidence)
+        return (headline, *self.related_evidence)
 
 
 def _part(value: object) -> str:

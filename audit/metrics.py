@@ -66,6 +66,7 @@ class RateMetric:
     denominator: tuple[int, ...]
     undefined_reason: str
     meaning: str
+    denominator_rows: str  # what the denominator counts, for "insufficient data" reasons
 
 
 RATE_METRICS: tuple[RateMetric, ...] = (
@@ -75,6 +76,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         ALL_CELLS,
         "the group has no rows",
         "Share of the group that receives the positive decision.",
+        "rows",
     ),
     RateMetric(
         "base_rate",
@@ -82,6 +84,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         ALL_CELLS,
         "the group has no rows",
         "Share of the group whose true label is positive.",
+        "rows",
     ),
     RateMetric(
         "accuracy",
@@ -89,6 +92,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         ALL_CELLS,
         "the group has no rows",
         "Share of the group whose decision matches the true label.",
+        "rows",
     ),
     RateMetric(
         "true_positive_rate",
@@ -96,6 +100,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         (TP, FN),
         "the group has no positive labels",
         "Of the group's people with a positive label, the share the model decides positive.",
+        "positive labels",
     ),
     RateMetric(
         "false_positive_rate",
@@ -103,6 +108,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         (FP, TN),
         "the group has no negative labels",
         "Of the group's people with a negative label, the share the model decides positive.",
+        "negative labels",
     ),
     RateMetric(
         "false_negative_rate",
@@ -110,6 +116,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         (TP, FN),
         "the group has no positive labels",
         "Of the group's people with a positive label, the share the model misses.",
+        "positive labels",
     ),
     RateMetric(
         "precision",
@@ -117,6 +124,7 @@ RATE_METRICS: tuple[RateMetric, ...] = (
         (TP, FP),
         "the group has no positive decisions",
         "Of the group's positive decisions, the share whose true label is positive.",
+        "positive decisions",
     ),
 )
 ROC_AUC = "roc_auc"
@@ -147,12 +155,16 @@ def rates_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:
     return rates
 
 
+def denominators(counts: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows each rate metric divides by, per group of cell counts ``[..., 4]``."""
+    return {
+        metric.name: counts[..., list(metric.denominator)].sum(axis=-1) for metric in RATE_METRICS
+    }
+
+
 def undefined_rates(counts: np.ndarray) -> dict[str, np.ndarray]:
     """Boolean masks ``[groups]``: where each rate metric has a zero denominator."""
-    return {
-        metric.name: counts[..., list(metric.denominator)].sum(axis=-1) == 0
-        for metric in RATE_METRICS
-    }
+    return {name: rows == 0 for name, rows in denominators(counts).items()}
 
 
 def fairlearn_rates(tables: list[np.ndarray]) -> list[dict[str, np.ndarray]]:

@@ -73,6 +73,7 @@ class Policy(BaseModel):
     compare: Literal["between_groups", "reference"]
     fail_on: Severity
     require_significance: bool
+    headline_order: tuple[str, ...]
     n_boot: int
     max_n_boot: int
     confidence_level: float
@@ -109,6 +110,12 @@ class Policy(BaseModel):
             known = ", ".join(sorted(mapped_checks()))
             raise ValueError(
                 f"[accountability] names unknown check {unmapped[0]!r}; checks: {known}"
+            )
+        unordered = sorted(set(self.headline_order) - set(_defaults()["thresholds"]))
+        if unordered:
+            known = ", ".join(sorted(_defaults()["thresholds"]))
+            raise ValueError(
+                f"headline_order names unknown metric {unordered[0]!r}; known metrics: {known}"
             )
         unknown = sorted(set(self.thresholds) - set(_defaults()["thresholds"]))
         if unknown:

@@ -11,7 +11,7 @@ from audit.findings import Finding
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 
 
 class GroupStatus(StrEnum):
@@ -47,6 +47,7 @@ class Disparity:
     reference_group: tuple[str, ...] | None
     groups: tuple[tuple[str, ...], ...]  # the groups that set the value (worst pair)
     undefined: str | None = None
+    judged_by: str = "fairness.disparity"  # the check that holds it against its threshold
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class CheckRun:
     findings: int
     # What the check judges (checks.toml); None for a stage ("explain", "privacy", "text").
     description: str | None = None
+    # Its measurements past their thresholds: more than ``findings`` where several are one
+    # cause (audit.causes) and another check's finding heads them. None for a stage.
+    violations: int | None = None
 
 
 @dataclass(frozen=True)

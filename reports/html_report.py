@@ -358,6 +358,39 @@ class EvidenceRow:
 
 
 @dataclass(frozen=True)
+class RelatedRow:
+    """One more measurement of a finding's cause, as the evidence table shows it."""
+
+    metric: str
+    slice: str
+    groups: str
+    value: float | None
+    interval: tuple[float, float] | None
+    limit: str  # "minimum 0.800", or "" without a threshold
+    severity: str
+    also_seen: bool  # measured on an intersection whose gap is no larger than this slice's
+
+
+def related_rows(finding: Finding) -> tuple[RelatedRow, ...]:
+    return tuple(
+        RelatedRow(
+            metric=row.evidence.metric,
+            slice=" × ".join(row.evidence.feature),
+            groups=" vs ".join(_label(group) for group in row.evidence.groups),
+            value=row.evidence.value,
+            interval=row.evidence.interval,
+            limit=""
+            if row.evidence.threshold is None
+            else f"{'minimum' if row.evidence.bound == 'min' else 'maximum'} "
+            f"{row.evidence.threshold:.3f}",
+            severity=row.severity.value,
+            also_seen=row.evidence.feature != finding.evidence.feature,
+        )
+        for row in finding.related_evidence
+    )
+
+
+@dataclass(frozen=True)
 class FindingView:
     finding: Finding
     number: int  # F1, F2, ... in order of seriousness; paper has no links
@@ -374,6 +407,7 @@ class FindingView:
     rows: tuple[EvidenceRow, ...]
     charts: tuple[tuple[str, Markup], ...]
     feature: str
+    related: tuple[RelatedRow, ...]  # the cause's other measurements past their thresholds
 
     @property
     def label(self) -> str:
@@ -745,6 +779,7 @@ def finding_views(result: AuditResult) -> list[FindingView]:
                 rows=rows,
                 charts=charts,
                 feature=" × ".join(finding.evidence.feature),
+                related=related_rows(finding),
             )
         )
     return views

@@ -3,7 +3,9 @@
 One test suite per check; one test case per comparison the check judged against a policy
 threshold (each judged disparity, each group's selection rate against the highest, each
 slice's base-rate gap and group sizes), and one for any other finding at or above ``fail_on``.
-A case fails when its finding is a gate violation; a finding that does not fail the gate (below
+A case fails when the finding it heads is a gate violation; a comparison that is one more
+measurement of a finding's cause (audit/causes.py) passes and names that finding, so each
+cause fails once. A finding that does not fail the gate (below
 ``fail_on``, within its interval under ``require_significance``, or not new against a baseline)
 passes with the finding in its output. A skipped check is a skipped case, a crashed one an
 error. The XML validates against the JUnit schema Jenkins uses (tests/schemas/junit-10.xsd).
@@ -13,11 +15,12 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from audit.findings import Finding, Severity, fingerprint
-from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.findings import Evidence, Finding, Severity
+from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 
 Outcome = Literal["passed", "failure", "error", "skipped"]
 
@@ -62,18 +65,31 @@ class _Cases:
     def __init__(self, result: AuditResult) -> None:
         self.result = result
         self.violations = {violation.finding: violation for violation in result.gate.violations}
-        self.by_fingerprint = {finding.fingerprint: finding for finding in result.findings}
         self.covered: set[str] = set()
         self.fail_on = Severity(result.gate.fail_on)
         self.confidence = f"{result.run.confidence_level:.0%}"
 
-    def judged(self, check: str, name: str, key: tuple[object, ...], compared: str) -> Case:
-        """The case of one comparison: its finding, if it has one, decides the outcome."""
+    def judged(
+        self, check: str, name: str, measured: Callable[[Evidence], bool], compared: str
+    ) -> Case:
+        """The case of one comparison. The finding that measured it decides the outcome when
+        the comparison heads it; one that is another measurement of a finding's cause passes
+        and names that finding, so that each cause fails once."""
         case = Case(classname=check, name=name, output=compared)
-        finding = self.by_fingerprint.get(fingerprint(check, *key))
-        if finding is not None:
-            self.covered.add(finding.fingerprint)
-            self._apply(case, finding, compared)
+        for finding in self.result.findings:
+            for position, row in enumerate(finding.measurements()):
+                if row.check != check or not measured(row.evidence):
+                    continue
+                self.covered.add(finding.fingerprint)
+                if position == 0:
+                    self._apply(case, finding, compared)
+                else:
+                    case.output = (
+                        f"{compared}\n\nPast its threshold ({row.severity.value}), and one more "
+                        f"measurement of finding {finding.id}: {finding.title}. The cause is "
+                        "reported, and fails the gate, once."
+                    )
+                return case
         return case
 
     def _apply(self, case: Case, finding: Finding, compared: str) -> None:
@@ -163,7 +179,7 @@ def _disparity_cases(cases: _Cases, check: str) -> list[Case]:
     config = result.run.config
     built = []
     for disparity in result.disparities:
-        if disparity.comparison != config.get("compare"):
+        if disparity.judged_by != check or disparity.comparison != config.get("compare"):
             continue
         if disparity.metric not in config.get("thresholds", {}):
             continue
@@ -184,8 +200,7 @@ def _disparity_cases(cases: _Cases, check: str) -> list[Case]:
             f"{_interval(disparity.ci)}; threshold {_threshold(result, disparity.metric)}; "
             f"groups {groups}"
         )
-        key = (disparity.feature, disparity.metric, disparity.comparison)
-        built.append(cases.judged(check, name, key, compared))
+        built.append(cases.judged(check, name, _is_disparity(disparity), compared))
     return built
 
 
@@ -214,7 +229,7 @@ def _four_fifths_cases(cases: _Cases, check: str) -> list[Case]:
                 f"{_label(top.group)}'s {top_rate:.3f}, is {rate / top_rate:.3f}; "
                 f"threshold {threshold}"
             )
-            built.append(cases.judged(check, name, (feature, group.group), compared))
+            built.append(cases.judged(check, name, _is_group(feature, group.group), compared))
     return built
 
 
@@ -237,7 +252,7 @@ def _base_rate_cases(cases: _Cases, check: str) -> list[Case]:
             f"{name}: {gap:.3f} between {_label(low[0].group)} ({low[1]:.3f}) and "
             f"{_label(high[0].group)} ({high[1]:.3f}); threshold {threshold}"
         )
-        built.append(cases.judged(check, name, (feature,), compared))
+        built.append(cases.judged(check, name, _is_slice(feature), compared))
     return built
 
 
@@ -254,13 +269,39 @@ def _small_group_cases(cases: _Cases, check: str) -> list[Case]:
             smallest = min(group.n for group in groups)
             compared = f"{name}: every group has at least min_group_size={minimum} rows "
             compared += f"(smallest n={smallest})"
-        built.append(cases.judged(check, name, (feature,), compared))
+        built.append(cases.judged(check, name, _is_slice(feature), compared))
     return built
+
+
+def _is_disparity(disparity: Disparity) -> Callable[[Evidence], bool]:
+    def measured(evidence: Evidence) -> bool:
+        return (
+            evidence.feature == disparity.feature
+            and evidence.metric == disparity.metric
+            and evidence.details.get("comparison") == disparity.comparison
+        )
+
+    return measured
+
+
+def _is_group(feature: tuple[str, ...], group: tuple[str, ...]) -> Callable[[Evidence], bool]:
+    def measured(evidence: Evidence) -> bool:
+        return evidence.feature == feature and evidence.groups[:1] == (group,)
+
+    return measured
+
+
+def _is_slice(feature: tuple[str, ...]) -> Callable[[Evidence], bool]:
+    def measured(evidence: Evidence) -> bool:
+        return evidence.feature == feature
+
+    return measured
 
 
 ENUMERATED = {
     "fairness.disparity": _disparity_cases,
     "fairness.four_fifths": _four_fifths_cases,
+    "fairness.calibration_gap": _disparity_cases,
     "data.base_rate_gap": _base_rate_cases,
     "data.small_groups": _small_group_cases,
 }

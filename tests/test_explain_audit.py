@@ -80,7 +80,11 @@ def audit_explained(
 
 
 def findings(result: AuditResult, check: str) -> list[Any]:
-    return [finding for finding in result.findings if finding.check == check]
+    """The check's measurements past their thresholds, whether a finding's headline or its
+    related evidence (direct use and flips of one attribute are one finding)."""
+    return [
+        row for finding in result.findings for row in finding.measurements() if row.check == check
+    ]
 
 
 def explanations(result: AuditResult) -> Explanations:
@@ -134,7 +138,8 @@ def test_a_correlated_proxy_is_flagged_by_name(workspace: Workspace) -> None:
     assert [(f.evidence.details["proxy"], f.evidence.details["attribute"]) for f in proxies] == [
         ("proxy", "sex")
     ]
-    assert "proxy stands in for sex" in proxies[0].title
+    (finding,) = [f for f in result.findings if f.check == "explain.proxy"]
+    assert "proxy stands in for sex" in finding.title
     # The association is the correlation ratio of proxy by sex, computed here independently.
     frame = explain_frame()
     means = frame.groupby("sex")["proxy"].transform("mean")

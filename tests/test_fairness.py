@@ -59,6 +59,11 @@ COMPONENTS = {
     "equalized_odds_ratio": ("true_positive_rate", "false_positive_rate"),
     "equal_opportunity_difference": ("true_positive_rate",),
 }
+COMPONENT_FUNCTIONS = {
+    "selection_rate": selection_rate,
+    "true_positive_rate": true_positive_rate,
+    "false_positive_rate": false_positive_rate,
+}
 FAIRLEARN_DISPARITY = {
     "demographic_parity_difference": demographic_parity_difference,
     "demographic_parity_ratio": demographic_parity_ratio,
@@ -198,10 +203,12 @@ def adult_result(adult: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) 
 
 
 def confusion_metrics(y: np.ndarray, d: np.ndarray, s: np.ndarray | None) -> dict[str, Any]:
-    """Every group metric from its definition; None where it is undefined."""
+    """Every group metric from its definition; None where it is undefined, or where the rows
+    it divides by (the group, its positives, its negatives or its positive decisions) are
+    fewer than MIN_GROUP_SIZE: insufficient data, never a 0 or 1 from three people."""
 
     def share(numerator: int, denominator: int) -> float | None:
-        return numerator / denominator if denominator else None
+        return numerator / denominator if denominator >= MIN_GROUP_SIZE else None
 
     tp = int(np.sum((y == 1) & (d == 1)))
     fp = int(np.sum((y == 0) & (d == 1)))
@@ -258,14 +265,48 @@ def ok_rows(frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     return frame[sizes >= MIN_GROUP_SIZE]
 
 
+def eligible_rows(rows: pd.DataFrame, features: tuple[str, ...], component: str) -> pd.DataFrame:
+    """The rows of groups whose ``component`` rests on MIN_GROUP_SIZE or more rows: the
+    group's rows for selection rate, its positives for TPR, its negatives for FPR."""
+    counted = {
+        "selection_rate": pd.Series(1, index=rows.index),
+        "true_positive_rate": rows["label"] == 1,
+        "false_positive_rate": rows["label"] == 0,
+    }[component].astype(int)
+    grouped = counted.groupby([rows[feature] for feature in features])
+    sizes = rows.groupby(list(features))["label"].transform("size")
+    return rows[(grouped.transform("sum") >= MIN_GROUP_SIZE) & (sizes >= MIN_GROUP_SIZE)]
+
+
 def fairlearn_disparity(rows: pd.DataFrame, features: tuple[str, ...], metric: str) -> float:
-    function = FAIRLEARN_DISPARITY[metric]
-    value: float = function(
-        rows["label"].to_numpy(),
-        rows["prediction"].to_numpy(),
-        sensitive_features=rows[list(features)],
-    )
-    return float(value)
+    """Fairlearn's disparity over the groups each component may use.
+
+    With every group eligible this is Fairlearn's own function (checked below); otherwise
+    each component is Fairlearn's MetricFrame difference or ratio over its eligible groups,
+    combined as Fairlearn combines them (the larger difference, the smaller ratio).
+    """
+    components = COMPONENTS[metric]
+    eligible = [eligible_rows(rows, features, component) for component in components]
+    is_ratio = metric.endswith("ratio")
+    if all(len(part) == len(rows) for part in eligible):
+        function = FAIRLEARN_DISPARITY[metric]
+        return float(
+            function(
+                rows["label"].to_numpy(),
+                rows["prediction"].to_numpy(),
+                sensitive_features=rows[list(features)],
+            )
+        )
+    parts = []
+    for component, part in zip(components, eligible, strict=True):
+        frame = MetricFrame(
+            metrics=COMPONENT_FUNCTIONS[component],
+            y_true=part["label"].to_numpy(),
+            y_pred=part["prediction"].to_numpy(),
+            sensitive_features=part[list(features)],
+        )
+        parts.append(float(frame.ratio() if is_ratio else frame.difference()))
+    return min(parts) if is_ratio else max(parts)
 
 
 def hand_reference_disparity(
@@ -377,8 +418,21 @@ def test_group_metrics_match_fairlearn_metric_frame_on_uci_adult(
         assert group.status is GroupStatus.OK  # every Adult group here has 30+ rows
         for name in RATE_NAMES:
             if group.metrics[name] is None:
-                # Fairlearn reports 0 where the engine says undefined: no positive decisions.
-                assert name == "precision" and decisions.loc[key, name] == 0
+                # Fairlearn reports 0 where the engine says undefined (no positive decisions),
+                # and any value where the engine says insufficient data (fewer than 30 rows
+                # to divide by: here positive decisions or positive labels).
+                reason = group.undefined[name]
+                rows = adult[_mask(adult, features, label)]
+                divisor = {
+                    "precision": int(rows["prediction"].sum()),
+                    "true_positive_rate": int(rows["label"].sum()),
+                    "false_negative_rate": int(rows["label"].sum()),
+                }[name]
+                if divisor == 0:
+                    assert name == "precision" and decisions.loc[key, name] == 0
+                else:
+                    assert divisor < MIN_GROUP_SIZE
+                    assert reason.startswith(f"insufficient data: {divisor} "), reason
                 continue
             assert group.metrics[name] == pytest.approx(decisions.loc[key, name], abs=1e-12)
         assert group.metrics["roc_auc"] == pytest.approx(auc.loc[key], abs=1e-12)
@@ -545,9 +599,21 @@ def test_a_reference_group_with_too_few_rows_leaves_reference_disparities_undefi
     result = audit(
         tmp_path, synthetic, ("sex", "race"), reference_groups={"sex": "Female", "race": "Other"}
     )
-    # Race "Other" has 48 rows: a valid reference on its own.
+    # Race "Other" has 48 rows: a valid reference for selection rates, but its 16 positive
+    # labels are too few for a true positive rate.
+    other = synthetic[synthetic["race"] == "Other"]
+    positives = int(other["label"].sum())
+    assert positives < MIN_GROUP_SIZE <= len(other)
     for metric in DISPARITY_NAMES:
-        assert disparity(result, ("race",), metric, "reference").value is not None
+        found = disparity(result, ("race",), metric, "reference")
+        if "true_positive_rate" in COMPONENTS[metric]:
+            assert found.value is None
+            assert found.undefined == (
+                f"insufficient data: the reference group Other has {positives} positive "
+                "labels, fewer than min_group_size (30)"
+            )
+        else:
+            assert found.value is not None
     # Female/Other has 19: shown, with the reason, not silently dropped.
     for metric in DISPARITY_NAMES:
         found = disparity(result, ("sex", "race"), metric, "reference")
@@ -579,7 +645,9 @@ def test_small_groups_are_insufficient_data_and_left_out_of_disparities(
     assert groups_of(synthetic_result, ("race",))[("Other",)].status is GroupStatus.OK
     found = disparity(synthetic_result, features, "demographic_parity_difference", "between_groups")
     without_small = fairlearn_disparity(ok_rows(synthetic, features), features, found.metric)
-    with_small = fairlearn_disparity(synthetic, features, found.metric)
+    with_small = FAIRLEARN_DISPARITY[found.metric](
+        synthetic["label"], synthetic["prediction"], sensitive_features=synthetic[list(features)]
+    )
     assert found.value == pytest.approx(without_small, abs=1e-12)
     assert with_small > without_small + 0.3  # their all-positive decisions would dominate
     for entry in synthetic_result.disparities:
@@ -909,3 +977,39 @@ def test_auc_intervals_stay_centred_on_the_exact_auc_with_coarse_bins(
         low, high = group.ci["roc_auc"]
         assert group.metrics["roc_auc"] == pytest.approx(exact, abs=1e-12)
         assert abs((low + high) / 2 - exact) < 0.1 * (high - low), value
+
+
+def test_the_demo_equalized_odds_ratio_of_zero_was_three_positive_labels() -> None:
+    """The bundled demo once reported "equalized odds ratio for sex×race is 0.000": the model
+    selects none of the 3 Amer-Indian-Eskimo women with a positive label, a TPR of 0 from
+    three people. Now that rate is insufficient data, shown with its count."""
+    from conftest import adult_request
+
+    result = run_audit(adult_request())
+    groups = groups_of(result, ("sex", "race"))
+    few = groups[("Female", "Amer-Indian-Eskimo")]
+    assert (few.n, few.positives, few.status) == (66, 3, GroupStatus.OK)
+    for name in ("true_positive_rate", "false_negative_rate"):
+        assert few.metrics[name] is None and few.ci[name] is None
+        assert few.undefined[name] == (
+            "insufficient data: 3 positive labels, fewer than min_group_size (30)"
+        )
+    assert few.metrics["false_positive_rate"] is not None  # 63 negative labels suffice
+    # The ratio now rests on groups with 30+ positives (TPR) and 30+ negatives (FPR).
+    ratio = disparity(result, ("sex", "race"), "equalized_odds_ratio", "between_groups")
+    parts = []
+    for name, divisor in (("true_positive_rate", "positives"), ("false_positive_rate", "n")):
+        values = [
+            group.metrics[name]
+            for group in groups.values()
+            if group.metrics[name] is not None
+            and (group.positives if divisor == "positives" else group.n - group.positives)
+            >= MIN_GROUP_SIZE
+        ]
+        parts.append(min(values) / max(values))
+    assert ratio.value == pytest.approx(min(parts), abs=1e-12)
+    assert ratio.value > 0.0 and ("Female", "Amer-Indian-Eskimo") not in ratio.groups
+    for finding in result.findings:
+        for row in finding.measurements():
+            evidence = row.evidence
+            assert evidence.metric != "equalized_odds_ratio" or evidence.value != 0.0, finding

@@ -22,6 +22,7 @@ from audit.checks.text_templates import TemplateProbesCheck
 CHECKS: tuple[Check, ...] = (
     DisparityCheck(),
     FourFifthsCheck(),
+    DisparityCheck("fairness.calibration_gap"),
     SmallGroupsCheck(),
     BaseRateGapCheck(),
     PiiInDataCheck(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -60,6 +61,12 @@ class CheckInfo:
     subject: Literal["model", "data"]  # the file a finding is about (SARIF's location)
     severity: dict[str, Severity]
     description: str  # one sentence on what the check judges, for readers of any report
+    # Why a grade that no threshold decides has its severity, per grade, with {placeholders}.
+    reasons: dict[str, str]
+    # Appended to the severity reason of a grade the check caps below the usual one.
+    severity_note: str | None
+    # Findings of one cause and one slice become one finding (audit.causes); None: each stands.
+    cause: str | None
 
 
 @cache
@@ -74,6 +81,9 @@ def check_table() -> dict[str, CheckInfo]:
             subject=entry["subject"],
             description=entry["description"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
+            reasons=entry.get("reasons", {}),
+            severity_note=entry.get("severity_note"),
+            cause=entry.get("cause"),
         )
         for check_id, entry in tomllib.loads(text).items()
     }
@@ -91,6 +101,15 @@ def format_groups(groups: tuple[tuple[str, ...], ...]) -> str:
 class Grade:
     severity: Severity
     clear: bool | None
+    reason: str  # one plain sentence: why this severity (threshold, how far, the interval)
+
+
+# The severity each threshold grade has unless a check caps it (checks.toml severity_note).
+USUAL_SEVERITY = {
+    "uncertain": Severity.MEDIUM,
+    "clear": Severity.HIGH,
+    "critical": Severity.CRITICAL,
+}
 
 
 def grade(
@@ -98,40 +117,79 @@ def grade(
     threshold: Threshold,
     value: float,
     interval: tuple[float, float] | None,
+    show: Callable[[float | None], str] = format_number,
 ) -> Grade | None:
     """The severity of ``value`` against ``threshold``, or None when it complies.
 
     A violation whose whole interval lies past the threshold is "clear" (not plausibly
-    noise) and graded worse than one whose interval straddles it.
+    noise) and graded worse than one whose interval straddles it. ``show`` writes a number
+    as the finding's title does (3 decimals, or a percentage).
     """
     if not threshold.violated_by(value):
         return None
+    past = "below" if threshold.bound == "min" else "above"
+    side = "minimum" if threshold.bound == "min" else "maximum"
+    limit = f"the {side} {show(threshold.limit)}"
     if interval is None:
         # Without an interval the violation cannot be shown to be more than noise.
-        return Grade(info.severity["uncertain"], False)
-    clear = threshold.violated_by(interval[0]) and threshold.violated_by(interval[1])
-    if not clear:
-        return Grade(info.severity["uncertain"], False)
-    if threshold.critical_by(value):
-        return Grade(info.severity["critical"], True)
-    return Grade(info.severity["clear"], True)
+        key, clear = "uncertain", False
+        why = f"{show(value)} is {past} {limit}, but it has no interval to show it is not noise"
+    else:
+        span = f"[{show(interval[0])}, {show(interval[1])}]"
+        clear = threshold.violated_by(interval[0]) and threshold.violated_by(interval[1])
+        if not clear:
+            key = "uncertain"
+            why = (
+                f"{show(value)} is {past} {limit}, but its confidence interval {span} reaches "
+                "back across it, so the gap may be noise"
+            )
+        elif threshold.critical_by(value):
+            key = "critical"
+            why = (
+                f"{show(value)} is {past} the critical level {show(threshold.critical or 0.0)} "
+                f"({side} {show(threshold.limit)}), and its whole confidence interval {span} "
+                f"is {past} the {side}"
+            )
+        else:
+            key = "clear"
+            why = f"{show(value)} is {past} {limit}, and so is its whole confidence interval {span}"
+            if threshold.critical is not None:
+                why += f"; it would be critical {past} {show(threshold.critical)}"
+    severity = info.severity[key]
+    return Grade(severity, clear, _sentence(info, key, severity, why))
+
+
+def _sentence(info: CheckInfo, key: str, severity: Severity, why: str) -> str:
+    sentence = f"{severity.value.capitalize()} because {why}."
+    usual = USUAL_SEVERITY.get(key)
+    if info.severity_note and usual is not None and severity.rank < usual.rank:
+        sentence += f" {info.severity_note}"
+    return sentence
+
+
+def graded_as(info: CheckInfo, key: str, **words: Any) -> Grade:
+    """The grade a check gives by rule rather than by threshold: checks.toml's severity and
+    reason for ``key`` (its {placeholders} filled from ``words``)."""
+    severity = info.severity[key]
+    return Grade(severity, None, _sentence(info, key, severity, info.reasons[key].format(**words)))
 
 
 def make_finding(
     info: CheckInfo,
     context: AuditContext,
-    severity: Severity,
+    graded: Grade,
     evidence: Evidence,
     key: tuple[Any, ...],
     **words: Any,
 ) -> Finding:
-    owner = context.accountability.owner(info.id, severity)
+    owner = context.accountability.owner(info.id, graded.severity)
     return Finding(
         id=finding_id(info.id, *key),
         fingerprint=fingerprint(info.id, *key),
         check=info.id,
         title=info.title.format(**words),
-        severity=severity,
+        severity=graded.severity,
+        severity_reason=graded.reason,
         roles=(owner.accountable, *owner.consulted),
         accountable=owner.accountable,
         consulted=owner.consulted,

@@ -28,11 +28,11 @@ class BaseRateGapCheck:
         threshold = policy.thresholds[THRESHOLD]
         findings = []
         for stats in context.fairness.slices:
-            rates = stats.ok_values(stats.point["base_rate"])
+            rates = stats.usable("base_rate")
             gap = between_difference(rates)
             if not np.isfinite(gap):
                 continue
-            replicates = np.where(stats.ok[None, :], stats.replicates["base_rate"], np.nan)
+            replicates = stats.usable_replicates("base_rate")
             interval = interval_of(between_difference(replicates), policy.confidence_level)
             graded = grade(info, threshold, float(gap), interval)
             if graded is None:
@@ -58,7 +58,7 @@ class BaseRateGapCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(stats.slice.features,),
                     feature="×".join(stats.slice.features),

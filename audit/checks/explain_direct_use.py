@@ -26,7 +26,7 @@ class DirectUseCheck:
             importance = method.importance_of(column)
             if importance is None:
                 continue
-            graded = grade(info, threshold, importance.share, importance.share_ci)
+            graded = grade(info, threshold, importance.share, importance.share_ci, percent)
             if graded is None:
                 continue
             shares = {
@@ -55,7 +55,7 @@ class DirectUseCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(column,),
                     column=column,

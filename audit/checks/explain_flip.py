@@ -26,7 +26,7 @@ class FlipCheck:
             # One finding per attribute, graded by its worst pair; every pair is in the details.
             worst = max(flips, key=lambda flip: (flip.changed_share or 0.0, flip.n))
             assert worst.changed_share is not None  # filtered above
-            graded = grade(info, threshold, worst.changed_share, worst.ci)
+            graded = grade(info, threshold, worst.changed_share, worst.ci, percent)
             if graded is None:
                 continue
             evidence = Evidence(
@@ -59,7 +59,7 @@ class FlipCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(attribute,),
                     attribute=attribute,

@@ -3,7 +3,13 @@ should not be quoted as evidence."""
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_number, make_finding
+from audit.checks.base import (
+    AuditContext,
+    check_table,
+    format_number,
+    graded_as,
+    make_finding,
+)
 from audit.checks.explain_common import explanations_of
 from audit.explain.results import CAPTUM_METHODS
 from audit.findings import Evidence, Finding
@@ -84,7 +90,7 @@ class InstabilityCheck:
         return make_finding(
             info,
             context,
-            info.severity[level],
+            graded_as(info, level, what=what, limit=format_number(threshold.limit)),
             evidence,
             key=(metric, methods),
             what=what,

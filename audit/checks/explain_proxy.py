@@ -3,7 +3,13 @@ material share of the attribution, so the model can act on the attribute through
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_number, make_finding
+from audit.checks.base import (
+    AuditContext,
+    check_table,
+    format_number,
+    graded_as,
+    make_finding,
+)
 from audit.checks.explain_common import explanations_of, percent, primary_method
 from audit.findings import Evidence, Finding
 
@@ -35,13 +41,24 @@ class ProxyCheck:
             # on the whole data, so its sampling error is small beside the share's.
             clear = interval is not None and all(share_limit.violated_by(end) for end in interval)
             if not clear:
-                severity = info.severity["uncertain"]
+                level = "uncertain"
             elif association_limit.critical_by(strength) and share_limit.critical_by(
                 importance.share
             ):
-                severity = info.severity["critical"]
+                level = "critical"
             else:
-                severity = info.severity["clear"]
+                level = "clear"
+            graded = graded_as(
+                info,
+                level,
+                share=percent(importance.share),
+                share_limit=percent(share_limit.limit),
+                share_critical=percent(share_limit.critical or share_limit.limit),
+                association=format_number(strength),
+                association_critical=format_number(
+                    association_limit.critical or association_limit.limit
+                ),
+            )
             evidence = Evidence(
                 metric="attribution_share",
                 value=importance.share,
@@ -65,7 +82,7 @@ class ProxyCheck:
                 make_finding(
                     info,
                     context,
-                    severity,
+                    graded,
                     evidence,
                     key=(association.column, association.attribute),
                     column=association.column,

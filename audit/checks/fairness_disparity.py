@@ -1,4 +1,8 @@
-"""fairness.disparity: each disparity metric of each slice against its policy threshold."""
+"""fairness.disparity: each disparity metric of each slice against its policy threshold.
+
+fairness.calibration_gap is the same judgement over the calibration-error disparity: it is
+its own check because a gap in what the scores mean has its own cause and owner.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,17 @@ from audit.checks.base import (
     grade,
     make_finding,
 )
+from audit.fairness import DISPARITIES
 from audit.findings import Evidence, Finding
 
 
 class DisparityCheck:
-    id = "fairness.disparity"
+    def __init__(self, check_id: str = "fairness.disparity") -> None:
+        self.id = check_id
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
         info = check_table()[self.id]
+        judged = {spec.name for spec in DISPARITIES if spec.check == self.id}
         policy = context.policy
         sizes = {
             (stats.slice.features, label): int(stats.counts[index].sum())
@@ -26,7 +33,11 @@ class DisparityCheck:
         }
         findings = []
         for disparity in context.fairness.disparities:
-            if disparity.comparison != policy.compare or disparity.value is None:
+            if (
+                disparity.metric not in judged
+                or disparity.comparison != policy.compare
+                or disparity.value is None
+            ):
                 continue
             threshold = policy.thresholds.get(disparity.metric)
             if threshold is None:
@@ -53,7 +64,7 @@ class DisparityCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(disparity.feature, disparity.metric, disparity.comparison),
                     metric=disparity.metric.replace("_", " "),

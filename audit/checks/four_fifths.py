@@ -26,11 +26,11 @@ class FourFifthsCheck:
         threshold = policy.thresholds[THRESHOLD]
         findings = []
         for stats in context.fairness.slices:
-            rates = stats.ok_values(stats.point["selection_rate"])
+            rates = stats.usable("selection_rate")
             if np.isfinite(rates).sum() < 2 or np.nanmax(rates) <= 0:
                 continue
             top = int(np.nanargmax(rates))
-            replicates = np.where(stats.ok[None, :], stats.replicates["selection_rate"], np.nan)
+            replicates = stats.usable_replicates("selection_rate")
             with np.errstate(invalid="ignore", divide="ignore"):
                 # The comparison group is the highest in each replicate, as in the rule.
                 top_replicates = np.nanmax(
@@ -65,7 +65,7 @@ class FourFifthsCheck:
                     make_finding(
                         info,
                         context,
-                        graded.severity,
+                        graded,
                         evidence,
                         key=(stats.slice.features, group),
                         feature="×".join(stats.slice.features),

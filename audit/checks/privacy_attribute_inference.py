@@ -53,7 +53,7 @@ class AttributeInferenceCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(attribute.attribute,),
                     attribute=attribute.attribute,

@@ -146,7 +146,7 @@ class MembershipInferenceCheck:
         return make_finding(
             info,
             context,
-            graded.severity,
+            graded,
             evidence,
             key=key,
             what=what,

@@ -7,7 +7,7 @@ sure the detection is.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, make_finding
+from audit.checks.base import AuditContext, check_table, graded_as, make_finding
 from audit.checks.privacy_common import (
     by_column,
     describe,
@@ -15,7 +15,7 @@ from audit.checks.privacy_common import (
     privacy_report,
     ready,
 )
-from audit.findings import Evidence, Finding, Severity
+from audit.findings import Evidence, Finding
 from audit.privacy.report import PiiDetection, PiiScan
 
 
@@ -39,7 +39,7 @@ class PiiInDataCheck:
         for column, detections in by_column(scan.detections).items():
             if any(detection.model_input for detection in detections):
                 continue  # privacy.pii_model_input reports it
-            severity: Severity = info.severity[grade_key(detections)]
+            graded = graded_as(info, grade_key(detections), kinds=describe(detections))
             best = max(detections, key=lambda detection: detection.share)
             evidence = Evidence(
                 metric="pii_share",
@@ -52,7 +52,7 @@ class PiiInDataCheck:
                 make_finding(
                     info,
                     context,
-                    severity,
+                    graded,
                     evidence,
                     key=(column,),
                     column=column,

@@ -6,7 +6,13 @@ as an input almost never is, a postcode or a special category of data needs a re
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, CheckSkipped, check_table, make_finding
+from audit.checks.base import (
+    AuditContext,
+    CheckSkipped,
+    check_table,
+    graded_as,
+    make_finding,
+)
 from audit.checks.privacy_common import (
     by_column,
     describe,
@@ -15,7 +21,7 @@ from audit.checks.privacy_common import (
     ready,
 )
 from audit.checks.privacy_pii_in_data import grade_key
-from audit.findings import Evidence, Finding, Severity
+from audit.findings import Evidence, Finding
 from audit.privacy.report import PiiScan
 
 
@@ -32,7 +38,7 @@ class PiiModelInputCheck:
             used = [detection for detection in detections if detection.model_input]
             if not used:
                 continue
-            severity: Severity = info.severity[grade_key(used)]
+            graded = graded_as(info, grade_key(used), kinds=describe(used))
             best = max(used, key=lambda detection: detection.share)
             derived = any(detection.basis == "derived name" for detection in used)
             evidence = Evidence(
@@ -50,7 +56,7 @@ class PiiModelInputCheck:
                 make_finding(
                     info,
                     context,
-                    severity,
+                    graded,
                     evidence,
                     key=(column,),
                     column=column,

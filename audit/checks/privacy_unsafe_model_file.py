@@ -8,7 +8,7 @@ the next version of the file may not be clean.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, make_finding
+from audit.checks.base import AuditContext, check_table, graded_as, make_finding
 from audit.checks.privacy_common import privacy_report
 from audit.findings import Evidence, Finding
 
@@ -48,7 +48,7 @@ class UnsafeModelFileCheck:
             make_finding(
                 info,
                 context,
-                info.severity[grade_key],
+                graded_as(info, grade_key, file=scan.file),
                 evidence,
                 key=("model_file",),
                 file=scan.file,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.checks.base import AuditContext, check_table, make_finding
+from audit.checks.base import AuditContext, check_table, graded_as, make_finding
 from audit.findings import Evidence, Finding
 
 
@@ -34,7 +34,7 @@ class SmallGroupsCheck:
                 make_finding(
                     info,
                     context,
-                    info.severity["clear"],
+                    graded_as(info, "small", count=len(groups), minimum=minimum),
                     evidence,
                     key=(stats.slice.features,),
                     count=len(groups),

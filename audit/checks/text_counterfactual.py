@@ -85,7 +85,7 @@ class CounterfactualSubstitutionCheck:
                     make_finding(
                         info,
                         context,
-                        graded.severity,
+                        graded,
                         evidence,
                         key=(pair.category, pair.terms, metric),
                         category=text.identity.categories.get(pair.category, pair.category),

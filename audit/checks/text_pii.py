@@ -14,6 +14,7 @@ from audit.checks.base import (
     check_table,
     format_number,
     grade,
+    graded_as,
     make_finding,
 )
 from audit.checks.text_common import oriented, ready, text_report
@@ -63,7 +64,7 @@ class PiiInTextCheck:
                 make_finding(
                     info,
                     context,
-                    graded.severity,
+                    graded,
                     evidence,
                     key=(text.column, insertion.type, "insertion"),
                     column=text.column,
@@ -98,7 +99,7 @@ class PiiInTextCheck:
                 make_finding(
                     info,
                     context,
-                    info.severity["present"],
+                    graded_as(info, "present", label=detection.label),
                     evidence,
                     key=(text.column, detection.type, "present"),
                     column=text.column,

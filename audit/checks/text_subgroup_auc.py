@@ -83,7 +83,7 @@ class SubgroupAucCheck:
                     make_finding(
                         info,
                         context,
-                        graded.severity,
+                        graded,
                         evidence,
                         key=(group.category, group.group, metric),
                         metric_name=name,

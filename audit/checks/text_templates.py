@@ -127,7 +127,7 @@ class TemplateProbesCheck:
         return make_finding(
             info,
             context,
-            first.graded.severity,
+            first.graded,
             evidence,
             key=(probe.category, tuple(terms), first.metric),
             term=named,
