@@ -20,6 +20,7 @@ import numpy as np
 from audit.accountability import AccountabilityTable
 from audit.calibration import CalibrationTable, calibration_table
 from audit.causes import one_finding_per_cause
+from audit.check_knowledge import causes
 from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
 from audit.compare import baseline_of, load_report
 from audit.errors import ConfigError, UsageError
@@ -341,8 +342,7 @@ def _run_checks(
             continue
         findings.extend(found)
         outcomes.append((check.id, description))
-    causes = {key: info.cause for key, info in check_table().items() if info.cause is not None}
-    judged = one_finding_per_cause(findings, causes, context.policy.headline_order)
+    judged = one_finding_per_cause(findings, causes(), context.policy.headline_order)
     headed = Counter(finding.check for finding in judged.findings)
     runs = tuple(
         outcome

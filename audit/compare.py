@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import jsonschema
 
+from audit.causes import cause_fingerprint
+from audit.check_knowledge import causes
 from audit.errors import RaiAuditError
 from audit.findings import Severity
 from audit.gate import Baseline, violates
@@ -124,14 +126,44 @@ def _severity(finding: Mapping[str, Any]) -> Severity:
     return Severity(finding["severity"])
 
 
+def cause_key(finding: Mapping[str, Any]) -> str | None:
+    """The fingerprint a finding has since schema 1.3, which merges the findings of one cause
+    on one slice (audit.causes): a 1.0-1.2 report's per-metric findings of one slice (and a
+    sensitive attribute's direct use and flips) get their cause's fingerprint, so old
+    baselines still match. A 1.3 report's fingerprints are already these."""
+    cause = causes().get(finding["check"])
+    if cause is None:
+        return str(finding["fingerprint"]) if "fingerprint" in finding else None
+    return cause_fingerprint(cause, finding["evidence"]["feature"])
+
+
 def _findings(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    """Findings by fingerprint; should a report hold one twice, the more severe counts."""
+    """Findings by fingerprint; should a report hold one twice (or an old report several
+    measurements of one cause), the most severe counts."""
     found: dict[str, Mapping[str, Any]] = {}
     for finding in document["findings"]:
-        prior = found.get(finding["fingerprint"])
+        key = cause_key(finding)
+        assert key is not None  # a finding has a fingerprint (the schema requires it)
+        prior = found.get(key)
         if prior is None or _severity(finding).rank > _severity(prior).rank:
-            found[finding["fingerprint"]] = finding
+            found[key] = finding
     return found
+
+
+def _folded(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Intersections folded into a parent slice's finding, by their own cause key: they are
+    still reported, so a report that has them on their own (an older report, or a run where
+    their gap was clearly larger) matches them here, graded as their own measurement was."""
+    folded: dict[str, Mapping[str, Any]] = {}
+    for finding in document["findings"]:
+        for row in finding.get("related_evidence", ()):
+            key = cause_key(row)
+            if key is None or key == finding["fingerprint"]:
+                continue
+            prior = folded.get(key)
+            if prior is None or _severity(row).rank > _severity(prior).rank:
+                folded[key] = {**finding, "severity": row["severity"], "evidence": row["evidence"]}
+    return folded
 
 
 def baseline_of(report: LoadedReport) -> Baseline:
@@ -234,13 +266,15 @@ def _finding_changes(
 ) -> dict[str, list[FindingChange]]:
     """Each finding of either report under new, resolved, worsened, improved or unchanged."""
     before, after = _findings(baseline), _findings(current)
+    folded_before, folded_after = _folded(baseline), _folded(current)
     gate = current["gate"]
     fail_on, require_significance = Severity(gate["fail_on"]), bool(gate["require_significance"])
     changes: dict[str, list[FindingChange]] = {
         kind: [] for kind in ("new", "resolved", "worsened", "improved", "unchanged")
     }
     for key in sorted(before.keys() | after.keys()):
-        old, now = before.get(key), after.get(key)
+        old = before.get(key) or folded_before.get(key)
+        now = after.get(key) or folded_after.get(key)
         if old is None:
             kind = "new"
         elif now is None:

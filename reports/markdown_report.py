@@ -20,6 +20,7 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 from audit.accountability import role_infos
+from audit.check_knowledge import check_table
 from audit.findings import Finding, Role, Severity
 from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 
@@ -257,8 +258,6 @@ def role_names() -> dict[Role, str]:
 def generic_recommendation(check: str) -> str:
     """A check's recommendation in general words (its knowledge's ``advice``), for text that
     speaks of the check rather than one finding: SARIF rule help, the model card."""
-    from audit.checks.base import check_table
-
     info = check_table().get(check)
     return info.advice if info is not None else ""
 

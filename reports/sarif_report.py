@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from audit.accountability import AccountabilityOverride, AccountabilityTable, role_infos
+from audit.check_knowledge import check_table
 from audit.findings import Finding, Severity
 from audit.result import AuditResult, CheckStatus
 from reports.markdown_report import generic_recommendation, md_text
@@ -47,8 +48,6 @@ def _rule_name(check: str) -> str:
 
 def _table_description(check: str) -> str:
     """The knowledge table's description, for a result that carries none; else a generic line."""
-    from audit.checks.base import check_table
-
     info = check_table().get(check)
     return info.description if info is not None else f"rai-audit check {check}."
 
@@ -113,8 +112,6 @@ class _Rules:
         }
 
     def _default_severity(self, check: str) -> Severity:
-        from audit.checks.base import check_table
-
         info = check_table().get(check)
         if info is not None and "clear" in info.severity:
             return info.severity["clear"]
@@ -193,8 +190,6 @@ class _Artifact:
 
 def _subject(check: str) -> str:
     """What the check's findings are about ("model" or "data"), from its knowledge."""
-    from audit.checks.base import check_table
-
     info = check_table().get(check)
     return info.subject if info is not None else "data"
 

@@ -29,7 +29,7 @@ from markdown_it.token import Token
 from typer.testing import CliRunner
 
 from audit import AuditRequest, run_audit
-from audit.checks.base import check_table
+from audit.check_knowledge import check_table
 from audit.cli import app
 from audit.result import AuditResult, CheckRun, CheckStatus, GroupStatus
 from reports import available_formatters, render

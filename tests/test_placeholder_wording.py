@@ -18,7 +18,7 @@ from conftest import ADULT_DATA, ADULT_MODEL
 
 import reports
 from audit.api import AuditRequest, run_audit
-from audit.checks.base import check_table
+from audit.check_knowledge import check_table
 from audit.findings import finding_id, fingerprint
 from audit.result import AuditResult
 

@@ -1,6 +1,7 @@
 """The registry of checks, in the order they run. An id, once released, never changes."""
 
-from audit.checks.base import AuditContext, Check, CheckSkipped, check_table
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, Check, CheckSkipped
 from audit.checks.base_rate_gap import BaseRateGapCheck
 from audit.checks.explain_direct_use import DirectUseCheck
 from audit.checks.explain_flip import FlipCheck

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from audit.accountability import AccountabilityTable
+from audit.check_knowledge import CheckInfo
 from audit.explain.results import Explanations
 from audit.fairness import FairnessTables, percentile_interval
 from audit.features import FeatureMatrix
@@ -50,43 +48,6 @@ class Check(Protocol):
     id: str
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]: ...
-
-
-@dataclass(frozen=True)
-class CheckInfo:
-    id: str
-    title: str
-    recommendation: str  # for one finding, with {placeholders}
-    advice: str  # the recommendation in general words, for text about the check
-    subject: Literal["model", "data"]  # the file a finding is about (SARIF's location)
-    severity: dict[str, Severity]
-    description: str  # one sentence on what the check judges, for readers of any report
-    # Why a grade that no threshold decides has its severity, per grade, with {placeholders}.
-    reasons: dict[str, str]
-    # Appended to the severity reason of a grade the check caps below the usual one.
-    severity_note: str | None
-    # Findings of one cause and one slice become one finding (audit.causes); None: each stands.
-    cause: str | None
-
-
-@cache
-def check_table() -> dict[str, CheckInfo]:
-    text = resources.files("audit").joinpath("knowledge/checks.toml").read_text("utf-8")
-    return {
-        check_id: CheckInfo(
-            id=check_id,
-            title=entry["title"],
-            recommendation=entry["recommendation"],
-            advice=entry["advice"],
-            subject=entry["subject"],
-            description=entry["description"],
-            severity={grade: Severity(level) for grade, level in entry["severity"].items()},
-            reasons=entry.get("reasons", {}),
-            severity_note=entry.get("severity_note"),
-            cause=entry.get("cause"),
-        )
-        for check_id, entry in tomllib.loads(text).items()
-    }
 
 
 def format_number(value: float | None) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.check_knowledge import check_table
 from audit.checks.base import (
     AuditContext,
-    check_table,
     format_groups,
     format_number,
     grade,

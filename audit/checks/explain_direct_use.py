@@ -3,7 +3,8 @@ attribution (the model's decisions rest on the protected attribute itself)."""
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, grade, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, grade, make_finding
 from audit.checks.explain_common import explanations_of, percent, primary_method
 from audit.findings import Evidence, Finding
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, grade, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, grade, make_finding
 from audit.checks.explain_common import explanations_of, percent
 from audit.explain.results import Flip
 from audit.findings import Evidence, Finding

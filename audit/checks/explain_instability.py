@@ -3,13 +3,8 @@ should not be quoted as evidence."""
 
 from __future__ import annotations
 
-from audit.checks.base import (
-    AuditContext,
-    check_table,
-    format_number,
-    graded_as,
-    make_finding,
-)
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_number, graded_as, make_finding
 from audit.checks.explain_common import explanations_of
 from audit.explain.results import CAPTUM_METHODS
 from audit.findings import Evidence, Finding

@@ -6,14 +6,8 @@ its own check because a gap in what the scores mean has its own cause and owner.
 
 from __future__ import annotations
 
-from audit.checks.base import (
-    AuditContext,
-    check_table,
-    format_groups,
-    format_number,
-    grade,
-    make_finding,
-)
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_groups, format_number, grade, make_finding
 from audit.fairness import DISPARITIES
 from audit.findings import Evidence, Finding
 

@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.checks.base import (
-    AuditContext,
-    check_table,
-    format_number,
-    grade,
-    interval_of,
-    make_finding,
-)
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_number, grade, interval_of, make_finding
 from audit.findings import Evidence, Finding
 
 THRESHOLD = "selection_rate_ratio"

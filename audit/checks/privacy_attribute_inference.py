@@ -7,7 +7,8 @@ never collected or may not be used.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_number, grade, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_number, grade, make_finding
 from audit.checks.privacy_common import privacy_report, ready
 from audit.findings import Evidence, Finding
 from audit.privacy.report import AttributeInferenceResult

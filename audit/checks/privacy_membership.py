@@ -7,15 +7,8 @@ then each sensitive feature's groups, where memorisation often shows first.
 
 from __future__ import annotations
 
-from audit.checks.base import (
-    AuditContext,
-    CheckInfo,
-    Grade,
-    check_table,
-    format_number,
-    grade,
-    make_finding,
-)
+from audit.check_knowledge import CheckInfo, check_table
+from audit.checks.base import AuditContext, Grade, format_number, grade, make_finding
 from audit.checks.privacy_common import privacy_report, ready
 from audit.findings import Evidence, Finding
 from audit.policy import Threshold

@@ -7,7 +7,8 @@ sure the detection is.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, graded_as, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, graded_as, make_finding
 from audit.checks.privacy_common import (
     by_column,
     describe,

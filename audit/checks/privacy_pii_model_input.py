@@ -6,13 +6,8 @@ as an input almost never is, a postcode or a special category of data needs a re
 
 from __future__ import annotations
 
-from audit.checks.base import (
-    AuditContext,
-    CheckSkipped,
-    check_table,
-    graded_as,
-    make_finding,
-)
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, CheckSkipped, graded_as, make_finding
 from audit.checks.privacy_common import (
     by_column,
     describe,

@@ -8,7 +8,8 @@ the next version of the file may not be clean.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, graded_as, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, graded_as, make_finding
 from audit.checks.privacy_common import privacy_report
 from audit.findings import Evidence, Finding
 

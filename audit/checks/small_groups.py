@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.checks.base import AuditContext, check_table, graded_as, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, graded_as, make_finding
 from audit.findings import Evidence, Finding
 
 

@@ -9,7 +9,8 @@ only, like small groups.
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_number, grade, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_number, grade, make_finding
 from audit.checks.text_common import oriented, quoted, ready, text_report
 from audit.findings import Evidence, Finding
 from audit.text.results import SwapResult

@@ -8,15 +8,8 @@ when the privacy stage did not run does this check report it itself (severity "p
 
 from __future__ import annotations
 
-from audit.checks.base import (
-    AuditContext,
-    CheckInfo,
-    check_table,
-    format_number,
-    grade,
-    graded_as,
-    make_finding,
-)
+from audit.check_knowledge import CheckInfo, check_table
+from audit.checks.base import AuditContext, format_number, grade, graded_as, make_finding
 from audit.checks.text_common import oriented, ready, text_report
 from audit.findings import Evidence, Finding
 

@@ -7,7 +7,8 @@ metrics (shown as insufficient data in the text section).
 
 from __future__ import annotations
 
-from audit.checks.base import AuditContext, check_table, format_number, grade, make_finding
+from audit.check_knowledge import check_table
+from audit.checks.base import AuditContext, format_number, grade, make_finding
 from audit.checks.text_common import ready, text_report
 from audit.findings import Evidence, Finding
 

@@ -11,15 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.checks.base import (
-    AuditContext,
-    CheckInfo,
-    Grade,
-    check_table,
-    format_number,
-    grade,
-    make_finding,
-)
+from audit.check_knowledge import CheckInfo, check_table
+from audit.checks.base import AuditContext, Grade, format_number, grade, make_finding
 from audit.checks.text_common import Interval, oriented, quoted, ready, text_report
 from audit.findings import Evidence, Finding
 from audit.policy import Threshold
