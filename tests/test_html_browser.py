@@ -403,6 +403,20 @@ def test_the_demo_report_reads_in_fifteen_screens(browser: Browser, adult_report
     assert first.locator("table.facts").is_hidden()
     first.locator("summary").click()
     assert first.locator("table.facts").is_visible()
+    # Why each finding has its severity is read without opening anything; a cause's other
+    # measurements are a table in its evidence, hidden until opened.
+    merged = [f for f in adult_report.result.findings if f.related_evidence]
+    assert merged
+    for finding in merged:
+        article = page.locator(f'article[data-finding="{finding.id}"]')
+        reason = article.locator("p.severity-reason")
+        assert reason.is_visible() and reason.inner_text() == finding.severity_reason
+        related = article.locator("table.related-table tbody tr")
+        assert related.count() == len(finding.related_evidence)
+    opened = page.locator(f'article[data-finding="{merged[0].id}"] details.finding-details')
+    if not opened.locator("table.related-table").is_visible():
+        opened.locator("summary").click()
+    assert opened.locator("table.related-table").is_visible()
     # Jargon is explained where it appears: the proxies' measure (Cramér's V, eta) too.
     measures = page.locator("table.explain-proxies td .term[title]")
     assert measures.count() > 0 and "Cramér" in (measures.first.get_attribute("title") or "")
