@@ -245,3 +245,77 @@ def test_every_report_lists_it(adult: tuple[AuditResult, pd.DataFrame]) -> None:
     card = ModelCardFormatter().render(result)
     assert "  - calibration error: The average gap between predicted probability" in card
     assert "| calibration error |" in card
+
+
+# --- the calibration gap (fairness.calibration_gap) ---------------------------------------------
+
+
+def test_the_calibration_gap_equals_numpy_between_groups_and_against_the_reference(
+    adult: tuple[AuditResult, pd.DataFrame],
+) -> None:
+    result, frame = adult
+    for features in SLICES:
+        errors = {
+            tuple(str(value) for value in key): (
+                len(rows),
+                numpy_ece(rows["score"].to_numpy(), rows["label"].to_numpy()),
+            )
+            for key, rows in frame.groupby(list(features))
+        }
+        measured = {group: ece for group, (n, ece) in errors.items() if n >= MIN_GROUP_SIZE}
+        found = {
+            d.comparison: d
+            for d in result.disparities
+            if d.feature == features and d.metric == "calibration_error_difference"
+        }
+        between = found["between_groups"]
+        assert between.judged_by == "fairness.calibration_gap"
+        expected = max(measured.values()) - min(measured.values())
+        assert between.value == pytest.approx(expected, abs=1e-9)
+        low, high = between.ci or (None, None)
+        assert low is not None and high is not None and low <= between.value <= high
+        lowest = min(measured, key=measured.__getitem__)
+        highest = max(measured, key=measured.__getitem__)
+        assert between.groups == (lowest, highest)
+        largest = max(measured, key=lambda group: errors[group][0])
+        reference = found["reference"]
+        assert reference.reference_group == largest
+        farthest = max(abs(ece - measured[largest]) for ece in measured.values())
+        assert reference.value == pytest.approx(farthest, abs=1e-9)
+
+
+def test_a_calibration_gap_past_its_threshold_is_a_finding_for_the_developer() -> None:
+    result = adult_audit(
+        thresholds={"calibration_error_difference": {"max": 0.004, "critical": 0.005}}
+    )
+    gaps = {
+        d.feature: d
+        for d in result.disparities
+        if d.metric == "calibration_error_difference" and d.comparison == "between_groups"
+    }
+    findings = [f for f in result.findings if f.check == "fairness.calibration_gap"]
+    assert findings
+    (sex,) = [f for f in findings if f.fingerprint == "fairness.calibration_gap|sex"]
+    assert sex.evidence.value == gaps[("sex",)].value
+    assert sex.evidence.interval == gaps[("sex",)].ci
+    assert sex.accountable.value == "developer" and [r.value for r in sex.consulted] == ["deployer"]
+    assert any("Art. 15" in reference for reference in sex.references)
+    assert "do not read a score as the same risk" in sex.recommendation
+    # It gates like every finding at or above fail_on.
+    gated = {violation.finding for violation in result.gate.violations}
+    assert all(f.id in gated for f in findings if f.severity.rank >= 2)
+    assert not result.gate.passed
+    # Under the shipped threshold (0.05) the sex gap of 0.006 is no finding.
+    assert gaps[("sex",)].value is not None and gaps[("sex",)].value < 0.05
+
+
+def test_without_scores_the_calibration_gap_is_undefined_and_skips_nothing(
+    tmp_path: Path,
+) -> None:
+    result = _decisions_audit(tmp_path, None)
+    gaps = [d for d in result.disparities if d.metric == "calibration_error_difference"]
+    assert len(gaps) == 2 and all(d.value is None for d in gaps)
+    assert all(
+        d.undefined == "the audit has no scores, only decisions (pass --scores)" for d in gaps
+    )
+    assert not any(f.check == "fairness.calibration_gap" for f in result.findings)
