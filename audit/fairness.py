@@ -30,7 +30,7 @@ from audit.metrics import (
 from audit.policy import Policy
 from audit.progress import Progress
 from audit.replicates import replicates_in_blocks
-from audit.result import Disparity, GroupResult, GroupStatus
+from audit.result import INSUFFICIENT_DATA, Disparity, GroupResult, GroupStatus
 from audit.score_sketch import ScoreSketch
 from audit.slices import Partition, Slice
 
@@ -496,7 +496,8 @@ def _interval(low: float, high: float) -> tuple[float, float] | None:
 
 def insufficient_reason(rows: int, what: str, min_group_size: int) -> str:
     """Why a metric over too few relevant rows has no value; its count is part of it."""
-    return f"insufficient data: {rows} {what}, fewer than min_group_size ({min_group_size})"
+    counted = f"{rows} {what.removesuffix('s') if rows == 1 else what}"
+    return f"{INSUFFICIENT_DATA}: {counted}, fewer than min_group_size ({min_group_size})"
 
 
 def _group_results(

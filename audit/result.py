@@ -25,6 +25,11 @@ class CheckStatus(StrEnum):
     ERROR = "error"
 
 
+# How a group metric over too few relevant rows says so (audit.fairness.insufficient_reason):
+# "insufficient data: 3 positive labels, fewer than min_group_size (30)".
+INSUFFICIENT_DATA = "insufficient data"
+
+
 @dataclass(frozen=True)
 class GroupResult:
     feature: tuple[str, ...]
@@ -35,6 +40,15 @@ class GroupResult:
     metrics: dict[str, float | None]
     undefined: dict[str, str]  # metric -> why it has no value
     ci: dict[str, tuple[float, float] | None]
+
+    def missing(self, metric: str) -> str:
+        """What a table cell shows for a metric without a value: "too few (3 positive
+        labels)" where its denominator is too small, else "undefined"."""
+        reason = self.undefined.get(metric, "")
+        if not reason.startswith(INSUFFICIENT_DATA + ": "):
+            return "undefined"
+        counted = reason.removeprefix(INSUFFICIENT_DATA + ": ").split(",")[0]
+        return f"too few ({counted})"
 
 
 @dataclass(frozen=True)

@@ -1013,3 +1013,24 @@ def test_the_demo_equalized_odds_ratio_of_zero_was_three_positive_labels() -> No
         for row in finding.measurements():
             evidence = row.evidence
             assert evidence.metric != "equalized_odds_ratio" or evidence.value != 0.0, finding
+
+
+def test_a_table_cell_says_too_few_with_the_count() -> None:
+    group = GroupResult(
+        feature=("sex",),
+        group=("F",),
+        n=40,
+        positives=3,
+        status=GroupStatus.OK,
+        metrics={"true_positive_rate": None, "precision": None},
+        undefined={
+            "true_positive_rate": fairness.insufficient_reason(3, "positive labels", 30),
+            "precision": "the group has no positive decisions",
+        },
+        ci={},
+    )
+    assert group.missing("true_positive_rate") == "too few (3 positive labels)"
+    assert group.missing("precision") == "undefined"
+    assert fairness.insufficient_reason(1, "positive decisions", 30) == (
+        "insufficient data: 1 positive decision, fewer than min_group_size (30)"
+    )
