@@ -248,6 +248,8 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
         text += f" ({bound_text(evidence.bound, evidence.threshold)})"
     if evidence.groups:
         text += f"; groups {groups}"
+    if finding.related_evidence:
+        text += f"; and {len(finding.related_evidence)} more measurement(s) of this cause"
     return MarkdownSafe(text)
 
 

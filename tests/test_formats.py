@@ -896,3 +896,12 @@ def test_the_example_workflow_uses_real_formats_files_and_config() -> None:
     for published in ("report.md", "report.sarif", "report.junit.xml"):
         assert f"audit-out/{published}" in workflow
     assert "\t" not in workflow  # YAML forbids tabs for indentation
+
+
+def test_markdown_names_how_many_measurements_a_cause_carries(audit_run: dict[str, Any]) -> None:
+    text = audit_run["texts"]["markdown"]
+    act_first = text[text.index("### Act first") : text.index("<details>")]
+    merged = [f for f in audit_run["document"]["findings"] if f["related_evidence"]]
+    assert merged
+    counts = {len(f["related_evidence"]) for f in merged}
+    assert any(f"and {n} more measurement(s) of this cause" in act_first for n in counts)
