@@ -221,7 +221,8 @@ def _result(
         "ruleIndex": rules.index[finding.check],
         "level": LEVELS[finding.severity],
         "message": {
-            "text": f"{finding.title}{numbers}. {finding.recommendation} {who}",
+            "text": f"{finding.title}{numbers}. {finding.severity_reason} "
+            f"{finding.recommendation} {who}".replace("  ", " "),
         },
         "locations": [
             {
@@ -249,6 +250,8 @@ def _result(
             "actions": {role.value: action for role, action in finding.actions.items()},
             "references": list(finding.references),
             "evidence": _plain(asdict(evidence)),
+            "severityReason": finding.severity_reason,
+            "relatedEvidence": [_plain(asdict(row)) for row in finding.related_evidence],
             "tags": ["responsible-ai", finding.severity.value, finding.accountable.value],
         },
     }

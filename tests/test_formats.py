@@ -390,6 +390,10 @@ def test_sarif_validates_and_maps_every_finding(
         assert properties["evidence"]["value"] == finding["evidence"]["value"]
         assert properties["evidence"]["interval"] == finding["evidence"]["interval"]
         assert properties["evidence"]["n"] == finding["evidence"]["n"]
+        # One result per cause, with the cause's other measurements and why it is graded so.
+        assert finding["severity_reason"] in result["message"]["text"]
+        assert properties["severityReason"] == finding["severity_reason"]
+        assert properties["relatedEvidence"] == finding["related_evidence"]
         (location,) = result["locations"]
         physical = location["physicalLocation"]
         uri = physical["artifactLocation"]["uri"]
