@@ -110,6 +110,14 @@ def group_metric(result: Any, feature: str, group: str, metric: str) -> float | 
 
 # The rate metrics computed on raw rows with Fairlearn and scikit-learn directly: the
 # independent path the audit's aggregated-cell metrics are checked against.
+# Each disparity's group metrics, and how the metrics combine (Fairlearn's worst case).
+COMPONENTS = {
+    "demographic_parity_difference": ("selection_rate",),
+    "demographic_parity_ratio": ("selection_rate",),
+    "equalized_odds_difference": ("true_positive_rate", "false_positive_rate"),
+    "equalized_odds_ratio": ("true_positive_rate", "false_positive_rate"),
+    "equal_opportunity_difference": ("true_positive_rate",),
+}
 RAW_ROW_METRICS: dict[str, Any] = {
     "selection_rate": selection_rate,
     "base_rate": lambda y_true, y_pred: float(np.mean(y_true)),

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import RAW_ROW_METRICS
+from conftest import COMPONENTS, RAW_ROW_METRICS
 from fairlearn.metrics import (
     MetricFrame,
     demographic_parity_difference,
@@ -51,14 +51,6 @@ DISPARITY_NAMES = (
     "equalized_odds_ratio",
     "equal_opportunity_difference",
 )
-# Each disparity's group metrics, and how the metrics combine (Fairlearn's worst case).
-COMPONENTS = {
-    "demographic_parity_difference": ("selection_rate",),
-    "demographic_parity_ratio": ("selection_rate",),
-    "equalized_odds_difference": ("true_positive_rate", "false_positive_rate"),
-    "equalized_odds_ratio": ("true_positive_rate", "false_positive_rate"),
-    "equal_opportunity_difference": ("true_positive_rate",),
-}
 COMPONENT_FUNCTIONS = {
     "selection_rate": selection_rate,
     "true_positive_rate": true_positive_rate,
