@@ -50,6 +50,7 @@ class RelatedEvidence:
     """Another measurement of a finding's cause past its threshold, graded by its own check."""
 
     check: str
+    title: str  # the measurement in one line, as its own finding would have said it
     severity: Severity
     severity_reason: str
     evidence: Evidence
@@ -76,7 +77,9 @@ class Finding:
 
     def measurements(self) -> tuple[RelatedEvidence, ...]:
         """The headline and every related measurement, each with its check and grade."""
-        headline = RelatedEvidence(self.check, self.severity, self.severity_reason, self.evidence)
+        headline = RelatedEvidence(
+            self.check, self.title, self.severity, self.severity_reason, self.evidence
+        )
         return (headline, *self.related_evidence)
 
 

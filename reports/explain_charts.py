@@ -2,9 +2,10 @@
 
 ``explanation_view(result)`` turns ``result.explanations`` into what
 ``templates/explanations.html.j2`` shows: global importance bars with intervals, a per-group
-comparison of each column's share of attribution, and the tables (methods, agreement,
-associations, flip test). Charts are hand-written SVG like ``reports.charts``; groups are told
-apart by marker shape and a legend as well as colour, and every number is also in a table.
+comparison of each column's share of attribution, and the tables (methods, agreement, encoded
+copies, associations, flip test). Charts are hand-written SVG like ``reports.charts``; groups
+are told apart by marker shape and a legend as well as colour, and every number is also in a
+table.
 """
 
 from __future__ import annotations
@@ -187,9 +188,11 @@ class ExplanationView:
     share_rows: list[dict[str, Any]]  # per column: its share per method that ran
     methods: list[dict[str, Any]]  # every method: name, status, reason, completeness
     comparisons: list[GroupComparison]
-    strong_associations: list[dict[str, Any]]
+    strong_associations: list[dict[str, Any]]  # proxies: encoded copies are listed apart
+    copies: list[dict[str, Any]]  # encoded copies, with the primary method's summed share
     share_limit: float | None
     association_limit: float | None
+    copy_limit: float | None
 
 
 def _limit(result: AuditResult, name: str) -> float | None:
@@ -222,6 +225,9 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
                 for method in ran
             ],
             "sensitive": column in explanations.sensitive_inputs,
+            "encodes": [
+                copy.attribute for copy in explanations.encoded_copies if column in copy.columns
+            ],
         }
         for column in columns
     ]
@@ -249,6 +255,21 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
             )
             comparisons.append(GroupComparison(feature[0], chart, groups))
     association_limit = _limit(result, "explain_association")
+    copied = {(c, copy.attribute) for copy in explanations.encoded_copies for c in copy.columns}
+    copies = [
+        {
+            "attribute": copy.attribute,
+            "columns": copy.columns,
+            "measure": copy.measure,
+            "value": copy.value,
+            "group_code_share": copy.group_code_share,
+            "codes": copy.codes,
+            "share": carried.share
+            if primary and (carried := primary.copy_importance_of(copy))
+            else None,
+        }
+        for copy in explanations.encoded_copies
+    ]
     strong = sorted(
         (
             {
@@ -262,7 +283,10 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
                 else None,
             }
             for a in explanations.associations
-            if a.value is not None and association_limit is not None and a.value > association_limit
+            if a.value is not None
+            and association_limit is not None
+            and a.value > association_limit
+            and (a.column, a.attribute) not in copied
         ),
         key=lambda row: -row["value"],
     )
@@ -280,6 +304,8 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
         methods=methods,
         comparisons=comparisons,
         strong_associations=strong,
+        copies=copies,
         share_limit=_limit(result, "explain_attribution_share"),
         association_limit=association_limit,
+        copy_limit=_limit(result, "explain_encoded_copy"),
     )

@@ -361,6 +361,7 @@ class EvidenceRow:
 class RelatedRow:
     """One more measurement of a finding's cause, as the evidence table shows it."""
 
+    title: str
     metric: str
     slice: str
     groups: str
@@ -374,6 +375,7 @@ class RelatedRow:
 def related_rows(finding: Finding) -> tuple[RelatedRow, ...]:
     return tuple(
         RelatedRow(
+            title=row.title,
             metric=row.evidence.metric,
             slice=" × ".join(row.evidence.feature),
             groups=" vs ".join(_label(group) for group in row.evidence.groups),

@@ -330,7 +330,7 @@ def test_the_report_carries_causes_and_validates(demo: AuditResult) -> None:
     merged = [f for f in document["findings"] if f["related_evidence"]]
     assert merged
     row = merged[0]["related_evidence"][0]
-    assert set(row) == {"check", "severity", "severity_reason", "evidence"}
+    assert set(row) == {"check", "title", "severity", "severity_reason", "evidence"}
 
 
 # --- old baselines ------------------------------------------------------------------------------
@@ -345,6 +345,7 @@ def as_schema_1_2(document: dict[str, Any]) -> dict[str, Any]:
         rows = [
             {
                 "check": finding["check"],
+                "title": finding["title"],
                 "severity": finding["severity"],
                 "evidence": finding["evidence"],
             },
@@ -368,6 +369,7 @@ def as_schema_1_2(document: dict[str, Any]) -> dict[str, Any]:
             }
             entry.update(
                 check=row["check"],
+                title=row["title"],
                 severity=row["severity"],
                 evidence=evidence,
                 fingerprint=fingerprint(row["check"], *key),
@@ -430,7 +432,9 @@ def test_a_milder_old_finding_makes_its_cause_worse(demo: AuditResult, tmp_path:
 
 
 def test_related_evidence_round_trips_through_the_dataclass() -> None:
-    row = RelatedEvidence("fairness.disparity", Severity.HIGH, "High because.", Evidence("m", 1.0))
+    row = RelatedEvidence(
+        "fairness.disparity", "m is 1.0", Severity.HIGH, "High because.", Evidence("m", 1.0)
+    )
     finding = replace(
         measured(
             "fairness.disparity", "demographic_parity_ratio", ("sex",), 0.5, None, Severity.MEDIUM

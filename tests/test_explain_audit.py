@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -166,6 +167,200 @@ def test_a_model_using_neither_raises_neither_and_flips_nothing(workspace: Works
         assert flip.changed == 0 and flip.changed_share == 0.0
         assert flip.mean_score_change == 0.0 and flip.ci == (0.0, 0.0)
     assert all(run.status is CheckStatus.OK for run in result.checks)
+
+
+# Encoded copies of sex under other names; sex itself is no model input unless said.
+SEX_CODE = {"F": 1, "M": 2}  # an exact integer encoding
+
+
+def encoded_metadata(*features: dict[str, Any]) -> dict[str, Any]:
+    return {**METADATA, "features": [*METADATA["features"][:3], *features]}
+
+
+def numeric(column: str) -> dict[str, Any]:
+    return {"column": column, "kind": "numeric"}
+
+
+def copied_frame() -> pd.DataFrame:
+    frame = explain_frame()
+    male = (frame["sex"] == "M").to_numpy()
+    return frame.assign(
+        sex_code=frame["sex"].map(SEX_CODE), is_f=(~male).astype(int), is_m=male.astype(int)
+    )
+
+
+def audit_copy(
+    workspace: Workspace, metadata: dict[str, Any], weights: list[float], bias: float, name: str
+) -> tuple[AuditResult, Path]:
+    model = workspace.torchscript(linear([weights], [bias]), f"{name}-copy.pt", metadata)
+    result = run_audit(
+        replace(request(workspace, USES_NEITHER, name, frame=copied_frame()), model=model),
+        checks=EXPLAIN_CHECKS,
+    )
+    return result, model
+
+
+def flipped_decisions_changed(model_path: Path, rows: pd.DataFrame, **written: Any) -> int:
+    """Decisions that change when ``written`` replaces the rows' values: the model's own
+    encoding and output, without the stage (one logit: positive when it is >= 0)."""
+    model = load_model(model_path)
+    assert model.metadata_text is not None
+    metadata = parse_metadata(model.metadata_text, model_path)
+    before = model.adapter.predict_proba(from_metadata(rows, metadata, model_path).values)
+    after = model.adapter.predict_proba(
+        from_metadata(rows.assign(**written), metadata, model_path).values
+    )
+    return int(((before[:, 0] >= 0) != (after[:, 0] >= 0)).sum())
+
+
+def test_an_integer_copy_of_sex_is_direct_use_and_is_flipped(workspace: Workspace) -> None:
+    # Inputs x1, x2, proxy, sex_code; logit = x1 + 1.5 proxy + 3 sex_code - 4.5, so F rows
+    # (code 1) get x1 + 1.5 proxy - 1.5 and M rows (code 2) the same + 1.5.
+    result, model = audit_copy(
+        workspace, encoded_metadata(numeric("sex_code")), [1.0, 0.0, 1.5, 3.0], -4.5, "code"
+    )
+    found = explanations(result)
+    assert found.sensitive_inputs == ()
+    (copy,) = found.encoded_copies
+    assert (copy.attribute, copy.columns, copy.measure) == (
+        "sex",
+        ("sex_code",),
+        "correlation_ratio",
+    )
+    assert copy.value == pytest.approx(1.0) and copy.group_code_share == 1.0
+    assert copy.codes == {"F": ("1",), "M": ("2",)} and copy.n == 600
+    assert found.notes == (
+        "sex is not a model input, but sex_code encodes it: direct use and the flip test are of "
+        "that encoding; its proxies are the other associated input columns",
+    )
+
+    direct = findings(result, "explain.direct_use")
+    assert len(direct) == 1
+    shap_code = found.methods["shap"].importance_of("sex_code")
+    assert shap_code is not None
+    evidence = direct[0].evidence
+    assert direct[0].severity.value == "critical"
+    assert evidence.value == pytest.approx(shap_code.share) and evidence.value > 0.15
+    assert evidence.interval == shap_code.share_ci  # one column: the column's own interval
+    assert evidence.feature == ("sex",)  # the attribute: its use is one cause however it enters
+    assert evidence.details["encoded_as"] == ["sex_code"]
+    assert evidence.details["codes"] == {"F": ["1"], "M": ["2"]}
+    assert direct[0].title.startswith("Sensitive attribute sex (encoded as sex_code) is a model")
+    # Direct use through the copy and the flips of the copy are one finding about sex.
+    (uses_sex,) = [f for f in result.findings if f.fingerprint == "explain.direct_use|sex"]
+    assert {row.check for row in uses_sex.measurements()} == {
+        "explain.direct_use",
+        "explain.counterfactual_flip",
+    }
+
+    # The copy is direct use, not a proxy; proxy (correlation ratio about 0.6) stays a proxy.
+    proxies = findings(result, "explain.proxy")
+    assert [f.evidence.details["proxy"] for f in proxies] == ["proxy"]
+    strength = {(a.column, a.attribute): a.value for a in found.associations}
+    assert 0.3 < strength[("proxy", "sex")] < 0.95
+
+    # Every F row gets M's code 2, and the reverse; the rows are few enough to flip them all.
+    frame = copied_frame()
+    for source, target in (("F", "M"), ("M", "F")):
+        rows = frame[frame["sex"] == source]
+        flip = next(f for f in found.flips if (f.from_group, f.to_group) == (source, target))
+        assert flip.columns == ("sex_code",) and flip.value == f"sex_code={SEX_CODE[target]}"
+        assert flip.n == len(rows)
+        changed = flipped_decisions_changed(model, rows, sex_code=SEX_CODE[target])
+        assert flip.changed == changed and flip.changed_share == pytest.approx(changed / len(rows))
+    female = frame[frame["sex"] == "F"]
+    logit = female["x1"] + 1.5 * female["proxy"] - 1.5
+    forward = next(f for f in found.flips if f.from_group == "F")
+    assert forward.changed == int(((logit < 0) & (logit + 3 >= 0)).sum()) == forward.to_positive
+    flagged = findings(result, "explain.counterfactual_flip")
+    assert len(flagged) == 1 and flagged[0].severity.value == "critical"
+    assert flagged[0].title.startswith("Changing only sex (encoded as sex_code) changes")
+    assert flagged[0].evidence.details["columns"] == ["sex_code"]
+
+
+def test_one_hot_columns_under_other_names_are_one_copy(workspace: Workspace) -> None:
+    # Inputs x1, x2, proxy, is_f, is_m; logit = x1 - 1.5 is_f + 1.5 is_m.
+    metadata = encoded_metadata(numeric("is_f"), numeric("is_m"))
+    result, model = audit_copy(workspace, metadata, [1.0, 0.0, 0.0, -1.5, 1.5], 0.0, "onehot")
+    found = explanations(result)
+    (copy,) = found.encoded_copies
+    assert (copy.columns, copy.measure) == (("is_f", "is_m"), "cramers_v")
+    assert copy.value == pytest.approx(1.0) and copy.group_code_share == 1.0
+    assert copy.codes == {"F": ("1", "0"), "M": ("0", "1")}
+    shap = found.methods["shap"]
+    carried = shap.copy_importance_of(copy)
+    columns = [shap.importance_of(column) for column in ("is_f", "is_m")]
+    assert carried is not None and all(item is not None for item in columns)
+    assert carried.share == pytest.approx(sum(item.share for item in columns if item))
+    assert carried.share_ci is not None
+    assert carried.share_ci[0] <= carried.share <= carried.share_ci[1]
+    (direct,) = findings(result, "explain.direct_use")
+    assert direct.evidence.value == carried.share and direct.severity.value == "critical"
+    assert "sex (encoded as is_f, is_m)" in direct.title
+    assert any(f.fingerprint == "explain.direct_use|sex" for f in result.findings)
+    assert not findings(result, "explain.proxy")  # neither column is a proxy of sex
+
+    frame = copied_frame()
+    female = frame[frame["sex"] == "F"]
+    flip = next(f for f in found.flips if f.from_group == "F")
+    assert flip.columns == ("is_f", "is_m") and flip.value == "is_f=0, is_m=1"
+    changed = flipped_decisions_changed(model, female, is_f=0, is_m=1)
+    x1 = female["x1"]
+    assert flip.changed == changed == int(((x1 >= -1.5) & (x1 < 1.5)).sum())
+    assert flip.changed_share == pytest.approx(changed / len(female))
+
+
+def test_a_named_input_and_its_copy_are_flipped_together(workspace: Workspace) -> None:
+    # Inputs x1, x2, proxy, sex (one-hot F, M), sex_code: a person who differs only in sex
+    # differs in both. logit = x1 - 1 sex_F + 1 sex_M + 1 sex_code - 1.5.
+    metadata = {
+        **METADATA,
+        "features": [*METADATA["features"], numeric("sex_code")],
+    }
+    result, model = audit_copy(workspace, metadata, [1.0, 0.0, 0.0, -1.0, 1.0, 1.0], -1.5, "both")
+    found = explanations(result)
+    assert found.sensitive_inputs == ("sex",)
+    assert [copy.columns for copy in found.encoded_copies] == [("sex_code",)]
+    uses = findings(result, "explain.direct_use")
+    assert sorted(f.evidence.details.get("encoded_as", ["(named)"])[0] for f in uses) == [
+        "(named)",
+        "sex_code",
+    ]
+    assert {f.evidence.feature for f in uses} == {("sex",)}
+    frame = copied_frame()
+    female = frame[frame["sex"] == "F"]
+    flip = next(f for f in found.flips if f.from_group == "F")
+    assert flip.columns == ("sex", "sex_code") and flip.value == "sex=M, sex_code=2"
+    changed = flipped_decisions_changed(model, female, sex="M", sex_code=2)
+    # F: x1 - 1 + 1 - 1.5; M: x1 + 1 + 2 - 1.5: the logit rises by 3.
+    x1 = female["x1"]
+    assert flip.changed == changed == int(((x1 >= -1.5) & (x1 < 1.5)).sum())
+    (flagged,) = findings(result, "explain.counterfactual_flip")
+    assert flagged.title.startswith("Changing only sex (also encoded as sex_code) changes")
+
+
+def test_a_copy_above_a_raised_threshold_is_a_proxy_again(workspace: Workspace) -> None:
+    """max = 1 finds no copy: sex_code is then judged as the strongest of proxies."""
+    model = workspace.torchscript(
+        linear([[1.0, 0.0, 0.0, 3.0]], [-4.5]),
+        "raised-copy.pt",
+        encoded_metadata(numeric("sex_code")),
+    )
+    overrides = {"n_boot": FAST_N_BOOT, "thresholds": {"explain_encoded_copy": {"max": 1.0}}}
+    result = run_audit(
+        replace(
+            request(workspace, USES_NEITHER, "raised", frame=copied_frame()),
+            model=model,
+            policy_overrides=overrides,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    found = explanations(result)
+    assert found.encoded_copies == () and found.flips == ()
+    assert not findings(result, "explain.direct_use")
+    (proxy,) = findings(result, "explain.proxy")
+    assert proxy.evidence.details["proxy"] == "sex_code"
+    assert proxy.evidence.details["association"] == pytest.approx(1.0)
 
 
 def test_sklearn_model_skips_captum_with_a_reason_and_shap_still_runs(
@@ -430,3 +625,86 @@ def test_adult_example_uses_sex_directly_and_flips_decisions() -> None:
     standard_error = np.sqrt(changed * (1 - changed) / flip.n)
     assert flip.changed_share == pytest.approx(changed, abs=4 * standard_error)
     assert changed > 0.05
+
+
+class SexFromCode(torch.nn.Module):
+    """The Adult model behind an input that holds sex as one code (Female 1, Male 2) where the
+    model had its one-hot pair: the same model, using sex under another name."""
+
+    def __init__(self, model: torch.nn.Module, width: int, position: int) -> None:
+        super().__init__()
+        # An exact identity first, so that the file's first layer shows the narrower input.
+        self.inputs = torch.nn.Linear(width, width, bias=False)
+        with torch.no_grad():
+            self.inputs.weight.copy_(torch.eye(width))
+        self.model = model
+        self.position = position
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.inputs(x)
+        code = x[:, self.position : self.position + 1]
+        one_hot = torch.cat([(code == 1.0).float(), (code == 2.0).float()], dim=1)
+        return self.model(
+            torch.cat([x[:, : self.position], one_hot, x[:, self.position + 1 :]], dim=1)
+        )
+
+
+def test_adult_model_reading_sex_as_a_code_is_direct_use_as_with_sex(
+    workspace: Workspace,
+) -> None:
+    original = load_model(EXAMPLE / "model.pt")
+    assert original.metadata_text is not None
+    metadata = json.loads(original.metadata_text)
+    features = metadata["features"]
+    index = next(i for i, spec in enumerate(features) if spec["column"] == "sex")
+    position = sum(len(spec.get("categories") or [0]) for spec in features[:index])
+    features[index] = {"column": "sex_code", "kind": "numeric"}
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates TorchScript; the engine still reads such files.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        module = SexFromCode(torch.jit.load(str(EXAMPLE / "model.pt")), 106, position)
+    frame = pd.read_csv(EXAMPLE / "test.csv.gz")
+    frame["sex_code"] = frame["sex"].map({"Female": 1, "Male": 2})
+    common = {
+        "target": "income",
+        "sensitive": ("sex", "race"),
+        "search_config": False,
+        "policy_overrides": {"n_boot": FAST_N_BOOT},
+        "explain_samples": 100,
+    }
+    named, coded = (
+        run_audit(AuditRequest(data=EXAMPLE / "test.csv.gz", model=EXAMPLE / "model.pt", **common)),
+        run_audit(
+            AuditRequest(
+                data=workspace.table(frame, "adult-code.csv.gz"),
+                model=workspace.torchscript(module, "adult-code.pt", metadata),
+                **common,
+            )
+        ),
+    )
+    found = explanations(coded)
+    assert found.sensitive_inputs == ("race",)
+    (copy,) = found.encoded_copies
+    assert (copy.attribute, copy.columns) == ("sex", ("sex_code",))
+    assert copy.value == pytest.approx(1.0) and copy.group_code_share == 1.0
+    assert copy.codes == {"Female": ("1",), "Male": ("2",)} and copy.n == len(frame)
+    # The same model and the same players: sex_code carries exactly what sex carried.
+    (was,) = findings(named, "explain.direct_use")
+    (now,) = findings(coded, "explain.direct_use")
+    assert now.evidence.feature == was.evidence.feature == ("sex",)
+    assert now.evidence.details["encoded_as"] == ["sex_code"]
+    assert now.evidence.value == pytest.approx(was.evidence.value, abs=1e-9)
+    assert now.severity == was.severity and now.severity.value in ("high", "critical")
+    assert "Sensitive attribute sex (encoded as sex_code) is a model input" in now.title
+    # Flipping the code changes exactly the decisions that flipping sex did, pair by pair.
+    flips = {(f.from_group, f.to_group): f for f in explanations(named).flips}
+    for flip in (f for f in found.flips if f.attribute == "sex"):
+        assert flip.columns == ("sex_code",)
+        before = flips[(flip.from_group, flip.to_group)]
+        assert (flip.n, flip.changed, flip.ci) == (before.n, before.changed, before.ci)
+    titles = {f.evidence.feature: f.title for f in findings(coded, "explain.counterfactual_flip")}
+    assert titles[("sex",)].startswith("Changing only sex (encoded as sex_code) changes 11.")
+    # sex_code is no proxy; the columns that were proxies of sex still are.
+    proxies = {f.evidence.feature for f in findings(coded, "explain.proxy")}
+    assert proxies == {f.evidence.feature for f in findings(named, "explain.proxy")}
+    assert all("sex_code" not in feature for feature in proxies)

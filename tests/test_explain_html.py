@@ -112,3 +112,52 @@ def test_the_full_report_includes_the_section(workspace: Workspace) -> None:
     assert '<a href="#explanations">Explanations</a>' in html
     assert '<section id="explanations"' in html
     assert HOSTILE not in html
+
+
+def test_an_encoded_copy_is_named_and_kept_out_of_the_proxies(workspace: Workspace) -> None:
+    rng = np.random.default_rng(4)
+    rows = 300
+    sex = rng.choice(["F", "M"], size=rows)
+    frame = pd.DataFrame(
+        {
+            "other": np.round(rng.normal(size=rows), 6),
+            "sex_code": np.where(sex == "M", 2, 1),
+            "sex": sex,
+            "label": rng.integers(0, 2, size=rows),
+        }
+    )
+    metadata = {
+        "format": "rai-audit/features-v1",
+        "features": [
+            {"column": "other", "kind": "numeric"},
+            {"column": "sex_code", "kind": "numeric"},
+        ],
+        "output_kind": "logits",
+    }
+    result = run_audit(
+        AuditRequest(
+            data=workspace.table(frame),
+            model=workspace.torchscript(linear([[1.0, 2.0]], [-3.0]), "code.pt", metadata),
+            target="label",
+            sensitive=("sex",),
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            explain_samples=100,
+        ),
+        checks=EXPLAIN_CHECKS,
+    )
+    assert result.explanations is not None and result.explanations.encoded_copies
+    (copy,) = result.explanations.encoded_copies
+    shap = result.explanations.methods["shap"]
+    carried = shap.copy_importance_of(copy)
+    assert carried is not None
+    html = render(result)
+    assert "under other names: sex (encoded as sex_code)." in html
+    copies = html[html.index('<table class="explain-copies">') :]
+    copies = copies[: copies.index("</table>")]
+    assert "<td>F: 1; M: 2</td>" in copies and "100.0%" in copies
+    assert f"{100 * carried.share:.1f}%" in copies
+    assert "sex_code (encodes sex)" in html
+    assert "explain-proxies" not in html  # its only strong association is the copy
+    flips = html[html.index('<table class="explain-flips">') :]
+    assert "<tr><td>sex (written to sex_code)</td>" in flips

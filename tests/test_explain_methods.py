@@ -3,6 +3,8 @@ linear model, sampling allocation, association measures, importance and agreemen
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,14 +17,21 @@ from audit.explain.association import associations, correlation_ratio, cramers_v
 from audit.explain.attributions import completeness
 from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
 from audit.explain.columns import column_map
+from audit.explain.copies import encoded_copies
 from audit.explain.flip import EncodingMismatch, flip_attribute, representative_values
-from audit.explain.importance import global_importance, group_importance, largest_shifts
-from audit.explain.results import ColumnImportance, MethodResult
+from audit.explain.importance import (
+    copy_importance,
+    global_importance,
+    group_importance,
+    largest_shifts,
+)
+from audit.explain.results import ColumnImportance, EncodedCopy, MethodResult
 from audit.explain.sampling import allocate, stratified_sample
 from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
 from audit.models.torch_models import TorchAdapter
+from audit.policy import Threshold
 from audit.slices import Slice
 from audit.table import SensitiveColumn
 
@@ -266,6 +275,74 @@ def test_global_importance_is_the_weighted_mean_absolute_attribution() -> None:
         item.ci is None
         for item in global_importance(values, weights, ["a", "b"], np.array([1, 1]), 0, 0.95, 0)
     )
+
+
+def test_a_copys_share_is_its_columns_summed_with_their_replicates() -> None:
+    rng = np.random.default_rng(6)
+    values = rng.normal(size=(80, 3))
+    weights = rng.uniform(1, 3, size=80)
+    columns = ["a", "b", "c"]
+    single = global_importance(values, weights, columns, np.ones(3), 200, 0.9, 4)
+    pair = EncodedCopy("sex", ("a", "c"), "cramers_v", 1.0, 1.0, {}, 80)
+    alone = EncodedCopy("sex", ("b",), "correlation_ratio", 1.0, 1.0, {}, 80)
+    summed, one = copy_importance(values, weights, columns, [pair, alone], 200, 0.9, 4)
+    assert summed.share == pytest.approx(single[0].share + single[2].share)
+    assert summed.value == pytest.approx(single[0].value + single[2].value)
+    assert summed.share_ci is not None and summed.share_ci[0] < summed.share < summed.share_ci[1]
+    # One column: exactly the column's own share and interval, from the same replicates.
+    assert (one.share, one.share_ci) == (single[1].share, single[1].share_ci)
+    assert copy_importance(values, weights, columns, [pair], 0, 0.9, 4)[0].share_ci is None
+
+
+def _race_table(rows: int = 6000) -> tuple[pd.DataFrame, SensitiveColumn, np.ndarray]:
+    """race (a, b, c) and a finer origin, one-hot as o0..o5 (o0, o1 are a; o2, o3 b; o4, o5
+    c); a noisy integer code of race; a strong proxy flag; a weaker numeric proxy."""
+    rng = np.random.default_rng(5)
+    origin = rng.integers(0, 6, rows)
+    race = origin // 2
+    frame = pd.DataFrame({f"o{k}": (origin == k).astype(int) for k in range(6)})
+    frame["flag"] = np.where(rng.random(rows) < 0.85, race == 0, rng.random(rows) < 0.5)
+    frame["flag"] = frame["flag"].astype(int)
+    frame["race_code"] = np.where(rng.random(rows) < 0.01, rng.integers(0, 3, rows), race) + 10
+    frame["weak"] = race + rng.normal(size=rows) * 1.2
+    return frame, SensitiveColumn("race", race, ("a", "b", "c"), None), origin
+
+
+def _copies(frame: pd.DataFrame, attribute: SensitiveColumn, limit: float = 0.95) -> list[Any]:
+    columns = list(frame.columns)
+    measured = associations(frame, columns, [1] * len(columns), [attribute], 0)
+    found = encoded_copies(
+        frame, columns, measured, [attribute], Threshold(max=limit), Threshold(max=0.3)
+    )
+    return [item.copy for item in found]
+
+
+def test_encoded_copies_are_codes_and_whole_one_hot_blocks_and_never_proxies() -> None:
+    frame, race, origin = _race_table()
+    code, block = _copies(frame, race)
+    # 1% of race_code is noise: a near copy by its correlation ratio, each group's modal code.
+    expected_eta = correlation_ratio(frame["race_code"].to_numpy(np.float64), race.codes)
+    assert (code.columns, code.measure) == (("race_code",), "correlation_ratio")
+    assert code.value == pytest.approx(expected_eta) and 0.95 < code.value < 1
+    assert code.codes == {"a": ("10",), "b": ("11",), "c": ("12",)}
+    assert code.group_code_share == pytest.approx(np.mean(frame["race_code"] == race.codes + 10))
+    # No origin column is a copy alone (correlation ratio about 0.63), but together they
+    # determine race; the strong proxy flag (0.84) is not needed, and o5, not needed either
+    # once o0..o4 are known, stays as the rest of the one-hot block.
+    assert block.columns == ("o0", "o1", "o2", "o3", "o4", "o5")
+    assert block.measure == "cramers_v" and block.value == pytest.approx(
+        cramers_v(origin, race.codes)
+    )
+    assert block.value > 0.999
+    modal = pd.Series(origin).groupby(race.codes).agg(lambda s: s.value_counts().iloc[0])
+    assert block.group_code_share == pytest.approx(modal.sum() / len(origin))
+    for group, code_values in block.codes.items():
+        assert code_values.count("1") == 1 and code_values.count("0") == 5, group
+    # Dropping the first category leaves a block that still determines race: all of it stays.
+    (_, dropped) = _copies(frame.drop(columns=["o0"]), race)
+    assert dropped.columns == ("o1", "o2", "o3", "o4", "o5")
+    # max = 1 finds none.
+    assert _copies(frame, race, limit=1.0) == []
 
 
 def test_group_importance_and_its_largest_shift() -> None:

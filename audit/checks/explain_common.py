@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from audit.checks.base import AuditContext, CheckSkipped
 from audit.explain.results import Explanations, MethodResult
 
@@ -28,3 +30,13 @@ def primary_method(explanations: Explanations) -> MethodResult:
 
 def percent(value: float | None) -> str:
     return "undefined" if value is None else f"{100 * value:.1f}%"
+
+
+def encoded_name(attribute: str, columns: Sequence[str]) -> str:
+    """An attribute named with the other input columns that encode it: "sex (encoded as
+    sex_code)", or "sex (also encoded as sex_code)" when sex itself is among them."""
+    encodings = [column for column in columns if column != attribute]
+    if not encodings:
+        return attribute
+    also = "also " if attribute in columns else ""
+    return f"{attribute} ({also}encoded as {', '.join(encodings)})"

@@ -1,10 +1,11 @@
-"""explain.counterfactual_flip: changing only a sensitive input's value changes decisions."""
+"""explain.counterfactual_flip: changing only a sensitive input's value (the attribute's own
+column, its encoded copies, or both together) changes decisions."""
 
 from __future__ import annotations
 
 from audit.check_knowledge import check_table
 from audit.checks.base import AuditContext, grade, make_finding
-from audit.checks.explain_common import explanations_of, percent
+from audit.checks.explain_common import encoded_name, explanations_of, percent
 from audit.explain.results import Flip
 from audit.findings import Evidence, Finding
 
@@ -41,6 +42,7 @@ class FlipCheck:
                 n=(worst.n,),
                 statistically_clear=graded.clear,
                 details={
+                    "columns": list(worst.columns),
                     "mean_score_change": worst.mean_score_change,
                     "to_positive": worst.to_positive,
                     "to_negative": worst.to_negative,
@@ -63,7 +65,7 @@ class FlipCheck:
                     graded,
                     evidence,
                     key=(attribute,),
-                    attribute=attribute,
+                    attribute=encoded_name(attribute, worst.columns),
                     value=percent(worst.changed_share),
                     threshold=percent(threshold.limit),
                     source=worst.from_group,

@@ -1,5 +1,7 @@
 """explain.proxy: an input column strongly associated with a sensitive attribute carries a
-material share of the attribution, so the model can act on the attribute through it."""
+material share of the attribution, so the model can act on the attribute through it. A column
+that is an encoded copy of the attribute is direct use (explain.direct_use), never also a
+proxy of it."""
 
 from __future__ import annotations
 
@@ -23,10 +25,17 @@ class ProxyCheck:
         info = check_table()[self.id]
         share_limit = context.policy.thresholds[SHARE]
         association_limit = context.policy.thresholds[ASSOCIATION]
+        copied = {
+            (column, copy.attribute)
+            for copy in explanations.encoded_copies
+            for column in copy.columns
+        }
         findings = []
         for association in explanations.associations:
             strength = association.value
             if strength is None or not association_limit.violated_by(strength):
+                continue
+            if (association.column, association.attribute) in copied:
                 continue
             importance = method.importance_of(association.column)
             if importance is None or not share_limit.violated_by(importance.share):

@@ -5,19 +5,23 @@ group's value in that column (every ordered pair of groups), everything else hel
 frame is re-encoded exactly as the model's input was built, and the model decides again. A
 model that ignores the attribute changes no decision. The value written is the target group's
 most common raw value (for a banded numeric attribute, its median), so the re-encoded row looks
-like that group's rows do. Intervals are percentile bootstrap intervals of the changed share,
-resampling the flipped rows (a binomial draw per replicate).
+like that group's rows do. An encoded copy of the attribute (``audit.explain.copies``) is
+flipped the same way, whether or not the attribute itself is an input: its columns get the
+target group's most common code, together with the attribute's own column when that is an
+input too. Intervals are percentile bootstrap intervals of the changed share, resampling the
+flipped rows (a binomial draw per replicate).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from itertools import permutations
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
 from audit.fairness import percentile_interval
@@ -44,21 +48,24 @@ def representative_values(
             known = numbers[(codes == code) & ~np.isnan(numbers)]
             medians[code] = float(np.median(known)) if len(known) else None
         return medians
-    # One factorization and one count of (group, value) pairs instead of a pass per group.
     value_codes, distinct = pd.factorize(raw)
     width = len(distinct)
     if width == 0:
         return dict.fromkeys(present)
-    known = value_codes >= 0
-    counts = np.bincount(
-        codes[known] * width + value_codes[known], minlength=(int(codes.max()) + 1) * width
-    ).reshape(-1, width)
+    counts = value_counts(codes, np.asarray(value_codes, dtype=np.int64), width)
     chosen: dict[int, Any] = {}
     for code in present:
         best = counts[code].max()
         candidates = [distinct[int(index)] for index in np.flatnonzero(counts[code] == best)]
         chosen[code] = sorted(candidates, key=str)[0] if best > 0 else None
     return chosen
+
+
+def _written_text(written: dict[str, dict[int, Any]], target: int, attribute: str) -> str:
+    texts = {column: value_text(by_group[target]) for column, by_group in written.items()}
+    if list(texts) == [attribute]:
+        return texts[attribute]
+    return ", ".join(f"{column}={text}" for column, text in texts.items())
 
 
 def flip_attribute(
@@ -71,14 +78,18 @@ def flip_attribute(
     n_boot: int,
     level: float,
     seed: int,
+    copies: Sequence[CopyValues] = (),
+    named: bool = True,
 ) -> tuple[Flip, ...]:
     """Flip results for every ordered pair of ``attribute``'s groups that have rows.
 
     ``inputs`` is the model input built from ``frame`` (to check that re-encoding
-    reproduces it) and ``function`` the positive-class probability.
+    reproduces it) and ``function`` the positive-class probability. The attribute's own
+    column is written when ``named`` (it is a model input), and so is every encoded copy of
+    it, each with the target group's own code: the flipped row is a person who differs only
+    in the attribute, however many columns carry it.
     """
     rng = generator(seed, STREAM_FLIP)
-    raw = frame[attribute.name]
     present = [code for code in range(len(attribute.groups)) if (attribute.codes == code).any()]
     rows_of = {}
     for code in present:
@@ -86,7 +97,14 @@ def flip_attribute(
         if len(members) > ROWS_PER_GROUP:
             members = np.sort(rng.choice(members, size=ROWS_PER_GROUP, replace=False))
         rows_of[code] = members
-    values = representative_values(raw, attribute.codes, present, attribute.binning is not None)
+    written: dict[str, dict[int, Any]] = {}  # column -> group code -> the value written
+    if named:
+        written[attribute.name] = representative_values(
+            frame[attribute.name], attribute.codes, present, attribute.binning is not None
+        )
+    for found in copies:
+        for position, column in enumerate(found.copy.columns):
+            written[column] = {group: values[position] for group, values in found.values.items()}
     # Every group's rows are encoded and scored in one call, and so are all flipped rows:
     # encoders and models work row by row, so the batches give the same values.
     every_member = np.concatenate([rows_of[code] for code in present])
@@ -113,7 +131,8 @@ def flip_attribute(
     flipped_frames = []
     for source, target in pairs:
         flipped = members_frame.iloc[block_of[source]].copy()
-        flipped[attribute.name] = values[target]
+        for column, by_group in written.items():
+            flipped[column] = by_group[target]
         flipped_frames.append(flipped)
     all_flipped = (
         function(np.asarray(encode(pd.concat(flipped_frames)), dtype=np.float32))
@@ -141,7 +160,8 @@ def flip_attribute(
                 attribute=attribute.name,
                 from_group=attribute.groups[source],
                 to_group=attribute.groups[target],
-                value="missing" if values[target] is None else str(values[target]),
+                value=_written_text(written, target, attribute.name),
+                columns=tuple(written),
                 n=n,
                 changed=int(changed.sum()),
                 changed_share=share,

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from audit.explain.results import ColumnImportance, GroupImportance, ImportanceShift
+from audit.explain.results import (
+    ColumnImportance,
+    CopyImportance,
+    EncodedCopy,
+    GroupImportance,
+    ImportanceShift,
+)
 from audit.explain.sampling import STREAM_BOOTSTRAP, generator
 from audit.fairness import percentile_interval
 from audit.slices import Slice
@@ -33,6 +39,24 @@ def _interval(low: float, high: float) -> tuple[float, float] | None:
     return (low, high) if np.isfinite(low) and np.isfinite(high) else None
 
 
+def _weighted_importance(
+    magnitude: np.ndarray, weights: np.ndarray, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Each column's weighted mean |attribution| and its bootstrap replicates (None without)."""
+    importance = weights @ magnitude / weights.sum()
+    if n_boot <= 0 or len(magnitude) <= 1:
+        return importance, None
+    # Poisson bootstrap: each row appears Poisson(1) times per replicate, which resamples
+    # rows without a pass per replicate; sampling weights carry through.
+    rng = generator(seed, STREAM_BOOTSTRAP)
+    replicate_weights = rng.poisson(1.0, size=(n_boot, len(magnitude))) * weights
+    totals = replicate_weights.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        replicates = (replicate_weights @ magnitude) / totals
+    replicates[totals[:, 0] == 0] = np.nan
+    return importance, replicates
+
+
 def global_importance(
     values: np.ndarray,
     weights: np.ndarray,
@@ -42,20 +66,11 @@ def global_importance(
     level: float,
     seed: int,
 ) -> tuple[ColumnImportance, ...]:
-    magnitude = np.abs(values)
-    importance = weights @ magnitude / weights.sum()
+    importance, replicates = _weighted_importance(np.abs(values), weights, n_boot, seed)
     shares = _shares(importance)
     intervals: list[tuple[float, float] | None] = [None] * len(columns)
     share_intervals: list[tuple[float, float] | None] = [None] * len(columns)
-    if n_boot > 0 and len(values) > 1:
-        # Poisson bootstrap: each row appears Poisson(1) times per replicate, which resamples
-        # rows without a pass per replicate; sampling weights carry through.
-        rng = generator(seed, STREAM_BOOTSTRAP)
-        replicate_weights = rng.poisson(1.0, size=(n_boot, len(values))) * weights
-        totals = replicate_weights.sum(axis=1, keepdims=True)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            replicates = (replicate_weights @ magnitude) / totals
-        replicates[totals[:, 0] == 0] = np.nan
+    if replicates is not None:
         low, high = percentile_interval(replicates, level)
         share_low, share_high = percentile_interval(_shares(replicates), level)
         intervals = [_interval(a, b) for a, b in zip(low, high, strict=True)]
@@ -71,6 +86,42 @@ def global_importance(
         )
         for index, column in enumerate(columns)
     )
+
+
+def copy_importance(
+    values: np.ndarray,
+    weights: np.ndarray,
+    columns: Sequence[str],
+    copies: Sequence[EncodedCopy],
+    n_boot: int,
+    level: float,
+    seed: int,
+) -> tuple[CopyImportance, ...]:
+    """Each encoded copy's columns together: their importance and shares summed, the share's
+    interval from the same replicates as ``global_importance`` (same seed, same draws)."""
+    if not copies:
+        return ()
+    importance, replicates = _weighted_importance(np.abs(values), weights, n_boot, seed)
+    shares = _shares(importance)
+    replicate_shares = _shares(replicates) if replicates is not None else None
+    results = []
+    for copy in copies:
+        members = [columns.index(column) for column in copy.columns]
+        interval = None
+        if replicate_shares is not None:
+            summed = replicate_shares[:, members].sum(axis=1, keepdims=True)
+            low, high = percentile_interval(summed, level)
+            interval = _interval(low[0], high[0])
+        results.append(
+            CopyImportance(
+                attribute=copy.attribute,
+                columns=copy.columns,
+                value=float(importance[members].sum()),
+                share=float(shares[members].sum()),
+                share_ci=interval,
+            )
+        )
+    return tuple(results)
 
 
 def group_importance(

@@ -58,6 +58,17 @@ class Completeness:
 
 
 @dataclass(frozen=True)
+class CopyImportance:
+    """The attribution an encoded copy's columns carry together (their shares summed)."""
+
+    attribute: str
+    columns: tuple[str, ...]
+    value: float  # the columns' mean |attribution| summed
+    share: float
+    share_ci: tuple[float, float] | None  # from the same bootstrap replicates as the columns'
+
+
+@dataclass(frozen=True)
 class MethodResult:
     method: str
     status: str  # "ok", "skipped" or "error"
@@ -70,9 +81,20 @@ class MethodResult:
     groups: tuple[GroupImportance, ...] = ()
     shifts: tuple[ImportanceShift, ...] = ()
     completeness: Completeness | None = None
+    encoded_copies: tuple[CopyImportance, ...] = ()  # one per Explanations.encoded_copies
 
     def importance_of(self, column: str) -> ColumnImportance | None:
         return next((item for item in self.global_importance if item.column == column), None)
+
+    def copy_importance_of(self, copy: EncodedCopy) -> CopyImportance | None:
+        return next(
+            (
+                item
+                for item in self.encoded_copies
+                if (item.attribute, item.columns) == (copy.attribute, copy.columns)
+            ),
+            None,
+        )
 
 
 @dataclass(frozen=True)
@@ -99,13 +121,34 @@ class Association:
 
 
 @dataclass(frozen=True)
+class EncodedCopy:
+    """Input columns that carry a sensitive attribute under another name, almost exactly.
+
+    One column whose association with the attribute passes ``explain_encoded_copy`` (an
+    integer code of sex, say), or a set of two-valued columns (one-hot indicators) whose joint
+    values determine it. Using it is direct use of the attribute, not a proxy.
+    """
+
+    attribute: str
+    columns: tuple[str, ...]  # in the order of the model's inputs
+    # "correlation_ratio" or "cramers_v" of one column, as in associations; "cramers_v" of the
+    # joint values of several (they are read as the one categorical column they encode).
+    measure: str
+    value: float
+    group_code_share: float  # rows that carry their own group's code (1.0: an exact mapping)
+    codes: dict[str, tuple[str, ...]]  # group -> its most common value in each column, as text
+    n: int
+
+
+@dataclass(frozen=True)
 class Flip:
     """Counterfactual flip: rows of one group given another group's value, all else fixed."""
 
     attribute: str
     from_group: str
     to_group: str
-    value: str  # the value written into the column, as text
+    value: str  # the value written, as text; "column=value, ..." when not only the attribute
+    columns: tuple[str, ...]  # the columns written: the attribute's own and its encoded copies
     n: int
     changed: int  # decisions that change
     changed_share: float | None
@@ -144,6 +187,7 @@ class Explanations:
     methods: dict[str, MethodResult] = field(default_factory=dict)
     agreement: tuple[Agreement, ...] = ()
     associations: tuple[Association, ...] = ()
+    encoded_copies: tuple[EncodedCopy, ...] = ()
     flips: tuple[Flip, ...] = ()
     flip_skipped: dict[str, str] = field(default_factory=dict)  # attribute -> why not flipped
     notes: tuple[str, ...] = ()

@@ -26,10 +26,22 @@ from audit.explain.captum_attributions import (
     torch_forward,
 )
 from audit.explain.columns import ColumnMap, column_map
+from audit.explain.copies import (
+    ASSOCIATION_THRESHOLD,
+    COPY_THRESHOLD,
+    CopyValues,
+    encoded_copies,
+)
 from audit.explain.flip import flip_attribute
-from audit.explain.importance import global_importance, group_importance, largest_shifts
+from audit.explain.importance import (
+    copy_importance,
+    global_importance,
+    group_importance,
+    largest_shifts,
+)
 from audit.explain.results import (
     METHOD_ORDER,
+    EncodedCopy,
     Explanations,
     Flip,
     GroupCount,
@@ -110,6 +122,7 @@ def _method(
     sample: ExplainSample,
     cells: np.ndarray,
     columns: ColumnMap,
+    copies: Sequence[EncodedCopy],
     inputs: ExplainInputs,
 ) -> MethodResult:
     """Run one method; a string from ``compute`` is its skip reason, an exception its error."""
@@ -147,6 +160,15 @@ def _method(
         groups=groups,
         shifts=largest_shifts(groups, columns.columns),
         completeness=completeness(attributions),
+        encoded_copies=copy_importance(
+            attributions.values,
+            sample.weights,
+            columns.columns,
+            copies,
+            policy.n_boot,
+            policy.confidence_level,
+            policy.seed,
+        ),
     )
 
 
@@ -199,17 +221,36 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
             return found
         return gradient_shap(found, explained, background, columns, inputs.batch_size, policy.seed)
 
+    # Associations come first: the encoded copies they reveal are summed by every method and
+    # rewritten by the flip test.
+    measured = associations(
+        inputs.frame,
+        columns.columns,
+        list(columns.inputs_per_column()),
+        inputs.sensitive,
+        policy.seed,
+        inputs.threads,
+    )
+    copies = encoded_copies(
+        inputs.frame,
+        columns.columns,
+        measured,
+        inputs.sensitive,
+        policy.thresholds[COPY_THRESHOLD],
+        policy.thresholds[ASSOCIATION_THRESHOLD],
+    )
+    found_copies = tuple(found.copy for found in copies)
     runners = {"shap": run_shap, "integrated_gradients": run_ig, "gradient_shap": run_gradient_shap}
     methods = {
-        name: _method(name, runners[name], sample, cells, columns, inputs) for name in METHOD_ORDER
+        name: _method(name, runners[name], sample, cells, columns, found_copies, inputs)
+        for name in METHOD_ORDER
     }
     ran = [method for method in methods.values() if method.status == "ok"]
     names = {column.name for column in inputs.sensitive}
     sensitive_inputs = tuple(column for column in columns.columns if column in names)
-    flips, flip_skipped = _flips(inputs, sensitive_inputs, function)
+    flips, flip_skipped = _flips(inputs, sensitive_inputs, copies, function)
     notes = tuple(
-        f"{column.name} is not a model input: no direct use or flip test; its proxies are "
-        "the associated input columns"
+        _not_an_input(column.name, found_copies)
         for column in inputs.sensitive
         if column.name not in sensitive_inputs
     )
@@ -226,30 +267,42 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
         sensitive_inputs=sensitive_inputs,
         methods=methods,
         agreement=agreements(ran),
-        associations=associations(
-            inputs.frame,
-            columns.columns,
-            list(columns.inputs_per_column()),
-            inputs.sensitive,
-            policy.seed,
-            inputs.threads,
-        ),
+        associations=measured,
+        encoded_copies=found_copies,
         flips=flips,
         flip_skipped=flip_skipped,
         notes=notes,
     )
 
 
+def _not_an_input(attribute: str, copies: Sequence[EncodedCopy]) -> str:
+    encodings = [copy.columns for copy in copies if copy.attribute == attribute]
+    if not encodings:
+        return (
+            f"{attribute} is not a model input: no direct use or flip test; its proxies are the "
+            "associated input columns"
+        )
+    columns = [column for columns in encodings for column in columns]
+    verb = "encodes" if len(columns) == 1 else "encode"
+    return (
+        f"{attribute} is not a model input, but {', '.join(columns)} {verb} it: direct use and "
+        "the flip test are of that encoding; its proxies are the other associated input columns"
+    )
+
+
 def _flips(
     inputs: ExplainInputs,
     sensitive_inputs: tuple[str, ...],
+    copies: Sequence[CopyValues],
     function: Callable[[np.ndarray], np.ndarray],
 ) -> tuple[tuple[Flip, ...], dict[str, str]]:
     flips: list[Flip] = []
     skipped_flips: dict[str, str] = {}
     encode = inputs.features.encode
     for attribute in inputs.sensitive:
-        if attribute.name not in sensitive_inputs:
+        named = attribute.name in sensitive_inputs
+        encodings = [found for found in copies if found.copy.attribute == attribute.name]
+        if not named and not encodings:
             continue
         if encode is None:
             skipped_flips[attribute.name] = "the model input cannot be rebuilt from the table"
@@ -266,6 +319,8 @@ def _flips(
                     inputs.policy.n_boot,
                     inputs.policy.confidence_level,
                     inputs.policy.seed,
+                    encodings,
+                    named,
                 )
             )
         except Exception as exc:  # re-encoding or the model failed on flipped values
