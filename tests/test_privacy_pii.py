@@ -288,7 +288,7 @@ def test_findings_grade_pii_by_use_and_kind(tmp_path: Path) -> None:
     assert runs["privacy.pii_model_input"].status.value == "skipped"
     by_column = {f.evidence.feature[0]: f for f in result.findings if f.check.endswith("in_data")}
     assert by_column["contact"].severity.value == "low"  # a direct identifier, kept unused
-    assert by_column["postcode"].severity.value == "info"  # a quasi-identifier
+    assert by_column["postcode"].severity.value == "low"  # a quasi-identifier, kept unused
     assert by_column["contact"].accountable.value == "developer"
     assert any("Art. 5(1)(c)" in ref for ref in by_column["contact"].references)
     assert by_column["contact"].evidence.details["masked_examples"][0].count("*") >= 6
