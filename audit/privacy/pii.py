@@ -483,17 +483,17 @@ def classify_column(
         return [(_Match(pii, 0.0, None), "medium", "derived name", False) for pii in derived]
     signals = {pii.key: name_signal(pii, column) for pii in types}
     found = [
-        (result, signals[pii.key])
+        result
         for pii in types
         if pii.pattern is not None
         and (result := _value_match(pii, values, signals[pii.key], settings, checks))
     ]
     if found:
         # The most frequent match wins; a hinted type wins ties.
-        (best, confidence), signal = max(
-            found, key=lambda item: (item[0][0].share, item[1] == "hinted")
+        best, confidence = max(
+            found, key=lambda item: (item[0].share, signals[item[0].pii.key] == "hinted")
         )
-        basis = "name and values" if signal == "hinted" else "values"
+        basis = "name and values" if signals[best.pii.key] == "hinted" else "values"
         return [(best, confidence, basis, False)]
     detections: list[tuple[_Match, Confidence, str, bool]] = [
         (_Match(pii, 0.0, None), "medium", "name", False)
