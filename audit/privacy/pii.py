@@ -1,7 +1,9 @@
-"""Which columns hold personal data: from each column's name and a seeded sample of its values.
+"""Which columns hold personal data: decided by a seeded sample of each column's values.
 
-The rules are data (audit/knowledge/pii.toml); validation is done by maintained libraries
-(python-stdnum for national identifiers, card checksums and IBANs, phonenumbers,
+A column is PII when its values say so; its name only raises or lowers the share of values
+that must agree (and the confidence). The rules are data (audit/knowledge/pii.toml, with the
+common person names in audit/knowledge/person_names.toml); validation is done by maintained
+libraries (python-stdnum for national identifiers, card checksums and IBANs, phonenumbers,
 email-validator, the standard library's ipaddress), never by hand-written checksums.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import string
 import time
 import tomllib
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +21,7 @@ from functools import cache
 from importlib import import_module, resources
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as package_version
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,27 @@ VALIDATOR_PACKAGES = {
 }
 
 
+# What a column's name says about a type: one of its hints, one of its exclude words, neither.
+NameSignal = Literal["hinted", "plain", "excluded"]
+
+
+@dataclass(frozen=True)
+class NamesTest:
+    """A person-name column: many distinct values, many of them holding a common name."""
+
+    min_distinct: int
+    non_name_words: frozenset[str]
+    known_share: dict[str, float]  # by name signal; a missing signal never passes
+
+
+@dataclass(frozen=True)
+class BirthDatesTest:
+    """Dates under no birth hint: spread over decades, with a living person's median age."""
+
+    min_year_span: float
+    median_age: tuple[float, float]
+
+
 @dataclass(frozen=True)
 class PiiType:
     key: str
@@ -45,30 +69,31 @@ class PiiType:
     hints: tuple[str, ...]
     exclude: frozenset[str]
     derived: tuple[str, ...]
+    shares: dict[str, float]  # by name signal; a missing signal makes no value detection
     pattern: re.Pattern[str] | None
     hinted_pattern: re.Pattern[str] | None
     search: re.Pattern[str] | None
     validator: str | None
+    column_test: NamesTest | BirthDatesTest | None
 
 
 @dataclass(frozen=True)
 class ScanSettings:
     sample_size: int
-    min_share: float
     weak_share: float
+    weak_min_distinct: int
     free_text_min_length: int
     phone_regions: tuple[str, ...]
 
 
 @cache
 def knowledge() -> tuple[ScanSettings, tuple[PiiType, ...]]:
-    text = resources.files("audit").joinpath("knowledge/pii.toml").read_text("utf-8")
-    data = tomllib.loads(text)
+    data = tomllib.loads(_knowledge_text("pii.toml"))
     scan = data["scan"]
     settings = ScanSettings(
         sample_size=int(scan["sample_size"]),
-        min_share=float(scan["min_share"]),
         weak_share=float(scan["weak_share"]),
+        weak_min_distinct=int(scan["weak_min_distinct"]),
         free_text_min_length=int(scan["free_text_min_length"]),
         phone_regions=tuple(scan["phone_regions"]),
     )
@@ -82,18 +107,46 @@ def knowledge() -> tuple[ScanSettings, tuple[PiiType, ...]]:
             hints=tuple(entry.get("hints", ())),
             exclude=frozenset(entry.get("exclude", ())),
             derived=tuple(_joined(name) for name in entry.get("derived", ())),
+            shares={signal: float(share) for signal, share in entry.get("shares", {}).items()},
             pattern=_compile(entry.get("pattern")),
             hinted_pattern=_compile(entry.get("hinted_pattern")),
             search=_compile(entry.get("search")),
             validator=entry.get("validator"),
+            column_test=_column_test(key, entry.get("column_test")),
         )
         for key, entry in data["types"].items()
     )
     return settings, types
 
 
+def _knowledge_text(name: str) -> str:
+    return resources.files("audit").joinpath(f"knowledge/{name}").read_text("utf-8")
+
+
 def _compile(pattern: str | None) -> re.Pattern[str] | None:
     return re.compile(pattern) if pattern else None
+
+
+def _column_test(key: str, entry: dict[str, Any] | None) -> NamesTest | BirthDatesTest | None:
+    if entry is None:
+        return None
+    if entry["kind"] == "names":
+        return NamesTest(
+            min_distinct=int(entry["min_distinct"]),
+            non_name_words=frozenset(entry["non_name_words"]),
+            known_share={signal: float(share) for signal, share in entry["known_share"].items()},
+        )
+    if entry["kind"] == "birth_dates":
+        low, high = entry["median_age"]
+        return BirthDatesTest(float(entry["min_year_span"]), (float(low), float(high)))
+    raise ValueError(f"pii.toml: {key} names unknown column test {entry['kind']!r}")
+
+
+@cache
+def known_names() -> frozenset[str]:
+    """Common given names and surnames, case-folded (audit/knowledge/person_names.toml)."""
+    data = tomllib.loads(_knowledge_text("person_names.toml"))
+    return frozenset(data["given"]) | frozenset(data["surnames"])
 
 
 def missing_validators() -> list[str]:
@@ -131,12 +184,15 @@ def _joined(column: str) -> str:
     return "".join(name_words(column))
 
 
-def hinted(pii: PiiType, column: str) -> bool:
-    words = name_words(column)
-    if not words or pii.exclude.intersection(words):
-        return False
-    joined = "".join(words)
-    return any(hint in words or (len(hint) >= 5 and hint in joined) for hint in pii.hints)
+def name_signal(pii: PiiType, column: str) -> NameSignal:
+    # "zip4" and "address1" also say "zip" and "address".
+    words = {part for word in name_words(column) for part in (word, word.rstrip(string.digits))}
+    if pii.exclude.intersection(words):
+        return "excluded"
+    joined = _joined(column)
+    if any(hint in words or (len(hint) >= 5 and hint in joined) for hint in pii.hints):
+        return "hinted"
+    return "plain"
 
 
 def derived_from(pii: PiiType, column: str) -> bool:
@@ -205,16 +261,20 @@ def _ip(value: str) -> bool:
 _DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d-%m-%Y")
 
 
-def _birth_date(value: str) -> bool:
+def _date_of(value: str) -> date | None:
     text = value.split("T")[0].split(" ")[0]
     for form in _DATE_FORMATS:
         try:
-            parsed = datetime.strptime(text, form).date()
+            return datetime.strptime(text, form).date()
         except ValueError:
             continue
-        # A plausible birth date lies in the past, at most about 120 years ago.
-        return parsed.year >= 1900 and parsed <= date.today()
-    return False
+    return None
+
+
+def _birth_date(value: str) -> bool:
+    parsed = _date_of(value)
+    # A plausible birth date lies in the past, at most about 120 years ago.
+    return parsed is not None and parsed.year >= 1900 and parsed <= date.today()
 
 
 def validators(
@@ -294,23 +354,90 @@ def _check(
     return checks[pii.validator]
 
 
-def _value_share(
+def _matching(
     pii: PiiType,
     values: Sequence[str],
-    is_hinted: bool,
+    signal: NameSignal,
     checks: dict[str, Callable[[str], bool]],
-) -> _Match:
+) -> list[str]:
+    """The sampled values that pass the type's pattern and validator."""
+    is_hinted = signal == "hinted"
     pattern = pii.hinted_pattern if is_hinted and pii.hinted_pattern else pii.pattern
-    if pattern is None or not values:
-        return _Match(pii, 0.0, None)
+    if pattern is None:
+        return []
     check = _check(pii, is_hinted, checks)
-    matched = 0
-    example = None
-    for value in values:
-        if pattern.fullmatch(value) and (check is None or check(value)):
-            matched += 1
-            example = example or value
-    return _Match(pii, matched / len(values), example)
+    return [
+        value for value in values if pattern.fullmatch(value) and (check is None or check(value))
+    ]
+
+
+# The words of a name: "O'Brien-Smith, J." -> o, brien, smith, j.
+_NAME_SPLIT = re.compile(r"[\W_]+")
+
+
+def _column_passes(
+    test: NamesTest | BirthDatesTest | None,
+    values: Sequence[str],
+    matched: Sequence[str],
+    signal: NameSignal,
+) -> bool:
+    """What the sample as a whole must show beside its share of matching values."""
+    if isinstance(test, NamesTest):
+        needed = test.known_share.get(signal)
+        distinct = len(set(values))
+        if needed is None or distinct < min(test.min_distinct, len(values)):
+            return False
+        names = known_names()
+        known = 0
+        for value in matched:
+            words = set(_NAME_SPLIT.split(value.casefold()))
+            known += not words & test.non_name_words and bool(words & names)
+        return known >= needed * len(values)
+    if isinstance(test, BirthDatesTest) and signal != "hinted":
+        dates = [parsed for parsed in map(_date_of, matched) if parsed is not None]
+        if not dates:
+            return False
+        years = np.array([day.year + (day.timetuple().tm_yday - 1) / 366 for day in dates])
+        low, high = np.percentile(years, [10, 90])
+        today = date.today()
+        age = today.year + (today.timetuple().tm_yday - 1) / 366 - float(np.median(years))
+        youngest, oldest = test.median_age
+        return high - low >= test.min_year_span and youngest <= age <= oldest
+    return True
+
+
+def _value_match(
+    pii: PiiType,
+    values: Sequence[str],
+    signal: NameSignal,
+    settings: ScanSettings,
+    checks: dict[str, Callable[[str], bool]],
+) -> tuple[_Match, Confidence] | None:
+    """The type's detection from the values, with its confidence, or None if they disagree.
+
+    Under a hint the values need the type's hinted share, under a plain name its plain
+    share, under an exclude word its excluded share; a strong type's validated values
+    between the weak share and the hinted share still make a medium detection under a hint.
+    """
+    needed = pii.shares.get(signal)
+    partial = signal == "hinted" and pii.strength == "strong"
+    if not values or (needed is None and not partial):
+        return None
+    matched = _matching(pii, values, signal, checks)
+    match = _Match(pii, len(matched) / len(values), matched[0] if matched else None)
+    if needed is not None and match.share >= needed:
+        if not _column_passes(pii.column_test, values, matched, signal):
+            return None
+        if signal == "hinted" or (signal == "plain" and pii.strength == "strong"):
+            return match, "high"
+        return match, "medium" if signal == "plain" else "low"
+    if (
+        partial
+        and match.share >= settings.weak_share
+        and len(set(matched)) >= settings.weak_min_distinct
+    ):
+        return match, "medium"
+    return None
 
 
 def _free_text(values: Sequence[str], settings: ScanSettings) -> bool:
@@ -345,34 +472,34 @@ def classify_column(
     types: Sequence[PiiType],
     checks: dict[str, Callable[[str], bool]],
 ) -> list[tuple[_Match, Confidence, str, bool]]:
-    """The PII types of one column: (match, confidence, basis, in_text) per detection."""
-    hints = {pii.key for pii in types if hinted(pii, column)}
-    matches = [
-        _value_share(pii, values, pii.key in hints, checks)
+    """The PII types of one column: (match, confidence, basis, in_text) per detection.
+
+    The values decide: the type whose value test most of them pass is the column's. Only a
+    type that values cannot show (a special category) is recognised by its name alone, and a
+    derived column (``zip3``, ``birth_year``) by its name, whatever its values look like.
+    """
+    derived = [pii for pii in types if derived_from(pii, column)]
+    if derived:
+        return [(_Match(pii, 0.0, None), "medium", "derived name", False) for pii in derived]
+    signals = {pii.key: name_signal(pii, column) for pii in types}
+    found = [
+        result
         for pii in types
-        if pii.pattern is not None and (pii.strength == "strong" or pii.key in hints)
+        if pii.pattern is not None
+        and (result := _value_match(pii, values, signals[pii.key], settings, checks))
     ]
-    strong = [match for match in matches if match.share >= settings.min_share]
-    if strong:
+    if found:
         # The most frequent match wins; a hinted type wins ties.
-        best = max(strong, key=lambda match: (match.share, match.pii.key in hints))
-        basis = "name and values" if best.pii.key in hints else "values"
-        return [(best, "high", basis, False)]
-    detections: list[tuple[_Match, Confidence, str, bool]] = []
-    by_key = {match.pii.key: match for match in matches}
-    for pii in types:
-        if pii.key not in hints:
-            continue
-        match = by_key.get(pii.key, _Match(pii, 0.0, None))
-        if pii.strength == "none":
-            confidence: Confidence = "medium"
-        else:
-            confidence = "medium" if match.share >= settings.weak_share else "low"
-        detections.append((match, confidence, "name", False))
-    if not detections:
-        for pii in types:
-            if derived_from(pii, column):
-                detections.append((_Match(pii, 0.0, None), "medium", "derived name", False))
+        best, confidence = max(
+            found, key=lambda item: (item[0].share, signals[item[0].pii.key] == "hinted")
+        )
+        basis = "name and values" if signals[best.pii.key] == "hinted" else "values"
+        return [(best, confidence, basis, False)]
+    detections: list[tuple[_Match, Confidence, str, bool]] = [
+        (_Match(pii, 0.0, None), "medium", "name", False)
+        for pii in types
+        if pii.strength == "none" and signals[pii.key] == "hinted"
+    ]
     if _free_text(values, settings):
         for pii in types:
             if pii.search is None:
