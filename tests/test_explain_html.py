@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -42,10 +43,17 @@ def hostile_audit(workspace: Workspace) -> AuditResult:
         ],
         "output_kind": "logits",
     }
+    return explained(workspace, frame, linear([[1.0, 0.3, -1.0, 1.0]], [0.0]), metadata)
+
+
+def explained(
+    workspace: Workspace, frame: pd.DataFrame, module: Any, metadata: dict[str, Any]
+) -> AuditResult:
+    """The explanation checks' audit of a TorchScript model with feature metadata, by sex."""
     return run_audit(
         AuditRequest(
             data=workspace.table(frame),
-            model=workspace.torchscript(linear([[1.0, 0.3, -1.0, 1.0]], [0.0]), "m.pt", metadata),
+            model=workspace.torchscript(module, "m.pt", metadata),
             target="label",
             sensitive=("sex",),
             search_config=False,
@@ -134,18 +142,7 @@ def test_an_encoded_copy_is_named_and_kept_out_of_the_proxies(workspace: Workspa
         ],
         "output_kind": "logits",
     }
-    result = run_audit(
-        AuditRequest(
-            data=workspace.table(frame),
-            model=workspace.torchscript(linear([[1.0, 2.0]], [-3.0]), "code.pt", metadata),
-            target="label",
-            sensitive=("sex",),
-            search_config=False,
-            policy_overrides={"n_boot": FAST_N_BOOT},
-            explain_samples=100,
-        ),
-        checks=EXPLAIN_CHECKS,
-    )
+    result = explained(workspace, frame, linear([[1.0, 2.0]], [-3.0]), metadata)
     assert result.explanations is not None and result.explanations.encoded_copies
     (copy,) = result.explanations.encoded_copies
     shap = result.explanations.methods["shap"]
