@@ -49,8 +49,7 @@ from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo
 from audit.scoring import Predictions
 from audit.slices import Partition, build_slices, partition
 from audit.stream.dataset import is_partitioned, partition_files
-from audit.stream.engine import open_engine
-from audit.stream.run import StreamSettings, stream_dataset
+from audit.stream.run import StreamSettings, open_engine, stream_dataset
 from audit.table import (
     SensitiveColumn,
     Target,

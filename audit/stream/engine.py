@@ -3,8 +3,8 @@
 This is the whole seam between the audit and where it runs: a task maps a ``Part`` to
 statistics with a ``merge`` method, and an engine returns the merge of all of them. The
 in-process engine is a loop; ``audit.stream.dask_engine`` runs the same tasks on a
-dask.distributed cluster. Another engine (Spark, Ray) implements ``map_reduce`` and
-``close`` and touches nothing else.
+dask.distributed cluster (``audit.stream.run.open_engine`` picks one). Another engine
+(Spark, Ray) implements ``map_reduce`` and ``close`` and touches nothing else.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol, Self, TypeVar
 
-from audit.errors import UsageError
-from audit.request import AuditRequest
 from audit.stream.dataset import Part
 
 # A task reports rows done after each chunk; an engine that cannot report from inside a
@@ -63,14 +61,3 @@ class LocalEngine:
 
     def close(self) -> None:
         return None
-
-
-def open_engine(request: AuditRequest) -> Engine:
-    """The engine the request names, started (a Dask engine connects or starts a cluster)."""
-    if request.engine == "local":
-        if request.scheduler is not None or request.workers is not None:
-            raise UsageError("--scheduler and --workers need --engine dask; add it or drop them")
-        return LocalEngine()
-    from audit.stream.dask_engine import DaskEngine  # dask is an optional extra
-
-    return DaskEngine(request.scheduler, request.workers)

@@ -9,17 +9,18 @@ from pathlib import Path
 import numpy as np
 
 from audit.calibration import CalibrationTable
-from audit.errors import DataError
+from audit.errors import DataError, UsageError
 from audit.fairness import AucSource, RowScores
 from audit.features import FeatureMatrix
 from audit.inference import RowScorer
 from audit.policy import Policy
 from audit.progress import Progress
+from audit.request import AuditRequest
 from audit.score_sketch import ScoreSketch
 from audit.scoring import Predictions
 from audit.slices import codes_of_keys
 from audit.stream.dataset import Part
-from audit.stream.engine import Engine, Report
+from audit.stream.engine import Engine, LocalEngine, Report
 from audit.stream.sample import ROWS_PER_CELL, TEXT_ROWS_PER_CELL, Reservoir
 from audit.stream.statistics import DATA_ROW, ColumnPass, RowsOfScores, ScorePass
 from audit.table import (
@@ -187,3 +188,14 @@ def stream_dataset(
         first=stats.first,
         unseen=stats.unseen,
     )
+
+
+def open_engine(request: AuditRequest) -> Engine:
+    """The engine the request names, started (a Dask engine connects or starts a cluster)."""
+    if request.engine == "local":
+        if request.scheduler is not None or request.workers is not None:
+            raise UsageError("--scheduler and --workers need --engine dask; add it or drop them")
+        return LocalEngine()
+    from audit.stream.dask_engine import DaskEngine  # dask is an optional extra
+
+    return DaskEngine(request.scheduler, request.workers)
