@@ -234,16 +234,6 @@ def test_an_intersection_whose_parent_does_not_violate_that_metric_stands_alone(
     assert len(one_finding_per_cause([sex, both], CAUSES, ORDER).findings) == 2
 
 
-def test_the_shipped_causes_group_fairness_and_direct_use() -> None:
-    assert causes() == {
-        "fairness.disparity": "fairness.disparity",
-        "fairness.four_fifths": "fairness.disparity",
-        "fairness.calibration_gap": "fairness.calibration_gap",
-        "explain.direct_use": "explain.direct_use",
-        "explain.counterfactual_flip": "explain.direct_use",
-    }
-
-
 # --- the bundled demo ---------------------------------------------------------------------------
 
 
