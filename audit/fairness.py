@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
@@ -17,8 +16,10 @@ from audit.calibration import (
 from audit.errors import ConfigError
 from audit.metrics import (
     CALIBRATION_ERROR,
+    DISPARITIES,
     RATE_METRICS,
     ROC_AUC,
+    DisparitySpec,
     auc_from_histograms,
     confusion_index,
     denominators,
@@ -44,57 +45,6 @@ MAX_CHUNK_ELEMENTS = 8_000_000
 # The bootstrap reports its progress from this many drawn counts (about 2 s on one core).
 PROGRESS_DRAWS = 50_000_000
 NO_SCORES = "the audit has no scores, only decisions (pass --scores)"
-
-
-@dataclass(frozen=True)
-class DisparitySpec:
-    name: str
-    components: tuple[str, ...]
-    kind: Literal["difference", "ratio"]
-    meaning: str
-    check: str = "fairness.disparity"  # the check that judges it against its threshold
-
-
-DISPARITIES: tuple[DisparitySpec, ...] = (
-    DisparitySpec(
-        "demographic_parity_difference",
-        ("selection_rate",),
-        "difference",
-        "Largest gap in selection rate between groups.",
-    ),
-    DisparitySpec(
-        "demographic_parity_ratio",
-        ("selection_rate",),
-        "ratio",
-        "Lowest group selection rate divided by the highest (1 is parity).",
-    ),
-    DisparitySpec(
-        "equalized_odds_difference",
-        ("true_positive_rate", "false_positive_rate"),
-        "difference",
-        "Largest gap between groups in true positive rate or false positive rate.",
-    ),
-    DisparitySpec(
-        "equalized_odds_ratio",
-        ("true_positive_rate", "false_positive_rate"),
-        "ratio",
-        "Smallest ratio between groups of true positive rates or false positive rates.",
-    ),
-    DisparitySpec(
-        "equal_opportunity_difference",
-        ("true_positive_rate",),
-        "difference",
-        "Largest gap in true positive rate between groups.",
-    ),
-    DisparitySpec(
-        "calibration_error_difference",
-        (CALIBRATION_ERROR,),
-        "difference",
-        "Largest gap in calibration error between groups: how much less a score means the "
-        "stated probability for one group than for another.",
-        check="fairness.calibration_gap",
-    ),
-)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from itertools import pairwise
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,57 @@ METRIC_MEANINGS = {metric.name: metric.meaning for metric in RATE_METRICS} | {
     ROC_AUC: ROC_AUC_MEANING,
     CALIBRATION_ERROR: CALIBRATION_ERROR_MEANING,
 }
+
+
+@dataclass(frozen=True)
+class DisparitySpec:
+    name: str
+    components: tuple[str, ...]
+    kind: Literal["difference", "ratio"]
+    meaning: str
+    check: str = "fairness.disparity"  # the check that judges it against its threshold
+
+
+DISPARITIES: tuple[DisparitySpec, ...] = (
+    DisparitySpec(
+        "demographic_parity_difference",
+        ("selection_rate",),
+        "difference",
+        "Largest gap in selection rate between groups.",
+    ),
+    DisparitySpec(
+        "demographic_parity_ratio",
+        ("selection_rate",),
+        "ratio",
+        "Lowest group selection rate divided by the highest (1 is parity).",
+    ),
+    DisparitySpec(
+        "equalized_odds_difference",
+        ("true_positive_rate", "false_positive_rate"),
+        "difference",
+        "Largest gap between groups in true positive rate or false positive rate.",
+    ),
+    DisparitySpec(
+        "equalized_odds_ratio",
+        ("true_positive_rate", "false_positive_rate"),
+        "ratio",
+        "Smallest ratio between groups of true positive rates or false positive rates.",
+    ),
+    DisparitySpec(
+        "equal_opportunity_difference",
+        ("true_positive_rate",),
+        "difference",
+        "Largest gap in true positive rate between groups.",
+    ),
+    DisparitySpec(
+        "calibration_error_difference",
+        (CALIBRATION_ERROR,),
+        "difference",
+        "Largest gap in calibration error between groups: how much less a score means the "
+        "stated probability for one group than for another.",
+        check="fairness.calibration_gap",
+    ),
+)
 
 
 def rates_from_counts(counts: np.ndarray) -> dict[str, np.ndarray]:

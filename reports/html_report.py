@@ -26,9 +26,8 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoesca
 from markupsafe import Markup, escape
 
 from audit.accountability import role_infos
-from audit.fairness import DISPARITIES
 from audit.findings import Finding, Role, Severity
-from audit.metrics import METRIC_MEANINGS
+from audit.metrics import DISPARITIES, METRIC_MEANINGS
 from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view

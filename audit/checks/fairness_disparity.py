@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from audit.check_knowledge import check_table
 from audit.checks.base import AuditContext, format_groups, format_number, grade, make_finding
-from audit.fairness import DISPARITIES
 from audit.findings import Evidence, Finding
+from audit.metrics import DISPARITIES
 
 
 class DisparityCheck:
