@@ -14,6 +14,7 @@ from audit.calibration import (
     calibration_table,
 )
 from audit.errors import ConfigError
+from audit.intervals import finite_interval, percentile_interval
 from audit.metrics import (
     CALIBRATION_ERROR,
     DISPARITIES,
@@ -37,9 +38,6 @@ from audit.slices import Partition, Slice
 
 # Scores are binned for bootstrapping ROC AUC; point estimates stay exact.
 AUC_BINS = 256
-# An interval is reported only when the metric is defined in at least this share of
-# replicates; otherwise it would describe a different population than the estimate.
-MIN_DEFINED_SHARE = 0.5
 # Cap on the elements of one chunk of histogram replicates, to bound memory.
 MAX_CHUNK_ELEMENTS = 8_000_000
 # The bootstrap reports its progress from this many drawn counts (about 2 s on one core).
@@ -93,22 +91,6 @@ class RowScores:
 # Where ROC AUC comes from: every row's score (exact), a mergeable sketch of the scores
 # (a streamed audit too large to keep them), or nowhere (decisions only).
 AucSource = RowScores | ScoreSketch | None
-
-
-def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile interval over axis 0, NaN where too few replicates are defined."""
-    tail = (1 - level) / 2 * 100
-    defined = np.isfinite(replicates)
-    share = defined.mean(axis=0) if len(replicates) else np.zeros(replicates.shape[1:])
-    safe = np.where(defined, replicates, 0.0)
-    low = np.full(replicates.shape[1:], np.nan)
-    high = np.full(replicates.shape[1:], np.nan)
-    enough = share >= MIN_DEFINED_SHARE
-    if enough.any():
-        masked = np.where(defined, safe, np.nan)[:, enough]
-        low[enough] = np.nanpercentile(masked, tail, axis=0)
-        high[enough] = np.nanpercentile(masked, 100 - tail, axis=0)
-    return low, high
 
 
 def _defined_count(values: np.ndarray) -> np.ndarray:
@@ -440,10 +422,6 @@ def _why_no_calibration(calibration: CalibrationTable | None) -> str | None:
     return None
 
 
-def _interval(low: float, high: float) -> tuple[float, float] | None:
-    return (float(low), float(high)) if np.isfinite(low) and np.isfinite(high) else None
-
-
 def insufficient_reason(rows: int, what: str, min_group_size: int) -> str:
     """Why a metric over too few relevant rows has no value; its count is part of it."""
     counted = f"{rows} {what.removesuffix('s') if rows == 1 else what}"
@@ -495,7 +473,7 @@ def _group_results(
             else:
                 metrics[rate.name] = float(value)
                 low, high = intervals[rate.name]
-                ci[rate.name] = _interval(low[index], high[index])
+                ci[rate.name] = finite_interval(low[index], high[index])
         auc_reason = None if has_scores else NO_SCORES
         if auc_reason is None and not np.isfinite(stats.point[ROC_AUC][index]):
             auc_reason = "the group has only one label class"
@@ -507,7 +485,7 @@ def _group_results(
             else:
                 metrics[name] = float(stats.point[name][index])
                 low, high = intervals[name]
-                ci[name] = _interval(low[index], high[index])
+                ci[name] = finite_interval(low[index], high[index])
         results.append(
             GroupResult(
                 feature=stats.slice.features,
@@ -558,7 +536,7 @@ def _disparities(stats: SliceStats, policy: Policy, missing_reason: str) -> list
                     metric=spec.name,
                     comparison=comparison,
                     value=float(value) if defined else None,
-                    ci=_interval(low[0], high[0]) if defined else None,
+                    ci=finite_interval(low[0], high[0]) if defined else None,
                     reference_group=reference_label if comparison == "reference" else None,
                     groups=_worst_pair(spec, stats, comparison) if defined else (),
                     undefined=None

@@ -12,7 +12,7 @@ import pandas as pd
 from audit.accountability import AccountabilityTable
 from audit.check_knowledge import CheckInfo
 from audit.explain.results import Explanations
-from audit.fairness import FairnessTables, percentile_interval
+from audit.fairness import FairnessTables
 from audit.features import FeatureMatrix
 from audit.findings import Evidence, Finding, Severity, finding_id, fingerprint
 from audit.models.base import LoadedModel
@@ -159,10 +159,3 @@ def make_finding(
         recommendation=info.recommendation.format(**words),
         references=owner.references,
     )
-
-
-def interval_of(replicates: np.ndarray, level: float) -> tuple[float, float] | None:
-    low, high = percentile_interval(replicates[:, None], level)
-    if np.isfinite(low[0]) and np.isfinite(high[0]):
-        return float(low[0]), float(high[0])
-    return None

@@ -10,11 +10,11 @@ from audit.checks.base import (
     format_groups,
     format_number,
     grade,
-    interval_of,
     make_finding,
 )
 from audit.fairness import between_difference
 from audit.findings import Evidence, Finding
+from audit.intervals import interval_of
 
 THRESHOLD = "base_rate_gap"
 

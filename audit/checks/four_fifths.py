@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from audit.check_knowledge import check_table
-from audit.checks.base import AuditContext, format_number, grade, interval_of, make_finding
+from audit.checks.base import AuditContext, format_number, grade, make_finding
 from audit.findings import Evidence, Finding
+from audit.intervals import interval_of
 
 THRESHOLD = "selection_rate_ratio"
 

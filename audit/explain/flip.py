@@ -24,7 +24,7 @@ import pandas as pd
 from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
-from audit.fairness import percentile_interval
+from audit.intervals import interval_of
 from audit.table import SensitiveColumn
 
 # Rows flipped per source group: a share of changed decisions is known to within about a
@@ -152,8 +152,7 @@ def flip_attribute(
         interval = None
         if n_boot > 0:
             replicates = rng.binomial(n, share, size=n_boot) / n
-            low, high = percentile_interval(replicates[:, None].astype(np.float64), level)
-            interval = (float(low[0]), float(high[0]))
+            interval = interval_of(replicates, level)
         change = scores - base_scores[source]
         results.append(
             Flip(

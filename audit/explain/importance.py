@@ -20,7 +20,7 @@ from audit.explain.results import (
     ImportanceShift,
 )
 from audit.explain.sampling import STREAM_BOOTSTRAP, generator
-from audit.fairness import percentile_interval
+from audit.intervals import finite_interval, interval_of, percentile_interval
 from audit.slices import Slice
 
 # A group needs this many explained rows before its importance is compared with others'.
@@ -33,10 +33,6 @@ def _shares(importance: np.ndarray) -> np.ndarray:
     total = importance.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, importance / np.where(total > 0, total, 1.0), 0.0)
-
-
-def _interval(low: float, high: float) -> tuple[float, float] | None:
-    return (low, high) if np.isfinite(low) and np.isfinite(high) else None
 
 
 def _weighted_importance(
@@ -73,8 +69,10 @@ def global_importance(
     if replicates is not None:
         low, high = percentile_interval(replicates, level)
         share_low, share_high = percentile_interval(_shares(replicates), level)
-        intervals = [_interval(a, b) for a, b in zip(low, high, strict=True)]
-        share_intervals = [_interval(a, b) for a, b in zip(share_low, share_high, strict=True)]
+        intervals = [finite_interval(a, b) for a, b in zip(low, high, strict=True)]
+        share_intervals = [
+            finite_interval(a, b) for a, b in zip(share_low, share_high, strict=True)
+        ]
     return tuple(
         ColumnImportance(
             column=column,
@@ -110,8 +108,7 @@ def copy_importance(
         interval = None
         if replicate_shares is not None:
             summed = replicate_shares[:, members].sum(axis=1, keepdims=True)
-            low, high = percentile_interval(summed, level)
-            interval = _interval(low[0], high[0])
+            interval = interval_of(summed[:, 0], level)
         results.append(
             CopyImportance(
                 attribute=copy.attribute,

@@ -20,8 +20,9 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from audit.intervals import interval_of
 from audit.privacy.report import AttributeGroup, AttributeInference, AttributeInferenceResult
-from audit.privacy.roc import interval, sorted_rows, weighted_auc
+from audit.privacy.roc import sorted_rows, weighted_auc
 from audit.table import SensitiveColumn
 
 FOLDS = 5
@@ -133,7 +134,9 @@ def _one_attribute(
     if n_boot > 0:
         rng = np.random.default_rng([seed, 11, int(rows.size), classes])
         replicates = rng.poisson(count, size=(n_boot, len(count))).astype(np.float64)
-        ci = interval(np.mean(_class_aucs(scored, table, cell, label, replicates), axis=0), level)
+        ci = interval_of(
+            np.mean(_class_aucs(scored, table, cell, label, replicates), axis=0), level
+        )
     # With two groups, each group against the other has the same AUC.
     group_aucs = per_class * 2 if classes == 2 else per_class
     shares = np.bincount(y, minlength=classes) / len(y)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.fairness import percentile_interval
+from audit.intervals import interval_of
 
 # Replicates weighted per block: bounds memory at about BLOCK x rows x 8 bytes.
 _BLOCK = 64
@@ -89,9 +89,11 @@ def roc_summary(
         for level in fpr_levels:
             if defined[level]:
                 tprs[level].append(_tpr_at(tpr_b, fpr_b, level))
-    auc_ci = interval(np.concatenate(aucs), confidence_level)
+    auc_ci = interval_of(np.concatenate(aucs), confidence_level)
     tpr_ci = {
-        level: interval(np.concatenate(tprs[level]), confidence_level) if defined[level] else None
+        level: interval_of(np.concatenate(tprs[level]), confidence_level)
+        if defined[level]
+        else None
         for level in fpr_levels
     }
     return RocSummary(auc, auc_ci, point, tpr_ci)
@@ -127,10 +129,3 @@ def poisson_blocks(rng: np.random.Generator, n_boot: int, n: int) -> Iterator[np
     for start in range(0, n_boot, _BLOCK):
         uniform = rng.random((min(_BLOCK, n_boot - start), n), dtype=np.float32)
         yield np.searchsorted(cdf, uniform, side="right").astype(dtype)
-
-
-def interval(replicates: np.ndarray, level: float) -> tuple[float, float] | None:
-    low, high = percentile_interval(replicates[:, None], level)
-    if np.isfinite(low[0]) and np.isfinite(high[0]):
-        return float(low[0]), float(high[0])
-    return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.fairness import percentile_interval
+from audit.intervals import interval_of
 
 
 def poisson_weights(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:
@@ -30,19 +30,9 @@ def mean_replicates(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
         return np.where(totals[:, None] > 0, sums / safe, np.nan)
 
 
-def interval(replicates: np.ndarray, level: float) -> tuple[float, float] | None:
-    """Percentile interval of [B] replicates, or None without enough defined ones."""
-    if replicates.size == 0:
-        return None
-    low, high = percentile_interval(replicates.reshape(len(replicates), 1), level)
-    if np.isfinite(low[0]) and np.isfinite(high[0]):
-        return float(low[0]), float(high[0])
-    return None
-
-
 def mean_interval(
     values: np.ndarray, rng: np.random.Generator, n_boot: int, level: float
 ) -> tuple[float, float] | None:
     if n_boot == 0 or len(values) == 0:
         return None
-    return interval(mean_replicates(values, poisson_weights(rng, n_boot, len(values))), level)
+    return interval_of(mean_replicates(values, poisson_weights(rng, n_boot, len(values))), level)

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.intervals import interval_of
 from audit.text.identity import IdentityTerms, Membership
-from audit.text.intervals import interval
 from audit.text.results import SubgroupAuc, SubgroupAucResult
 
 METRICS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
@@ -153,8 +153,8 @@ def subgroup_aucs(
             drawn = replicates.get((index, metric))
             if value is not None and drawn:
                 values = np.concatenate(drawn)
-                ci[metric] = interval(values, level)
-                gap_ci[metric] = interval(overall_all - values, level)
+                ci[metric] = interval_of(values, level)
+                gap_ci[metric] = interval_of(overall_all - values, level)
             else:
                 ci[metric] = None
                 gap_ci[metric] = None
@@ -181,6 +181,6 @@ def subgroup_aucs(
         status="ok",
         rows=n,
         overall_auc=overall,
-        overall_ci=interval(overall_all, level) if len(overall_all) else None,
+        overall_ci=interval_of(overall_all, level) if len(overall_all) else None,
         groups=tuple(groups),
     )

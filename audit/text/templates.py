@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from audit.intervals import interval_of
 from audit.text.identity import IdentityTerms
-from audit.text.intervals import interval, mean_replicates, poisson_weights
+from audit.text.intervals import mean_replicates, poisson_weights
 from audit.text.results import CategoryProbe, TemplateResult, TermProbe
 from audit.text.scorer import Scorer
 from audit.text.tokenizer import Tokenizer
@@ -81,13 +82,13 @@ def template_probes(
                     false_adverse_rate=float(flags[index].mean()),
                     score_gap=float(centred[index].mean()),
                     score_gap_ci=(
-                        interval(gap_replicates[:, index], level)
+                        interval_of(gap_replicates[:, index], level)
                         if gap_replicates is not None
                         else None
                     ),
                     false_adverse_gap=float(flag_centred[index].mean()),
                     false_adverse_gap_ci=(
-                        interval(flag_gap_replicates[:, index], level)
+                        interval_of(flag_gap_replicates[:, index], level)
                         if weights is not None
                         else None
                     ),
