@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import jsonschema
 
@@ -24,7 +24,7 @@ from audit.causes import cause_fingerprint
 from audit.check_knowledge import causes
 from audit.errors import RaiAuditError
 from audit.findings import Severity
-from audit.gate import Baseline, violates
+from audit.gate import Baseline, ChangeKind, change_kind, violates
 from audit.result import SCHEMA_VERSION, AuditResult, FileInfo
 from audit.serialize import to_document, validate_document
 
@@ -269,19 +269,14 @@ def _finding_changes(
     folded_before, folded_after = _folded(baseline), _folded(current)
     gate = current["gate"]
     fail_on, require_significance = Severity(gate["fail_on"]), bool(gate["require_significance"])
-    changes: dict[str, list[FindingChange]] = {
-        kind: [] for kind in ("new", "resolved", "worsened", "improved", "unchanged")
-    }
+    changes: dict[str, list[FindingChange]] = {kind: [] for kind in get_args(ChangeKind)}
     for key in sorted(before.keys() | after.keys()):
         old = before.get(key) or folded_before.get(key)
         now = after.get(key) or folded_after.get(key)
-        if old is None:
-            kind = "new"
-        elif now is None:
-            kind = "resolved"
-        else:
-            step = _severity(now).rank - _severity(old).rank
-            kind = "worsened" if step > 0 else "improved" if step < 0 else "unchanged"
+        kind = change_kind(
+            _severity(old) if old is not None else None,
+            _severity(now) if now is not None else None,
+        )
         shown = now if now is not None else old
         assert shown is not None
         regression = (

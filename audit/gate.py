@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from audit.findings import Finding, Severity
 from audit.policy import Policy
@@ -33,6 +34,21 @@ def violates(
     return not (require_significance and statistically_clear is False)
 
 
+ChangeKind = Literal["new", "resolved", "worsened", "improved", "unchanged"]
+
+
+def change_kind(before: Severity | None, now: Severity | None) -> ChangeKind:
+    """How a finding moved since the baseline: the one rule of the regression gate and of
+    ``rai-audit diff`` (a regression is a new or worsened finding that fails the gate)."""
+    if before is None:
+        return "new"
+    if now is None:
+        return "resolved"
+    if now.rank > before.rank:
+        return "worsened"
+    return "improved" if now.rank < before.rank else "unchanged"
+
+
 def evaluate_gate(
     findings: tuple[Finding, ...], policy: Policy, baseline: Baseline | None = None
 ) -> Gate:
@@ -57,7 +73,8 @@ def evaluate_gate(
             )
             continue
         before = baseline.severities.get(finding.fingerprint)
-        if before is None:
+        kind = change_kind(before, finding.severity)
+        if kind == "new":
             violations.append(
                 GateViolation(
                     finding=finding.id,
@@ -66,7 +83,7 @@ def evaluate_gate(
                     kind="new",
                 )
             )
-        elif finding.severity.rank > before.rank:
+        elif kind == "worsened" and before is not None:
             violations.append(
                 GateViolation(
                     finding=finding.id,

@@ -162,3 +162,13 @@ def test_reference_group_for_a_column_that_is_not_sensitive_is_an_error(tmp_path
         ConfigError, match="'gnder', which is not a sensitive column; sensitive columns: sex"
     ):
         run_audit(request)
+
+
+def test_one_rule_says_how_a_finding_moved_since_the_baseline() -> None:
+    from audit.gate import change_kind
+
+    assert change_kind(None, Severity.LOW) == "new"
+    assert change_kind(Severity.HIGH, None) == "resolved"
+    assert change_kind(Severity.MEDIUM, Severity.HIGH) == "worsened"
+    assert change_kind(Severity.HIGH, Severity.MEDIUM) == "improved"
+    assert change_kind(Severity.HIGH, Severity.HIGH) == "unchanged"
