@@ -126,15 +126,13 @@ def _severity(finding: Mapping[str, Any]) -> Severity:
     return Severity(finding["severity"])
 
 
-def cause_key(finding: Mapping[str, Any]) -> str | None:
-    """The fingerprint a finding has since schema 1.3, which merges the findings of one cause
-    on one slice (audit.causes): a 1.0-1.2 report's per-metric findings of one slice (and a
-    sensitive attribute's direct use and flips) get their cause's fingerprint, so old
-    baselines still match. A 1.3 report's fingerprints are already these."""
-    cause = causes().get(finding["check"])
-    if cause is None:
-        return str(finding["fingerprint"]) if "fingerprint" in finding else None
-    return cause_fingerprint(cause, finding["evidence"]["feature"])
+def cause_key(measured: Mapping[str, Any]) -> str | None:
+    """The fingerprint since schema 1.3 of a finding, or of a related measurement, whose check
+    merges into a cause (audit.causes); None for other checks. A 1.0-1.2 report's per-metric
+    findings of one slice (and an attribute's direct use and flips) get their cause's
+    fingerprint, so old baselines still match; a 1.3 report's fingerprints are already these."""
+    cause = causes().get(measured["check"])
+    return None if cause is None else cause_fingerprint(cause, measured["evidence"]["feature"])
 
 
 def _findings(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -142,8 +140,7 @@ def _findings(document: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     measurements of one cause), the most severe counts."""
     found: dict[str, Mapping[str, Any]] = {}
     for finding in document["findings"]:
-        key = cause_key(finding)
-        assert key is not None  # a finding has a fingerprint (the schema requires it)
+        key = cause_key(finding) or finding["fingerprint"]
         prior = found.get(key)
         if prior is None or _severity(finding).rank > _severity(prior).rank:
             found[key] = finding

@@ -568,7 +568,7 @@ def _why_undefined(
                 f"{int(rows[metric.name])} {metric.denominator_rows}" for metric in short
             )
             return (
-                f"insufficient data: the reference group {label} has {listed}, fewer than "
+                f"{INSUFFICIENT_DATA}: the reference group {label} has {listed}, fewer than "
                 f"min_group_size ({min_group_size})"
             )
         missing = [
@@ -587,7 +587,7 @@ def _why_undefined(
     ):
         what = " and ".join(f"{name} ({rows})" for name, rows in counted.items())
         return (
-            f"insufficient data: fewer than two groups have {min_group_size} or more of the "
+            f"{INSUFFICIENT_DATA}: fewer than two groups have {min_group_size} or more of the "
             f"rows {what} divides by"
         )
     names = " or ".join(spec.components)
