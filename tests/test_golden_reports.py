@@ -6,7 +6,7 @@ rewrite them that way only for a deliberate change of output, and say so in CHAN
 
 Two things vary between runs of the same audit and are pinned here: the date (by
 SOURCE_DATE_EPOCH, as a user pins it) and wall-clock durations (``time.perf_counter`` stands
-still). The output folder's name, which the recorded command line holds, is replaced by OUT.
+still). The command line is the test's own, its output folder's name replaced by OUT.
 Results depend on the numerical libraries, so the comparison is made only with the versions
 the copies were recorded with; another version skips it with a reason.
 """
@@ -17,6 +17,7 @@ import difflib
 import gzip
 import json
 import os
+import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
@@ -71,6 +72,7 @@ def _audit(example: str, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str
         "1",
         "--quiet",
     ]
+    monkeypatch.setattr(sys, "argv", ["rai-audit", *arguments])  # the recorded command
     result = CliRunner().invoke(app, arguments)
     assert result.exit_code in (0, 1), result.output
     return {
