@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from audit.api import AuditRequest, run_audit
-    from audit.errors import (
+    from audit.core.errors import (
         ConfigError,
         DataError,
         ModelError,
@@ -24,32 +24,39 @@ if TYPE_CHECKING:
         RaiAuditError,
         UsageError,
     )
-    from audit.findings import Evidence, Finding, Role, Severity
-    from audit.result import AuditResult, CheckStatus, Disparity, Gate, GroupResult, GroupStatus
-    from audit.serialize import to_document, to_json, validate_document
+    from audit.core.findings import Evidence, Finding, Role, Severity
+    from audit.core.result import (
+        AuditResult,
+        CheckStatus,
+        Disparity,
+        Gate,
+        GroupResult,
+        GroupStatus,
+    )
+    from audit.core.serialize import to_document, to_json, validate_document
 
 _HOMES = {
     "AuditRequest": "audit.api",
     "run_audit": "audit.api",
-    "ConfigError": "audit.errors",
-    "DataError": "audit.errors",
-    "ModelError": "audit.errors",
-    "OutputError": "audit.errors",
-    "RaiAuditError": "audit.errors",
-    "UsageError": "audit.errors",
-    "Evidence": "audit.findings",
-    "Finding": "audit.findings",
-    "Role": "audit.findings",
-    "Severity": "audit.findings",
-    "AuditResult": "audit.result",
-    "CheckStatus": "audit.result",
-    "Disparity": "audit.result",
-    "Gate": "audit.result",
-    "GroupResult": "audit.result",
-    "GroupStatus": "audit.result",
-    "to_document": "audit.serialize",
-    "to_json": "audit.serialize",
-    "validate_document": "audit.serialize",
+    "ConfigError": "audit.core.errors",
+    "DataError": "audit.core.errors",
+    "ModelError": "audit.core.errors",
+    "OutputError": "audit.core.errors",
+    "RaiAuditError": "audit.core.errors",
+    "UsageError": "audit.core.errors",
+    "Evidence": "audit.core.findings",
+    "Finding": "audit.core.findings",
+    "Role": "audit.core.findings",
+    "Severity": "audit.core.findings",
+    "AuditResult": "audit.core.result",
+    "CheckStatus": "audit.core.result",
+    "Disparity": "audit.core.result",
+    "Gate": "audit.core.result",
+    "GroupResult": "audit.core.result",
+    "GroupStatus": "audit.core.result",
+    "to_document": "audit.core.serialize",
+    "to_json": "audit.core.serialize",
+    "validate_document": "audit.core.serialize",
 }
 
 __all__ = [

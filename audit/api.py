@@ -17,40 +17,29 @@ from typing import Any
 
 import numpy as np
 
-from audit.accountability import AccountabilityTable
-from audit.calibration import CalibrationTable, calibration_table
-from audit.causes import one_finding_per_cause
-from audit.check_knowledge import causes
-from audit.checks import CHECKS, AuditContext, Check, CheckSkipped, check_table
-from audit.compare import baseline_of, load_report
-from audit.errors import ConfigError, UsageError
-from audit.explain.results import Explanations
-from audit.explain.stage import ExplainInputs, explain_stage
-from audit.explain.stage import skipped as explain_skipped
-from audit.fairness import (
-    AucSource,
-    FairnessTables,
-    RowScores,
-    cell_confusion,
-    fairness_from_counts,
+from audit.core.accountability import AccountabilityTable
+from audit.core.causes import one_finding_per_cause
+from audit.core.check_knowledge import causes
+from audit.core.compare import baseline_of, load_report
+from audit.core.errors import ConfigError, UsageError
+from audit.core.findings import Finding
+from audit.core.gate import Baseline, evaluate_gate
+from audit.core.policy import Policy, find_config_file, load_policy
+from audit.core.progress import Progress
+from audit.core.registry import CHECKS, AuditContext, Check, CheckSkipped, check_table
+from audit.core.request import AuditRequest
+from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
+from audit.core.threads import available_cores, compute_threads
+from audit.core.trail import (
+    dataset_info,
+    file_info,
+    platform_name,
+    started_at,
+    tool_version,
+    versions,
 )
-from audit.features import FeatureMatrix, FeatureMetadata
-from audit.findings import Finding
-from audit.gate import Baseline, evaluate_gate
-from audit.inference import RowScorer, class_labels, feature_matrix, load_audited_model
-from audit.models import LoadedModel
-from audit.policy import Policy, find_config_file, load_policy
-from audit.privacy.membership import Scored
-from audit.privacy.report import PrivacyReport
-from audit.privacy.stage import STAGE_ID, PrivacyInputs, TableRows, run_privacy
-from audit.progress import Progress
-from audit.request import AuditRequest
-from audit.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
-from audit.scoring import Predictions
-from audit.slices import Partition, build_slices, partition
-from audit.stream.dataset import is_partitioned, partition_files
-from audit.stream.run import StreamSettings, open_engine, stream_dataset
-from audit.table import (
+from audit.data.slices import Partition, build_slices, partition
+from audit.data.table import (
     SensitiveColumn,
     Target,
     parse_bins,
@@ -58,13 +47,31 @@ from audit.table import (
     prepare_target,
     read_table,
 )
+from audit.explain.results import Explanations
+from audit.explain.stage import ExplainInputs, explain_stage
+from audit.explain.stage import skipped as explain_skipped
+from audit.fairness.calibration import CalibrationTable, calibration_table
+from audit.fairness.tables import (
+    AucSource,
+    FairnessTables,
+    RowScores,
+    cell_confusion,
+    fairness_from_counts,
+)
+from audit.models import LoadedModel
+from audit.models.features import FeatureMatrix, FeatureMetadata
+from audit.models.inference import RowScorer, class_labels, feature_matrix, load_audited_model
+from audit.models.scoring import Predictions
+from audit.privacy.membership import Scored
+from audit.privacy.report import PrivacyReport
+from audit.privacy.stage import STAGE_ID, PrivacyInputs, TableRows, run_privacy
+from audit.stream.dataset import is_partitioned, partition_files
+from audit.stream.run import StreamSettings, open_engine, stream_dataset
 from audit.text.adapter import TextModel, load_text_model
 from audit.text.identity import IdentityTerms
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT_STAGE_ID
 from audit.text.stage import load_identity, run_text, text_inputs
-from audit.threads import available_cores, compute_threads
-from audit.trail import dataset_info, file_info, platform_name, started_at, tool_version, versions
 
 
 def _validate(request: AuditRequest) -> None:

@@ -17,16 +17,16 @@ from rich.table import Table
 from rich.text import Text
 
 from audit.cli_progress import RowsProgress
-from audit.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
-from audit.compare import compare as compare_reports  # `run` has a --compare option
-from audit.errors import OutputError, RaiAuditError, UsageError
+from audit.core.compare import Comparison, FindingChange, MetricChange, diff_json, load_report
+from audit.core.compare import compare as compare_reports  # `run` has a --compare option
+from audit.core.errors import OutputError, RaiAuditError, UsageError
+from audit.core.findings import Severity
+from audit.core.gate import violates
+from audit.core.output import atomic_write, check_output_dir, write_outputs
+from audit.core.request import AuditRequest, Engine, OutputKind
+from audit.core.result import AuditResult
+from audit.core.trail import source_date_epoch
 from audit.explain.sampling import DEFAULT_SAMPLES
-from audit.findings import Severity
-from audit.gate import violates
-from audit.output import atomic_write, check_output_dir, write_outputs
-from audit.request import AuditRequest, Engine, OutputKind
-from audit.result import AuditResult
-from audit.trail import source_date_epoch
 
 EXIT_PASSED, EXIT_FAILED, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
 
@@ -854,7 +854,7 @@ def _diff_table(comparison: Comparison, out: Path | None) -> None:
 @app.command()
 def version() -> None:
     """Print rai-audit's version."""
-    from audit.trail import tool_version
+    from audit.core.trail import tool_version
 
     out_console.print(f"rai-audit {tool_version()}", markup=False)
 

@@ -27,7 +27,7 @@ class _RowRate(ProgressColumn):
 
 
 class RowsProgress:
-    """``audit.progress.Progress`` drawn with rich on ``console``; silent when not enabled.
+    """``audit.core.progress.Progress`` drawn with rich on ``console``; silent when not enabled.
 
     Only the CLI draws it: the engine reports through the protocol and never prints.
     """

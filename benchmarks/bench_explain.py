@@ -49,17 +49,17 @@ from benchkit import (
 from scipy.stats import spearmanr
 from torch import nn
 
+from audit.core.threads import available_cores, compute_threads
 from audit.explain.attributions import Attributions, completeness
 from audit.explain.captum_attributions import gradient_shap, integrated_gradients, torch_forward
 from audit.explain.columns import ColumnMap, column_map
 from audit.explain.sampling import BACKGROUND_ROWS, DEFAULT_SAMPLES
 from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import PERMUTATIONS, shap_attributions
-from audit.features import from_metadata, parse_metadata
 from audit.models import load_model
 from audit.models.base import LoadedModel
+from audit.models.features import from_metadata, parse_metadata
 from audit.models.torch_models import TorchAdapter
-from audit.threads import available_cores, compute_threads
 
 sys.path.insert(0, str(REPO / "tests"))
 from shap_reference import import_shap, shap_explainer_values
@@ -288,7 +288,7 @@ def main() -> None:
     # The whole stage as `rai-audit run` runs it: sampling, three methods, intervals,
     # associations and the flip test.
     from audit import AuditRequest, run_audit
-    from audit.checks import CHECKS
+    from audit.core.registry import CHECKS
 
     clock = time.perf_counter()
     result = run_audit(

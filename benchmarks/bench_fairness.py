@@ -4,7 +4,8 @@ The data is the bundled UCI Adult test split resampled (seeded) to ``--rows`` ro
 bundled model's decisions and scores; sensitive features sex and race, and sex x race.
 
 Timed, side by side:
-  * rai-audit: ``audit.slices.partition`` + ``build_slices`` + ``audit.fairness.compute_fairness``
+  * rai-audit: ``audit.data.slices.partition`` + ``build_slices`` +
+    ``audit.fairness.tables.compute_fairness``
     with ``--n-boot`` bootstrap replicates (every group metric, ROC AUC, every disparity and
     every interval);
   * Fairlearn ``MetricFrame`` on the raw rows, one per slice, with the same group metrics
@@ -52,14 +53,14 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import accuracy_score, precision_score
 
-from audit.fairness import FairnessTables, compute_fairness
-from audit.features import from_metadata, parse_metadata
+from audit.core.policy import Policy, load_policy
+from audit.core.result import GroupStatus
+from audit.data.slices import build_slices, partition
+from audit.data.table import SensitiveColumn, prepare_sensitive, prepare_target
+from audit.fairness.tables import FairnessTables, compute_fairness
 from audit.models import load_model
-from audit.policy import Policy, load_policy
-from audit.result import GroupStatus
-from audit.scoring import model_predictions, raw_output
-from audit.slices import build_slices, partition
-from audit.table import SensitiveColumn, prepare_sensitive, prepare_target
+from audit.models.features import from_metadata, parse_metadata
+from audit.models.scoring import model_predictions, raw_output
 
 # rai-audit's report name -> the Fairlearn / scikit-learn function computing it per group.
 # precision uses zero_division=0.0 as rai-audit does (no group here has zero positives).

@@ -37,12 +37,12 @@ from benchkit import (
 
 from audit import AuditRequest
 from audit.api import _feature_matrix
-from audit.features import parse_metadata
+from audit.data.table import prepare_sensitive, prepare_target
 from audit.models import load_model
+from audit.models.features import parse_metadata
+from audit.models.scoring import model_predictions, raw_output
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
 from audit.privacy.pii import scan_frame
-from audit.scoring import model_predictions, raw_output
-from audit.table import prepare_sensitive, prepare_target
 
 
 def planted(rows: int, seed: int) -> pd.DataFrame:

@@ -62,9 +62,9 @@ from stage_profile import StageProfile
 
 import reports
 from audit import AuditRequest, AuditResult, run_audit
-from audit.checks import CHECKS, Check
-from audit.policy import load_policy
-from audit.table import prepare_sensitive
+from audit.core.policy import load_policy
+from audit.core.registry import CHECKS, Check
+from audit.data.table import prepare_sensitive
 
 # Issue 7's target for the fairness part, (d) and (e); issue 11's for the whole audit, (c),
 # and for the demo command end to end, (f).

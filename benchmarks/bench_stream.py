@@ -374,7 +374,7 @@ def parse_counts(text: str) -> list[int]:
 
 
 def default_exact_auc_rows() -> int:
-    from audit.policy import load_policy
+    from audit.core.policy import load_policy
 
     return load_policy(None, {}).exact_auc_rows
 

@@ -25,8 +25,8 @@ from benchkit import REPO, format_seconds, machine_line, print_table, resample_r
 
 import reports
 from audit import AuditRequest, run_audit
-from audit.checks import CHECKS, AuditContext, Check
-from audit.findings import Finding
+from audit.core.findings import Finding
+from audit.core.registry import CHECKS, AuditContext, Check
 from audit.text.adapter import load_text_model
 
 EXAMPLE = REPO / "examples" / "sentiment"

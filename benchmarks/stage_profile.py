@@ -21,9 +21,9 @@ from unittest import mock
 import audit.api
 import audit.explain.stage
 import audit.privacy.stage
-from audit.checks import AuditContext, Check
+from audit.core.findings import Finding
+from audit.core.registry import AuditContext, Check
 from audit.explain.captum_attributions import TorchForward
-from audit.findings import Finding
 from audit.models.torch_models import TorchAdapter
 
 # (module, function name, label, depth): each stage, then the parts of a stage.

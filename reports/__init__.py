@@ -2,7 +2,7 @@
 
 Formatters are plugins found through the entry-point group ``rai_audit.formatters``; each
 turns an ``AuditResult`` into the text of one file, ``report.<extension>``. This package
-reads only the engine's result types; writing files is the engine's job (``audit.output``).
+reads only the engine's result types; writing files is the engine's job (``audit.core.output``).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 from typing import Protocol
 
-from audit.result import AuditResult
+from audit.core.result import AuditResult
 
 ENTRY_POINT_GROUP = "rai_audit.formatters"
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from audit.core.result import AuditResult
 from audit.explain.results import Explanations, MethodResult
-from audit.result import AuditResult
 from reports.charts import shorten, svg_open, whisker
 
 ROW_HEIGHT = 22

@@ -25,10 +25,10 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from audit.accountability import role_infos
-from audit.findings import Finding, Role, Severity
-from audit.metrics import DISPARITIES, METRIC_MEANINGS
-from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.core.accountability import role_infos
+from audit.core.findings import Finding, Role, Severity
+from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.fairness.metrics import DISPARITIES, METRIC_MEANINGS
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
 from reports.text_charts import TEXT_CSS, method_name, text_view
@@ -287,7 +287,7 @@ def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
 def config_rows(config: dict[str, Any]) -> list[ConfigRow]:
     """The effective configuration as rows, the values that differ from the shipped defaults
     first: what a reviewer must notice is what someone changed."""
-    from audit.policy import load_policy  # the shipped defaults, read from the package
+    from audit.core.policy import load_policy  # the shipped defaults, read from the package
 
     defaults = _flat(load_policy().model_dump(mode="json"))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from audit.result import AuditResult
-from audit.serialize import to_json
+from audit.core.result import AuditResult
+from audit.core.serialize import to_json
 
 
 class JsonFormatter:

@@ -4,7 +4,7 @@ One test suite per check; one test case per comparison the check judged against 
 threshold (each judged disparity, each group's selection rate against the highest, each
 slice's base-rate gap and group sizes), and one for any other finding at or above ``fail_on``.
 A case fails when the finding it heads is a gate violation; a comparison that is one more
-measurement of a finding's cause (audit/causes.py) passes and names that finding, so each
+measurement of a finding's cause (audit/core/causes.py) passes and names that finding, so each
 cause fails once. A finding that does not fail the gate (below
 ``fail_on``, within its interval under ``require_significance``, or not new against a baseline)
 passes with the finding in its output. A skipped check is a skipped case, a crashed one an
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from audit.findings import Evidence, Finding, Severity
-from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+from audit.core.findings import Evidence, Finding, Severity
+from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 
 Outcome = Literal["passed", "failure", "error", "skipped"]
 

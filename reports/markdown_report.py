@@ -19,10 +19,10 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
-from audit.accountability import role_infos
-from audit.check_knowledge import check_table
-from audit.findings import Finding, Role, Severity
-from audit.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+from audit.core.accountability import role_infos
+from audit.core.check_knowledge import check_table
+from audit.core.findings import Finding, Role, Severity
+from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 
 # GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
 MAX_CHARS = 60_000

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from audit.accountability import role_infos
-from audit.findings import Finding, Role
-from audit.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.core.accountability import role_infos
+from audit.core.findings import Finding, Role
+from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.markdown_report import (
     MarkdownSafe,
     describe,

@@ -21,10 +21,10 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-from audit.accountability import AccountabilityOverride, AccountabilityTable, role_infos
-from audit.check_knowledge import check_table
-from audit.findings import Finding, Severity
-from audit.result import AuditResult, CheckStatus
+from audit.core.accountability import AccountabilityOverride, AccountabilityTable, role_infos
+from audit.core.check_knowledge import check_table
+from audit.core.findings import Finding, Severity
+from audit.core.result import AuditResult, CheckStatus
 from reports.markdown_report import generic_recommendation, md_text
 
 SCHEMA_URI = (

@@ -17,7 +17,7 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from audit.result import AuditResult
+from audit.core.result import AuditResult
 from audit.text.results import (
     AttributedText,
     AttributionExample,

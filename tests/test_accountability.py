@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from audit import AuditRequest, ConfigError, Role, Severity, run_audit
-from audit.accountability import AccountabilityTable, mapped_checks, role_infos
-from audit.checks import CHECKS, check_table
-from audit.policy import load_policy
+from audit.core.accountability import AccountabilityTable, mapped_checks, role_infos
+from audit.core.policy import load_policy
+from audit.core.registry import CHECKS, check_table
 from reports import render
 
 

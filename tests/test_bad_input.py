@@ -193,10 +193,10 @@ def test_corrupt_gzip(cli: Cli, workspace: Workspace, out: Path) -> None:
 def test_a_line_too_long_for_a_row(
     cli: Cli, workspace: Workspace, out: Path, monkeypatch: pytest.MonkeyPatch, chunked: bool
 ) -> None:
-    import audit.csv_stream
+    import audit.data.csv_stream
 
     # 16 MiB in use; a 1 MiB bound keeps the test small. The line has no newline at all.
-    monkeypatch.setattr(audit.csv_stream, "MAX_LINE_BYTES", 1 << 20)
+    monkeypatch.setattr(audit.data.csv_stream, "MAX_LINE_BYTES", 1 << 20)
     data = workspace.text("long.csv", b"label,sex,group\n1,F,a\n" + b"1" * (3 << 20))
     extra = ("--chunk-rows", "100") if chunked else ()
     expect_input_error(
@@ -213,10 +213,10 @@ def test_a_line_too_long_for_a_row(
 def test_a_gzip_bomb(
     cli: Cli, workspace: Workspace, out: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import audit.csv_stream
+    import audit.data.csv_stream
 
     # A floor of 1 MiB (1 GiB in use): 40 MB of short rows from a 40 kB file is a bomb.
-    monkeypatch.setattr(audit.csv_stream, "EXPANSION_FLOOR", 1 << 20)
+    monkeypatch.setattr(audit.data.csv_stream, "EXPANSION_FLOOR", 1 << 20)
     rows = b"label,sex,group\n" + b"1,F,a\n0,M,b\n" * 3_000_000
     data = workspace.text("bomb.csv.gz", gzip.compress(rows, 9))
     expect_input_error(

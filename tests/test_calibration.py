@@ -19,11 +19,11 @@ import pytest
 from conftest import ADULT_DATA, ADULT_MODEL, adult_request, merged_both_ways
 
 from audit.api import AuditRequest, run_audit
-from audit.calibration import calibration_table
-from audit.checks import CHECKS, AuditContext
-from audit.findings import Finding
-from audit.result import SCHEMA_VERSION, AuditResult, GroupStatus
-from audit.serialize import to_document, validate_document
+from audit.core.findings import Finding
+from audit.core.registry import CHECKS, AuditContext
+from audit.core.result import SCHEMA_VERSION, AuditResult, GroupStatus
+from audit.core.serialize import to_document, validate_document
+from audit.fairness.calibration import calibration_table
 from reports.html_report import HtmlFormatter
 from reports.markdown_report import MarkdownFormatter
 from reports.model_card import ModelCardFormatter

@@ -1,4 +1,5 @@
-"""One finding per cause (audit/causes.py): merging, intersections, fingerprints, old baselines.
+"""One finding per cause (audit/core/causes.py): merging, intersections, fingerprints, old
+baselines.
 
 The unit tests build findings by hand, so that each rule is seen alone; the demo tests read
 the bundled Adult audit, where the rules have to give a handful of findings a reviewer can
@@ -17,15 +18,15 @@ from conftest import adult_request
 from typer.testing import CliRunner
 
 from audit.api import run_audit
-from audit.causes import cause_fingerprint, one_finding_per_cause
-from audit.check_knowledge import causes
 from audit.cli import app
-from audit.compare import baseline_of, load_report
-from audit.findings import Evidence, Finding, RelatedEvidence, Role, Severity, fingerprint
-from audit.gate import evaluate_gate
-from audit.policy import load_policy
-from audit.result import AuditResult
-from audit.serialize import to_document, validate_document
+from audit.core.causes import cause_fingerprint, one_finding_per_cause
+from audit.core.check_knowledge import causes
+from audit.core.compare import baseline_of, load_report
+from audit.core.findings import Evidence, Finding, RelatedEvidence, Role, Severity, fingerprint
+from audit.core.gate import evaluate_gate
+from audit.core.policy import load_policy
+from audit.core.result import AuditResult
+from audit.core.serialize import to_document, validate_document
 
 ORDER = load_policy().headline_order
 CAUSES = {
@@ -436,8 +437,8 @@ def test_related_evidence_round_trips_through_the_dataclass() -> None:
 
 
 def test_every_grade_that_no_threshold_decides_has_a_reason() -> None:
-    from audit.check_knowledge import check_table
-    from audit.checks.base import USUAL_SEVERITY
+    from audit.core.check import USUAL_SEVERITY
+    from audit.core.check_knowledge import check_table
 
     for check, info in check_table().items():
         for grade in info.severity:

@@ -4,8 +4,8 @@ change that ships it; a released id is never removed or renamed."""
 
 from __future__ import annotations
 
-from audit.check_knowledge import causes, check_table
-from audit.checks import CHECKS
+from audit.core.check_knowledge import causes, check_table
+from audit.core.registry import CHECKS
 
 RELEASED = (
     "fairness.disparity",

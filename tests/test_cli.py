@@ -22,9 +22,9 @@ from conftest import (
 from typer.main import get_command
 
 import audit.api
-import audit.output
-from audit.checks import CHECKS, AuditContext
+import audit.core.output
 from audit.cli import app
+from audit.core.registry import CHECKS, AuditContext
 
 # Bounds no metric can break: every disparity lies in [0, 1].
 LOOSE = [
@@ -322,7 +322,7 @@ def test_failed_write_leaves_old_report_and_no_temporary_file(
     def refuse(source: str | Path, target: str | Path) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(audit.output.os, "replace", refuse)
+    monkeypatch.setattr(audit.core.output.os, "replace", refuse)
     result = cli(*audit_args(model, data, out, "--format", "json"))
     assert_one_line_error(result, "report.json", "cannot write it", "No space left on device")
     assert [path.name for path in out.iterdir()] == ["report.json"]

@@ -22,9 +22,9 @@ from conftest import Cli, adult_request
 
 import audit.stream.dask_engine
 from audit.api import AuditRequest, run_audit
-from audit.checks import CHECKS, AuditContext
-from audit.result import AuditResult, Finding
-from audit.serialize import to_document
+from audit.core.registry import CHECKS, AuditContext
+from audit.core.result import AuditResult, Finding
+from audit.core.serialize import to_document
 from audit.stream.sample import ROWS_PER_CELL, row_keys
 
 # End to end on local Dask clusters: seconds per test for the workers to start.

@@ -24,9 +24,9 @@ from typer.testing import CliRunner, Result
 
 import audit.api
 from audit import AuditRequest, run_audit, to_json, validate_document
-from audit.checks import CHECKS
 from audit.cli import app
-from audit.compare import ReportError, compare, load_report
+from audit.core.compare import ReportError, compare, load_report
+from audit.core.registry import CHECKS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
 SEVERITIES = ["info", "low", "medium", "high", "critical"]

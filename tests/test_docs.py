@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.core import TyperGroup, TyperOption
 
-from audit.checks import CHECKS
 from audit.cli import app
+from audit.core.registry import CHECKS
 from reports import available_formatters
 
 REPO = Path(__file__).resolve().parents[1]

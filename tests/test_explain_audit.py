@@ -18,10 +18,10 @@ from conftest import FAST_N_BOOT, Cli, Workspace, linear
 
 import audit.explain.stage
 from audit import AuditRequest, AuditResult, CheckStatus, run_audit, to_json
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 from audit.explain.results import Explanations
-from audit.features import from_metadata, parse_metadata
 from audit.models import load_model
+from audit.models.features import from_metadata, parse_metadata
 
 # x1, x2 and proxy are numeric; sex is one-hot encoded (F, M): five model inputs.
 METADATA = {

@@ -11,7 +11,7 @@ import pandas as pd
 from conftest import FAST_N_BOOT, Workspace, linear
 
 from audit import AuditRequest, AuditResult, run_audit
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 from audit.explain.results import Explanations
 from reports import render as render_formats
 from reports.explain_charts import explanation_view, group_chart, importance_chart

@@ -12,6 +12,9 @@ import torch
 from scipy.stats import chi2_contingency, spearmanr
 from torch import nn
 
+from audit.core.policy import Threshold
+from audit.data.slices import Slice
+from audit.data.table import SensitiveColumn
 from audit.explain.agreement import rank_agreement
 from audit.explain.association import associations, correlation_ratio, cramers_v
 from audit.explain.attributions import completeness
@@ -31,9 +34,6 @@ from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
 from audit.models.torch_models import TorchAdapter
-from audit.policy import Threshold
-from audit.slices import Slice
-from audit.table import SensitiveColumn
 
 WEIGHTS = np.array([1.5, -2.0, 0.5, 0.0])
 BIAS = 0.25

@@ -29,10 +29,10 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import roc_auc_score
 
-from audit import fairness
 from audit.api import AuditRequest, run_audit
-from audit.errors import ConfigError
-from audit.result import AuditResult, Disparity, GroupResult, GroupStatus
+from audit.core.errors import ConfigError
+from audit.core.result import AuditResult, Disparity, GroupResult, GroupStatus
+from audit.fairness import tables as fairness
 
 RATE_NAMES = (
     "selection_rate",

@@ -29,9 +29,9 @@ from markdown_it.token import Token
 from typer.testing import CliRunner
 
 from audit import AuditRequest, run_audit
-from audit.check_knowledge import check_table
 from audit.cli import app
-from audit.result import AuditResult, CheckRun, CheckStatus, GroupStatus
+from audit.core.check_knowledge import check_table
+from audit.core.result import AuditResult, CheckRun, CheckStatus, GroupStatus
 from reports import available_formatters, render
 from reports.junit_report import JunitFormatter
 from reports.markdown_report import (

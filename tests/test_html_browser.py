@@ -22,9 +22,9 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from audit import AuditRequest, run_audit
-from audit.accountability import role_infos
-from audit.checks import Check
-from audit.result import AuditResult
+from audit.core.accountability import role_infos
+from audit.core.registry import Check
+from audit.core.result import AuditResult
 from reports import render
 
 # End to end in headless chromium.

@@ -1,4 +1,4 @@
-"""The metric primitives in ``audit.metrics`` against independent computations.
+"""The metric primitives in ``audit.fairness.metrics`` against independent computations.
 
 The engine's point estimates go through Fairlearn on aggregated confusion cells and its
 bootstrap replicates through a vectorized count formula; these tests hold both to Fairlearn's
@@ -16,7 +16,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import roc_auc_score
 
-from audit.metrics import (
+from audit.fairness.metrics import (
     FN,
     FP,
     GROUP_METRIC_NAMES,

@@ -31,7 +31,7 @@ from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardSc
 from torch import nn
 
 from audit import AuditRequest, ModelError, run_audit
-from audit.result import AuditResult
+from audit.core.result import AuditResult
 
 SENSITIVE = ("sex", "group")
 
@@ -375,7 +375,7 @@ def test_preprocessor_standard_scaler_with_skops_model(
 def test_streamed_preprocessor_is_loaded_once_per_file_version(
     workspace: Workspace, biased: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audit import inference
+    from audit.models import inference
 
     loads: list[Path] = []
     load = inference.load_skops_object

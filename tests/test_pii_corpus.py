@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from audit import AuditRequest, run_audit
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 from audit.privacy.pii import knowledge, scan_frame
 
 CORPUS = Path(__file__).parent / "fixtures" / "pii_corpus" / "corpus.json.gz"

@@ -18,9 +18,9 @@ from conftest import ADULT_DATA, ADULT_MODEL
 
 import reports
 from audit.api import AuditRequest, run_audit
-from audit.check_knowledge import check_table
-from audit.findings import finding_id, fingerprint
-from audit.result import AuditResult
+from audit.core.check_knowledge import check_table
+from audit.core.findings import finding_id, fingerprint
+from audit.core.result import AuditResult
 
 FORMATS = ["json", "html", "markdown", "sarif", "junit", "model-card"]
 SLOT = re.compile(r"\{[a-z_]+\}")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from audit.errors import ConfigError
-from audit.findings import Evidence, Finding, Role, Severity, finding_id
-from audit.gate import evaluate_gate
-from audit.policy import find_config_file, load_policy
+from audit.core.errors import ConfigError
+from audit.core.findings import Evidence, Finding, Role, Severity, finding_id
+from audit.core.gate import evaluate_gate
+from audit.core.policy import find_config_file, load_policy
 
 
 def test_documented_defaults() -> None:
@@ -165,7 +165,7 @@ def test_reference_group_for_a_column_that_is_not_sensitive_is_an_error(tmp_path
 
 
 def test_one_rule_says_how_a_finding_moved_since_the_baseline() -> None:
-    from audit.gate import change_kind
+    from audit.core.gate import change_kind
 
     assert change_kind(None, Severity.LOW) == "new"
     assert change_kind(Severity.HIGH, None) == "resolved"

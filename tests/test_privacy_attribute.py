@@ -14,8 +14,8 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer
 
+from audit.data.table import SensitiveColumn
 from audit.privacy.attribute_inference import attribute_inference, out_of_fold
-from audit.table import SensitiveColumn
 
 N = 4000
 

@@ -20,7 +20,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from torch import nn
 
 from audit import AuditRequest, run_audit
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
 from audit.privacy.roc import roc_summary
 

@@ -20,8 +20,8 @@ from conftest import FAST_N_BOOT, Cli, Workspace, assert_one_line_error, default
 from sklearn.linear_model import LogisticRegression
 
 from audit import AuditRequest, run_audit
-from audit.checks import CHECKS
-from audit.errors import ModelError
+from audit.core.errors import ModelError
+from audit.core.registry import CHECKS
 from audit.models.loading import load_model
 from audit.privacy import model_files
 

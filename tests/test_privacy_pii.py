@@ -19,7 +19,7 @@ import torch
 from conftest import linear
 
 from audit import AuditRequest, run_audit
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 from audit.privacy.masking import mask
 from audit.privacy.pii import knowledge, sample_values, scan_frame
 

@@ -11,8 +11,8 @@ import pytest
 from rich.console import Console
 
 from audit.api import AuditRequest, run_audit
-from audit.checks import CHECKS
 from audit.cli_progress import RowsProgress
+from audit.core.registry import CHECKS
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
 FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
@@ -106,10 +106,10 @@ class UnitProgress(RecordedProgress):
 
 
 def test_a_long_bootstrap_reports_its_replicates(monkeypatch: pytest.MonkeyPatch) -> None:
-    import audit.fairness
+    import audit.fairness.tables
 
     # The phase appears from this many drawn counts; one makes any audit's bootstrap long.
-    monkeypatch.setattr(audit.fairness, "PROGRESS_DRAWS", 1)
+    monkeypatch.setattr(audit.fairness.tables, "PROGRESS_DRAWS", 1)
     progress = UnitProgress()
     run_audit(in_memory_request(25), FAIRNESS_CHECKS, progress=progress)
     ((description, total, steps),) = progress.phases

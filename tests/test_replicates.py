@@ -9,8 +9,8 @@ import pytest
 from conftest import adult_request
 
 from audit.api import run_audit
-from audit.checks import CHECKS
-from audit.replicates import replicates_in_blocks
+from audit.core.registry import CHECKS
+from audit.core.replicates import replicates_in_blocks
 
 COUNTS = np.random.default_rng(0).integers(0, 500, size=(6, 3))
 INDICATOR = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], dtype=np.float64)

@@ -21,9 +21,9 @@ import pytest
 from markupsafe import escape
 
 from audit import AuditRequest, run_audit, to_document, validate_document
-from audit.checks import CHECKS, CheckSkipped
-from audit.findings import Evidence, Finding, Role, Severity
-from audit.output import write_outputs
+from audit.core.findings import Evidence, Finding, Role, Severity
+from audit.core.output import write_outputs
+from audit.core.registry import CHECKS, CheckSkipped
 from reports import available_formatters, render
 
 HOSTILE_COLUMN = "<script>alert('col')</script>"

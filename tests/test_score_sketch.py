@@ -1,4 +1,4 @@
-"""``audit.score_sketch`` against scikit-learn's exact ROC AUC and brute-force pair counts.
+"""``audit.fairness.score_sketch`` against scikit-learn's exact ROC AUC and brute-force pair counts.
 
 The sketch must merge exactly (any split of the rows, any merge order), its binned AUC must
 equal scikit-learn's AUC of the bin keys (ties count half in both), and the exact AUC must lie
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from audit.metrics import auc_from_histograms
-from audit.score_sketch import KEY_SPACE, MAX_CELLS, ScoreSketch, score_bins
+from audit.fairness.metrics import auc_from_histograms
+from audit.fairness.score_sketch import KEY_SPACE, MAX_CELLS, ScoreSketch, score_bins
 
 GROUP_OF_CELL = np.array([0, 0, 1, 1, 2, 2], dtype=np.int64)
 N_CELLS = len(GROUP_OF_CELL)

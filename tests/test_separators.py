@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import FAST_N_BOOT, Cli, Workspace, assert_one_line_error, make_frame
 
-from audit.table import csv_separator, read_table
+from audit.data.table import csv_separator, read_table
 
 
 def write(path: Path, frame: pd.DataFrame, sep: str) -> Path:

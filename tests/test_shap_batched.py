@@ -20,8 +20,8 @@ import audit.explain.shap_attributions as batched
 from audit.explain.columns import ColumnMap, column_map
 from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import shap_attributions, shap_permutations
-from audit.features import from_metadata, parse_metadata
 from audit.models import load_model
+from audit.models.features import from_metadata, parse_metadata
 
 
 def interacting(batch: np.ndarray) -> np.ndarray:

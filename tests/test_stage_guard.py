@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from audit.errors import DataError
+from audit.core.errors import DataError
+from audit.core.stage_guard import guarded
 from audit.privacy.report import MembershipResult
-from audit.stage_guard import guarded
 
 
 def test_a_crash_becomes_an_error_section_and_one_line() -> None:

@@ -15,11 +15,11 @@ from conftest import ADULT, ADULT_DATA, ADULT_MODEL, COMPONENTS, adult_request, 
 from typer.testing import CliRunner
 
 from audit.api import AuditRequest, run_audit
-from audit.checks import CHECKS
 from audit.cli import app
-from audit.errors import DataError
-from audit.result import AuditResult
-from audit.serialize import to_document
+from audit.core.errors import DataError
+from audit.core.registry import CHECKS
+from audit.core.result import AuditResult
+from audit.core.serialize import to_document
 from audit.stream.sample import Reservoir
 
 EXAMPLE = ADULT

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from audit.errors import DataError
-from audit.stream.reader import iter_chunks
-from audit.table import (
+from audit.core.errors import DataError
+from audit.data.table import (
     ColumnSummary,
     SensitiveColumn,
     Target,
@@ -29,6 +28,7 @@ from audit.table import (
     read_table,
     summarize,
 )
+from audit.stream.reader import iter_chunks
 
 ADULT = Path(__file__).resolve().parents[1] / "examples" / "adult" / "test.csv.gz"
 MAX_CATEGORIES, QUANTILE_BANDS = 10, 4

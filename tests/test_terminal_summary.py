@@ -10,7 +10,7 @@ from rich.console import Console
 
 import audit.cli
 from audit.api import run_audit
-from audit.checks import CHECKS
+from audit.core.registry import CHECKS
 
 FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
 

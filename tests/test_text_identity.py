@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audit.errors import ConfigError
-from audit.policy import load_policy
+from audit.core.errors import ConfigError
+from audit.core.policy import load_policy
 from audit.text.identity import load_identity_terms, membership, mentions, term_pattern
 from audit.text.stage import identity_files
 from audit.text.substitution import swapper

@@ -22,7 +22,7 @@ from test_text_kit import (
     vocabulary,
 )
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 from audit.text.adapter import load_text_model
 from audit.text.attributions import attribute_texts, positive_score
 from audit.text.model_format import TokenizerSpec

@@ -22,9 +22,9 @@ import pandas as pd
 from sklearn.feature_selection import mutual_info_classif
 from sklearn.metrics import mutual_info_score
 
+from audit.data.table import SensitiveColumn
 from audit.explain.results import Association
 from audit.explain.sampling import STREAM_METHOD
-from audit.table import SensitiveColumn
 
 # Rows for the nearest-neighbour mutual information estimate of a numeric column: it grows
 # as n log n, and its value settles long before this many rows.

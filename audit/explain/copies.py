@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.core.policy import Threshold
+from audit.data.table import SensitiveColumn
 from audit.explain.association import cramers_v
 from audit.explain.results import Association, EncodedCopy
-from audit.policy import Threshold
-from audit.table import SensitiveColumn
 
 # The policy thresholds: near-perfect association (a copy), and strong association (an
 # indicator that may belong to a set that determines the attribute).

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from audit.core.intervals import interval_of
+from audit.data.table import SensitiveColumn
 from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
-from audit.intervals import interval_of
-from audit.table import SensitiveColumn
 
 # Rows flipped per source group: a share of changed decisions is known to within about a
 # percentage point from this many rows, and the test stays one quick pass per pair.

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from audit.core.intervals import finite_interval, interval_of, percentile_interval
+from audit.data.slices import Slice
 from audit.explain.results import (
     ColumnImportance,
     CopyImportance,
@@ -20,8 +22,6 @@ from audit.explain.results import (
     ImportanceShift,
 )
 from audit.explain.sampling import STREAM_BOOTSTRAP, generator
-from audit.intervals import finite_interval, interval_of, percentile_interval
-from audit.slices import Slice
 
 # A group needs this many explained rows before its importance is compared with others'.
 MIN_ROWS_FOR_SHIFT = 10

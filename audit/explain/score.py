@@ -1,6 +1,6 @@
 """The quantity every method explains: the positive-class probability the audit decides on.
 
-It is read from the model's raw output exactly as ``audit.scoring`` reads it (same output
+It is read from the model's raw output exactly as ``audit.models.scoring`` reads it (same output
 kind, same positive column), once with numpy for model-agnostic methods and once with torch
 for gradient methods, so that SHAP and Captum explain the same number.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from audit.models.base import LoadedModel
-from audit.scoring import positive_column
+from audit.models.scoring import positive_column
 
 
 @dataclass(frozen=True)
@@ -55,14 +55,14 @@ def positive_score(
     positive_label: str,
     source: Path,
 ) -> PositiveScore:
-    """The reader for a model whose output ``audit.scoring`` already resolved."""
+    """The reader for a model whose output ``audit.models.scoring`` already resolved."""
     kind: Literal["logits", "probabilities"] = (
         "probabilities" if output_kind == "probabilities" else "logits"
     )
     if len(output_shape) == 0 or output_shape == (1,):
         return PositiveScore(kind, None)
     width = output_shape[0]
-    # The same choice as audit.scoring.model_predictions: unnamed classes are read in the
+    # The same choice as audit.models.scoring.model_predictions: unnamed classes are read in the
     # target's sorted label order.
     assumed = class_labels is None and len(target_labels) == width
     labels = tuple(sorted(target_labels)) if assumed else class_labels

@@ -29,9 +29,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 import numpy as np
 
+from audit.core.threads import compute_threads
 from audit.explain.attributions import Attributions
 from audit.explain.columns import ColumnMap
-from audit.threads import compute_threads
 
 # Antithetic permutations per row: each costs 2 * columns + 1 background-averaged scores.
 # Exact for additive models with one; more reduce the variance from interactions.

@@ -16,6 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from audit.core.policy import Policy
+from audit.core.result import CheckRun, CheckStatus
+from audit.data.slices import Partition, Slice
+from audit.data.table import SensitiveColumn
 from audit.explain.agreement import agreements
 from audit.explain.association import associations
 from audit.explain.attributions import Attributions, completeness
@@ -51,12 +55,8 @@ from audit.explain.results import (
 from audit.explain.sampling import BACKGROUND_ROWS, ExplainSample, stratified_sample
 from audit.explain.score import model_function, positive_score
 from audit.explain.shap_attributions import shap_attributions
-from audit.features import FeatureMatrix
 from audit.models.base import LoadedModel
-from audit.policy import Policy
-from audit.result import CheckRun, CheckStatus
-from audit.slices import Partition, Slice
-from audit.table import SensitiveColumn
+from audit.models.features import FeatureMatrix
 
 STAGE_ID = "explain"
 EXTRA_HINT = "pip install 'rai-audit[explain]'"
@@ -72,7 +72,7 @@ class ExplainInputs:
     sensitive: Sequence[SensitiveColumn]
     fine: Partition
     slices: Sequence[Slice]
-    # How the model's output was read (audit.scoring), to explain the same score.
+    # How the model's output was read (audit.models.scoring), to explain the same score.
     output_kind: str
     output_shape: tuple[int, ...]
     class_labels: tuple[str, ...] | None

@@ -14,7 +14,7 @@ class ModelAdapter(Protocol):
 
     ``predict_proba`` takes a float32 batch ``[n, width]`` and returns the model's per-class
     output for it: probabilities or logits, ``[n, k]``, ``[n, 1]`` or ``[n]``.
-    ``audit.scoring`` interprets that output, so adapters stay thin.
+    ``audit.models.scoring`` interprets that output, so adapters stay thin.
     """
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray: ...

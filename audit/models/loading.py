@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.sklearn_models import from_estimator, load_skops_object
 from audit.models.torch_models import (

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 
 

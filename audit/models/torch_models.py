@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.errors import ModelError
-from audit.features import METADATA_FILE
+from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
+from audit.models.features import METADATA_FILE
 
 
 class TorchAdapter:

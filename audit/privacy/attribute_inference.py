@@ -20,10 +20,10 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from audit.intervals import interval_of
+from audit.core.intervals import interval_of
+from audit.data.table import SensitiveColumn
 from audit.privacy.report import AttributeGroup, AttributeInference, AttributeInferenceResult
 from audit.privacy.roc import sorted_rows, weighted_auc
-from audit.table import SensitiveColumn
 
 FOLDS = 5
 BINS = 20

@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import IO, Any
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 from audit.privacy.report import ModelFileScan, PickleImport
 
 SCANNER = "picklescan"

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.intervals import interval_of
+from audit.core.intervals import interval_of
 
 # Replicates weighted per block: bounds memory at about BLOCK x rows x 8 bytes.
 _BLOCK = 64

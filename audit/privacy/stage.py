@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.policy import Policy
+from audit.core.policy import Policy
+from audit.core.stage_guard import guarded
+from audit.data.table import SensitiveColumn, prepare_sensitive
 from audit.privacy.attribute_inference import attribute_inference
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
 from audit.privacy.pii import scan_frame
@@ -26,8 +28,6 @@ from audit.privacy.report import (
     PiiScan,
     PrivacyReport,
 )
-from audit.stage_guard import guarded
-from audit.table import SensitiveColumn, prepare_sensitive
 
 STAGE_ID = "privacy"
 

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from audit.errors import UsageError
+from audit.core.errors import UsageError
 from audit.stream.dataset import Part
 from audit.stream.engine import Report, Stats
 

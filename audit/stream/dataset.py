@@ -6,7 +6,7 @@ import glob
 from dataclasses import dataclass
 from pathlib import Path
 
-from audit.errors import DataError
+from audit.core.errors import DataError
 
 DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".txt", ".parquet", ".pq")
 _GLOB_CHARACTERS = frozenset("*?[")

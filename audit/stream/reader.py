@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from audit.csv_stream import bounded_csv
-from audit.errors import DataError
-from audit.table import csv_separator, malformed_csv, missing_column, read_table
+from audit.core.errors import DataError
+from audit.data.csv_stream import bounded_csv
+from audit.data.table import csv_separator, malformed_csv, missing_column, read_table
 
 
 def _is_parquet(path: Path) -> bool:

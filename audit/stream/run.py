@@ -8,28 +8,28 @@ from pathlib import Path
 
 import numpy as np
 
-from audit.calibration import CalibrationTable
-from audit.errors import DataError, UsageError
-from audit.fairness import AucSource, RowScores
-from audit.features import FeatureMatrix
-from audit.inference import RowScorer
-from audit.policy import Policy
-from audit.progress import Progress
-from audit.request import AuditRequest
-from audit.score_sketch import ScoreSketch
-from audit.scoring import Predictions
-from audit.slices import codes_of_keys
-from audit.stream.dataset import Part
-from audit.stream.engine import Engine, LocalEngine, Report
-from audit.stream.sample import ROWS_PER_CELL, TEXT_ROWS_PER_CELL, Reservoir
-from audit.stream.statistics import DATA_ROW, ColumnPass, RowsOfScores, ScorePass
-from audit.table import (
+from audit.core.errors import DataError, UsageError
+from audit.core.policy import Policy
+from audit.core.progress import Progress
+from audit.core.request import AuditRequest
+from audit.data.slices import codes_of_keys
+from audit.data.table import (
     SensitiveEncoding,
     TargetEncoding,
     fit_sensitive,
     fit_target,
     parse_bins,
 )
+from audit.fairness.calibration import CalibrationTable
+from audit.fairness.score_sketch import ScoreSketch
+from audit.fairness.tables import AucSource, RowScores
+from audit.models.features import FeatureMatrix
+from audit.models.inference import RowScorer
+from audit.models.scoring import Predictions
+from audit.stream.dataset import Part
+from audit.stream.engine import Engine, LocalEngine, Report
+from audit.stream.sample import ROWS_PER_CELL, TEXT_ROWS_PER_CELL, Reservoir
+from audit.stream.statistics import DATA_ROW, ColumnPass, RowsOfScores, ScorePass
 
 
 @dataclass(frozen=True)

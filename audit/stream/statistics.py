@@ -22,19 +22,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from audit.calibration import CalibrationTable, calibration_table
-from audit.errors import DataError, RaiAuditError
-from audit.fairness import cell_confusion
-from audit.features import FeatureMatrix
-from audit.inference import RowScorer
-from audit.score_sketch import ScoreSketch
-from audit.scoring import Predictions
-from audit.slices import cell_keys, cell_space
-from audit.stream.dataset import Part
-from audit.stream.engine import Report
-from audit.stream.reader import iter_chunks, require_header
-from audit.stream.sample import Reservoir
-from audit.table import (
+from audit.core.errors import DataError, RaiAuditError
+from audit.data.slices import cell_keys, cell_space
+from audit.data.table import (
     ColumnSummary,
     SensitiveEncoding,
     TargetEncoding,
@@ -43,6 +33,16 @@ from audit.table import (
     merge_summaries,
     summarize,
 )
+from audit.fairness.calibration import CalibrationTable, calibration_table
+from audit.fairness.score_sketch import ScoreSketch
+from audit.fairness.tables import cell_confusion
+from audit.models.features import FeatureMatrix
+from audit.models.inference import RowScorer
+from audit.models.scoring import Predictions
+from audit.stream.dataset import Part
+from audit.stream.engine import Report
+from audit.stream.reader import iter_chunks, require_header
+from audit.stream.sample import Reservoir
 
 DATA_ROW = re.compile(r"data row (\d+)")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.torch_models import check_device
 from audit.text.model_format import (

@@ -37,7 +37,7 @@ ScoreFunction = Callable[[torch.Tensor], torch.Tensor]
 
 
 def positive_score(kind: str, column: int | None) -> ScoreFunction:
-    """Raw model output -> positive-class probability, as audit.scoring reads it."""
+    """Raw model output -> positive-class probability, as audit.models.scoring reads it."""
 
     def score(output: torch.Tensor) -> torch.Tensor:
         if output.dim() == 2 and output.shape[1] > 1:

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.errors import DataError
-from audit.features import FeatureMatrix
-from audit.table import require_columns
+from audit.core.errors import DataError
+from audit.data.table import require_columns
+from audit.models.features import FeatureMatrix
 
 
 def text_values(frame: pd.DataFrame, column: str, source: Path) -> list[str]:

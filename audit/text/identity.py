@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from audit.errors import ConfigError
+from audit.core.errors import ConfigError
 
 KNOWLEDGE_DIR = "knowledge/identity_terms"
 TEMPLATES_KEY = "templates"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.intervals import interval_of
+from audit.core.intervals import interval_of
 
 
 def poisson_weights(rng: np.random.Generator, n_boot: int, n: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from audit.errors import ModelError
+from audit.core.errors import ModelError
 
 TEXT_METADATA_FILE = "rai_audit_text.json"
 VOCAB_FILE = "rai_audit_vocab.txt"

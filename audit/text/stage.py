@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from audit.errors import ConfigError
-from audit.policy import Policy
-from audit.scoring import Predictions, model_predictions, positive_column, raw_output
-from audit.stage_guard import guarded
+from audit.core.errors import ConfigError
+from audit.core.policy import Policy
+from audit.core.stage_guard import guarded
+from audit.models.scoring import Predictions, model_predictions, positive_column, raw_output
 from audit.text.adapter import TextModel
 from audit.text.attributions import (
     EXTRA_HINT,
@@ -132,7 +132,7 @@ def text_inputs(
     width = predictions.output_shape[0] if predictions.output_shape else 1
     index = None
     if width > 1:
-        # As audit.scoring reads it: the model's class labels, else sorted target labels.
+        # As audit.models.scoring reads it: the model's class labels, else sorted target labels.
         names = class_labels or tuple(sorted(target_labels))
         index = positive_column(width, names, positive_label, model.source)
     adverse = adverse_label(model, policy, positive_label, target_labels)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.intervals import interval_of
+from audit.core.intervals import interval_of
 from audit.text.identity import IdentityTerms, Membership
 from audit.text.results import SubgroupAuc, SubgroupAucResult
 

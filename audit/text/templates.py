@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.intervals import interval_of
+from audit.core.intervals import interval_of
 from audit.text.identity import IdentityTerms
 from audit.text.intervals import mean_replicates, poisson_weights
 from audit.text.results import CategoryProbe, TemplateResult, TermProbe

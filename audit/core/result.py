@@ -1,0 +1,177 @@
+"""The finished audit: frozen dataclasses and enums that reports render and JSON serializes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from audit.core.findings import Finding
+from audit.explain.results import Explanations
+from audit.privacy.report import PrivacyReport
+from audit.text.results import TextReport
+
+SCHEMA_VERSION = "1.3.0"
+
+
+class GroupStatus(StrEnum):
+    OK = "ok"
+    INSUFFICIENT_DATA = "insufficient_data"
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    SKIPPED = "skipped"
+    ERROR = "error"
+
+
+# How a group metric over too few relevant rows says so (audit.fairness.tables.insufficient_reason):
+# "insufficient data: 3 positive labels, fewer than min_group_size (30)".
+INSUFFICIENT_DATA = "insufficient data"
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    feature: tuple[str, ...]
+    group: tuple[str, ...]
+    n: int
+    positives: int  # rows with a positive label
+    status: GroupStatus
+    metrics: dict[str, float | None]
+    undefined: dict[str, str]  # metric -> why it has no value
+    ci: dict[str, tuple[float, float] | None]
+
+    def missing(self, metric: str) -> str:
+        """What a table cell shows for a metric without a value: "too few (3 positive
+        labels)" where its denominator is too small, else "undefined"."""
+        reason = self.undefined.get(metric, "")
+        if not reason.startswith(INSUFFICIENT_DATA + ": "):
+            return "undefined"
+        counted = reason.removeprefix(INSUFFICIENT_DATA + ": ").split(",")[0]
+        return f"too few ({counted})"
+
+
+@dataclass(frozen=True)
+class Disparity:
+    feature: tuple[str, ...]
+    metric: str
+    comparison: str  # "between_groups" or "reference"
+    value: float | None
+    ci: tuple[float, float] | None
+    reference_group: tuple[str, ...] | None
+    groups: tuple[tuple[str, ...], ...]  # the groups that set the value (worst pair)
+    undefined: str | None = None
+    judged_by: str = "fairness.disparity"  # the check that holds it against its threshold
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    id: str
+    status: CheckStatus
+    reason: str | None
+    findings: int
+    # What the check judges (checks.toml); None for a stage ("explain", "privacy", "text").
+    description: str | None = None
+    # Its measurements past their thresholds: more than ``findings`` where several are one
+    # cause (audit.core.causes) and another check's finding heads them. None for a stage.
+    violations: int | None = None
+
+
+@dataclass(frozen=True)
+class GateViolation:
+    finding: str
+    severity: str
+    reason: str
+    kind: str | None = None  # with a baseline: "new" or "worsened"; None for the absolute gate
+
+
+@dataclass(frozen=True)
+class Gate:
+    passed: bool
+    fail_on: str
+    require_significance: bool
+    violations: tuple[GateViolation, ...]
+    baseline: FileInfo | None = None  # the report the run was gated against (--baseline)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    path: str
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    kind: str
+    file: FileInfo | None
+    trusted: bool  # loaded by unpickling because the user passed --trust-model
+    output_kind: str
+    output_shape: tuple[int, ...]
+    threshold: float | None
+    positive_label: str
+    feature_source: str | None
+    features: tuple[str, ...]
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    file: FileInfo
+    rows: int
+    columns: int
+    target: str
+    sensitive: tuple[str, ...]
+    binning: dict[str, str]
+    unseen_categories: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    started_at: str
+    duration_seconds: float
+    command: tuple[str, ...]
+    seed: int
+    n_boot: int
+    confidence_level: float
+    model: ModelInfo
+    data: DataInfo
+    config: dict[str, Any]
+    config_file: str | None
+    versions: dict[str, str]
+    platform: str
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    tool_version: str
+    run: RunInfo
+    groups: tuple[GroupResult, ...]
+    disparities: tuple[Disparity, ...]
+    findings: tuple[Finding, ...]
+    checks: tuple[CheckRun, ...]
+    gate: Gate
+    schema_version: str = field(default=SCHEMA_VERSION)
+    # PII found, membership and attribute inference, the model file scan (audit.privacy).
+    privacy: PrivacyReport | None = None
+    # Attributions, proxies and the flip test (audit.explain); None when the stage was not run.
+    explanations: Explanations | None = None
+    # Identity-term probes of a text model (audit.text); None unless --text-column was given.
+    text: TextReport | None = None
+
+    @property
+    def incomplete(self) -> bool:
+        return any(check.status is CheckStatus.ERROR for check in self.checks)
+
+    @property
+    def inapplicable(self) -> tuple[CheckRun, ...]:
+        """Skipped checks made for another kind of audit: the text checks of a tabular one.
+        Summaries leave them out of "skipped", which should list only what this audit could
+        have done with more input."""
+        if self.text is not None:
+            return ()
+        return tuple(
+            check
+            for check in self.checks
+            if check.status is CheckStatus.SKIPPED and check.id.startswith("text.")
+        )

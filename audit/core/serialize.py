@@ -1,0 +1,74 @@
+"""The one serializer: an AuditResult to a JSON document, validated by the shipped schema."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import fields, is_dataclass
+from enum import Enum
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+
+from audit.core.result import AuditResult
+
+SCHEMA_FILE = "schema/report-1.schema.json"
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, float):
+        # NaN never reaches a report: undefined values are None with a reason.
+        return value if math.isfinite(value) else None
+    if hasattr(value, "item"):  # a numpy scalar
+        return _plain(value.item())
+    return value
+
+
+def to_document(result: AuditResult) -> dict[str, Any]:
+    plain = _plain(result)
+    document = {
+        "schema_version": plain["schema_version"],
+        "tool": {"name": "rai-audit", "version": plain["tool_version"]},
+        "run": plain["run"],
+        "groups": plain["groups"],
+        "disparities": plain["disparities"],
+        "findings": plain["findings"],
+        "checks": plain["checks"],
+        "gate": plain["gate"],
+    }
+    # Optional sections appear only when their stage ran, so older readers see no change.
+    if plain.get("privacy") is not None:
+        document["privacy"] = plain["privacy"]
+    if plain.get("explanations") is not None:
+        document["explanations"] = plain["explanations"]
+    if plain.get("text") is not None:
+        document["text"] = plain["text"]
+    return document
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("audit").joinpath(SCHEMA_FILE).read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def validate_document(document: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if the document breaks the published contract."""
+    jsonschema.Draft202012Validator(schema()).validate(document)
+
+
+def to_json(result: AuditResult) -> str:
+    document = to_document(result)
+    validate_document(document)
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -1,0 +1,99 @@
+"""explain.proxy: an input column strongly associated with a sensitive attribute carries a
+material share of the attribution, so the model can act on the attribute through it. A column
+that is an encoded copy of the attribute is direct use (explain.direct_use), never also a
+proxy of it."""
+
+from __future__ import annotations
+
+from audit.core.check import AuditContext, format_number, graded_as, make_finding
+from audit.core.check_knowledge import check_table
+from audit.core.findings import Evidence, Finding
+from audit.explain.checks.common import explanations_of, percent, primary_method
+
+SHARE = "explain_attribution_share"
+ASSOCIATION = "explain_association"
+
+
+class ProxyCheck:
+    id = "explain.proxy"
+
+    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+        explanations = explanations_of(context)
+        if not explanations.associations:
+            return ()
+        method = primary_method(explanations)
+        info = check_table()[self.id]
+        share_limit = context.policy.thresholds[SHARE]
+        association_limit = context.policy.thresholds[ASSOCIATION]
+        copied = {
+            (column, copy.attribute)
+            for copy in explanations.encoded_copies
+            for column in copy.columns
+        }
+        findings = []
+        for association in explanations.associations:
+            strength = association.value
+            if strength is None or not association_limit.violated_by(strength):
+                continue
+            if (association.column, association.attribute) in copied:
+                continue
+            importance = method.importance_of(association.column)
+            if importance is None or not share_limit.violated_by(importance.share):
+                continue
+            interval = importance.share_ci
+            # Clear when the share's whole interval is material; the association is measured
+            # on the whole data, so its sampling error is small beside the share's.
+            clear = interval is not None and all(share_limit.violated_by(end) for end in interval)
+            if not clear:
+                level = "uncertain"
+            elif association_limit.critical_by(strength) and share_limit.critical_by(
+                importance.share
+            ):
+                level = "critical"
+            else:
+                level = "clear"
+            graded = graded_as(
+                info,
+                level,
+                share=percent(importance.share),
+                share_limit=percent(share_limit.limit),
+                share_critical=percent(share_limit.critical or share_limit.limit),
+                association=format_number(strength),
+                association_critical=format_number(
+                    association_limit.critical or association_limit.limit
+                ),
+            )
+            evidence = Evidence(
+                metric="attribution_share",
+                value=importance.share,
+                interval=interval,
+                threshold=share_limit.limit,
+                bound=share_limit.bound,
+                feature=(association.column, association.attribute),
+                n=(method.rows, association.n),
+                statistically_clear=clear,
+                details={
+                    "method": method.method,
+                    "proxy": association.column,
+                    "attribute": association.attribute,
+                    "association_measure": association.measure,
+                    "association": strength,
+                    "association_threshold": association_limit.limit,
+                    "mutual_information": association.mutual_information,
+                },
+            )
+            findings.append(
+                make_finding(
+                    info,
+                    context,
+                    graded,
+                    evidence,
+                    key=(association.column, association.attribute),
+                    column=association.column,
+                    attribute=association.attribute,
+                    measure=association.measure.replace("_", " "),
+                    association=format_number(strength),
+                    share=percent(importance.share),
+                )
+            )
+        return tuple(findings)

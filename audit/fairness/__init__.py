@@ -1,0 +1,2 @@
+"""Fairness: group metrics and disparities with intervals (Fairlearn), calibration, and the
+checks that judge them."""

@@ -1,0 +1,310 @@
+"""How the table's columns become the model's input matrix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence, Set
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from audit.core.errors import DataError, ModelError
+from audit.data.table import require_columns
+
+METADATA_FILE = "rai_audit.json"
+METADATA_FORMAT = "rai-audit/features-v1"
+
+
+class NumericInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    kind: Literal["numeric"]
+    mean: float = 0.0
+    scale: float = 1.0
+
+
+class CategoricalInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    column: str
+    kind: Literal["categorical"]
+    categories: list[str]
+
+
+class FeatureMetadata(BaseModel):
+    """The ``rai_audit.json`` extra file of a TorchScript model (docs/model-formats.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    format: Literal["rai-audit/features-v1"]
+    features: list[NumericInput | CategoricalInput]
+    class_labels: list[str] | None = None
+    positive_label: str | None = None
+    output_kind: Literal["logits", "probabilities"] | None = None
+
+    @property
+    def width(self) -> int:
+        return sum(
+            len(spec.categories) if isinstance(spec, CategoricalInput) else 1
+            for spec in self.features
+        )
+
+
+def parse_metadata(text: str, source: Path) -> FeatureMetadata:
+    try:
+        return FeatureMetadata.model_validate_json(text)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(map(str, error["loc"]))
+        raise ModelError(
+            f"{source}: embedded {METADATA_FILE} is invalid at {where!r} ({error['msg']}); "
+            "see docs/model-formats.md for its format"
+        ) from exc
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    values: np.ndarray  # float32 [n, width]
+    columns: tuple[str, ...]  # the table's columns that feed the model
+    # "text": a text model's input, values an object array [n, 1] of strings (audit.text).
+    source: Literal["metadata", "features", "preprocessor", "numeric-columns", "text"]
+    unseen_categories: dict[str, int] = field(default_factory=dict)
+    # For each model input (column of ``values``), the table column it encodes: a one-hot
+    # block maps to its column; a preprocessor output that names no column keeps its own name.
+    input_columns: tuple[str, ...] = ()
+    # Builds ``values`` again from a frame with the same columns (e.g. with a sensitive value
+    # changed, for the counterfactual flip test); raises like the first encoding did.
+    encode: Callable[[pd.DataFrame], np.ndarray] | None = None
+
+
+def numeric_column(
+    frame: pd.DataFrame, column: str, source: Path, role: str = "feature column"
+) -> np.ndarray:
+    """A feature (or ``role``) column as float64; text, NaN or infinity is an input error."""
+    raw = frame[column]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = raw.iloc[row]
+        problem = "missing" if pd.isna(shown) else f"not a finite number: {str(shown)[:40]!r}"
+        raise DataError(
+            f"{source}: {role} {column!r} has {int(bad.sum())} unusable value(s) "
+            f"(data row {row + 1} is {problem}); clean or impute them before the audit"
+        )
+    return values
+
+
+def category_codes(raw: pd.Series, categories: list[str]) -> np.ndarray:
+    """Index of each value in ``categories`` (compared as stripped text), -1 if absent.
+
+    Only the distinct values are converted and looked up, so a million rows with a few dozen
+    categories cost one factorization rather than a million string conversions.
+    """
+    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+    index = {category: code for code, category in enumerate(categories)}
+    lookup = np.array(
+        [index.get(str(value).strip(), -1) for value in distinct] + [-1], dtype=np.int64
+    )
+    # factorize marks missing values with -1, which picks the trailing -1 of the lookup.
+    return lookup[codes]
+
+
+def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) -> FeatureMatrix:
+    columns = [spec.column for spec in metadata.features]
+    require_columns(frame, columns, "the model's embedded feature list", source)
+    # One preallocated float32 matrix, filled block by block, column-major so that each
+    # block is a contiguous write: float64 blocks stacked row-major cost several times the
+    # model's own inference on large files. Batches are made contiguous when scored.
+    values = np.zeros((len(frame), metadata.width), dtype=np.float32, order="F")
+    unseen: dict[str, int] = {}
+    start = 0
+    for spec in metadata.features:
+        if isinstance(spec, NumericInput):
+            scale = spec.scale if spec.scale != 0 else 1.0
+            values[:, start] = (numeric_column(frame, spec.column, source) - spec.mean) / scale
+            start += 1
+            continue
+        codes = category_codes(frame[spec.column], spec.categories)
+        outside = int((codes < 0).sum())
+        if outside:
+            unseen[spec.column] = outside
+        known = np.flatnonzero(codes >= 0)
+        values[known, start + codes[known]] = 1.0
+        start += len(spec.categories)
+    input_columns = tuple(
+        spec.column
+        for spec in metadata.features
+        for _ in range(len(spec.categories) if isinstance(spec, CategoricalInput) else 1)
+    )
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_metadata(changed, metadata, source).values
+
+    return FeatureMatrix(values, tuple(columns), "metadata", unseen, input_columns, encode)
+
+
+def from_columns(
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    source: Path,
+    how: Literal["features", "numeric-columns"],
+) -> FeatureMatrix:
+    require_columns(frame, list(columns), "--features", source)
+    if not columns:
+        raise DataError(
+            f"{source}: no numeric columns are left to feed the model once target and "
+            "sensitive columns are set aside; name them with --features"
+        )
+    values = np.column_stack([numeric_column(frame, column, source) for column in columns])
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_columns(changed, columns, source, how).values
+
+    return FeatureMatrix(
+        values.astype(np.float32), tuple(columns), how, input_columns=tuple(columns), encode=encode
+    )
+
+
+def default_columns(frame: pd.DataFrame, excluded: Set[str]) -> list[str]:
+    """Every numeric column but the excluded ones, in file order."""
+    return [
+        str(column)
+        for column in frame.columns
+        if column not in excluded
+        and pd.api.types.is_numeric_dtype(frame[column])
+        and not pd.api.types.is_bool_dtype(frame[column])
+    ]
+
+
+def from_preprocessor(
+    frame: pd.DataFrame, transformer: Any, excluded: Set[str], source: Path, prep_path: Path
+) -> FeatureMatrix:
+    names = getattr(transformer, "feature_names_in_", None)
+    if names is not None:
+        columns = [str(name) for name in names]
+        require_columns(frame, columns, f"the preprocessor {prep_path.name}", source)
+    else:
+        columns = [str(column) for column in frame.columns if column not in excluded]
+    try:
+        transformed = transformer.transform(frame[columns])
+    except Exception as exc:  # the transformer is user code; any failure is an input error
+        raise DataError(
+            f"{prep_path}: the preprocessor failed on {source.name} "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+            "check that it was fitted on columns like these"
+        ) from exc
+    if hasattr(transformer, "get_feature_names_out") and hasattr(transformed, "toarray"):
+        transformed = transformed.toarray()
+    values = np.asarray(transformed, dtype=np.float64)
+    if values.ndim != 2:
+        raise DataError(
+            f"{prep_path}: the preprocessor produced an array of shape {values.shape} from "
+            f"{source.name}; it must produce a 2-D feature matrix"
+        )
+    if not np.isfinite(values).all():
+        raise DataError(
+            f"{prep_path}: the preprocessor produced NaN or infinite values from "
+            f"{source.name}; fix missing values in its input columns"
+        )
+
+    def encode(changed: pd.DataFrame) -> np.ndarray:
+        return from_preprocessor(changed, transformer, excluded, source, prep_path).values
+
+    return FeatureMatrix(
+        values.astype(np.float32),
+        tuple(columns),
+        "preprocessor",
+        input_columns=preprocessor_input_columns(transformer, columns, values.shape[1]),
+        encode=encode,
+    )
+
+
+def _column_named(name: str, columns: Sequence[str]) -> str | None:
+    """The table column an output feature name speaks of: ``sex_Male`` or ``cat__sex_Male``
+    is ``sex``; the longest matching column wins (``age_band`` before ``age``)."""
+    candidates = [name, name.split("__", 1)[1]] if "__" in name else [name]
+    for candidate in candidates:
+        if candidate in columns:
+            return candidate
+        prefixed = [column for column in columns if candidate.startswith(f"{column}_")]
+        if prefixed:
+            return max(prefixed, key=len)
+    return None
+
+
+def _selected_columns(selection: Any, columns: Sequence[str]) -> list[str] | None:
+    """The table columns a ColumnTransformer entry selects, if they can be told."""
+    if isinstance(selection, str):
+        return [selection]
+    if isinstance(selection, slice):
+        return list(columns[selection])
+    try:
+        items = list(selection)
+    except TypeError:
+        return None
+    if all(isinstance(item, (bool, np.bool_)) for item in items) and len(items) == len(columns):
+        return [column for column, keep in zip(columns, items, strict=True) if keep]
+    if all(isinstance(item, (int, np.integer)) for item in items):
+        return [columns[int(item)] for item in items]
+    return [str(item) for item in items]
+
+
+def _names_out(transformer: Any, selected: list[str] | None = None) -> list[str] | None:
+    try:
+        names = (
+            transformer.get_feature_names_out(selected)
+            if selected is not None
+            else transformer.get_feature_names_out()
+        )
+    except Exception:  # many transformers cannot name their outputs; that is fine here
+        return None
+    return [str(name) for name in names]
+
+
+def preprocessor_input_columns(
+    transformer: Any, columns: Sequence[str], width: int
+) -> tuple[str, ...]:
+    """Each transformed feature's table column, as far as the transformer tells.
+
+    A ColumnTransformer says which columns each of its transformers read and where their
+    outputs land; otherwise output feature names are matched to columns by prefix. An output
+    that cannot be traced keeps its own name (or ``output <i>``).
+    """
+    mapped: list[str | None] = [None] * width
+    indices = getattr(transformer, "output_indices_", None)
+    if indices is not None and hasattr(transformer, "transformers_"):
+        for name, step, selection in transformer.transformers_:
+            where = indices.get(name)
+            selected = _selected_columns(selection, columns)
+            if where is None or not selected or where.stop <= where.start:
+                continue
+            count = where.stop - where.start
+            if len(selected) == 1:
+                traced: list[str | None] = [selected[0]] * count
+            elif count == len(selected) and (step == "passthrough" or _is_one_to_one(step)):
+                traced = list(selected)
+            else:
+                names = _names_out(step, selected) if step != "passthrough" else None
+                traced = [_column_named(n, selected) for n in names or [""] * count]
+            if len(traced) == count:
+                mapped[where.start : where.stop] = traced
+    names = _names_out(transformer) or []
+    if len(names) != width:
+        names = [f"output {index}" for index in range(width)]
+    for index, column in enumerate(mapped):
+        if column is None:
+            mapped[index] = _column_named(names[index], columns) or names[index]
+    return tuple(str(column) for column in mapped)
+
+
+def _is_one_to_one(step: Any) -> bool:
+    """A transformer whose output features are its input features, one each, in order."""
+    names_in = getattr(step, "feature_names_in_", None)
+    names_out = _names_out(step)
+    return (
+        names_in is not None
+        and names_out is not None
+        and [str(name) for name in names_in] == names_out
+    )

@@ -1,0 +1,2 @@
+"""The privacy checks: PII in the data and model inputs, membership and attribute inference,
+unsafe model files."""

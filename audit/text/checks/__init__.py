@@ -1,0 +1,2 @@
+"""The text checks: identity-term counterfactuals, templated probes, subgroup AUCs and PII in
+text."""

@@ -1,0 +1,105 @@
+"""text.pii_in_text: personal data in the text column and the model's reaction to it.
+
+Inserting a synthetic e-mail address, phone number or name into sampled texts should not
+move the score; a mean change past ``pii_insertion_score_change`` is a finding, graded by
+its interval. PII found in the texts is the privacy checks' to report (privacy.pii_*); only
+when the privacy stage did not run does this check report it itself (severity "present").
+"""
+
+from __future__ import annotations
+
+from audit.core.check import AuditContext, format_number, grade, graded_as, make_finding
+from audit.core.check_knowledge import CheckInfo, check_table
+from audit.core.findings import Evidence, Finding
+from audit.text.checks.common import oriented, ready, text_report
+
+
+class PiiInTextCheck:
+    id = "text.pii_in_text"
+
+    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+        info = check_table()[self.id]
+        text = text_report(context)
+        result = text.pii
+        ready(result.status, result.reason, "PII probe")
+        threshold = context.policy.thresholds.get("pii_insertion_score_change")
+        found = {detection.type: detection for detection in result.detections}
+        findings = []
+        for insertion in result.insertions:
+            if threshold is None:
+                break
+            # The size of the change, whichever way it goes: a negative change is turned over.
+            sign = -1.0 if insertion.mean_change < 0 else 1.0
+            value, interval = oriented(insertion.mean_change, insertion.mean_change_ci, sign)
+            graded = grade(info, threshold, value, interval)
+            if graded is None:
+                continue
+            detection = found.get(insertion.type)
+            evidence = Evidence(
+                metric="pii_insertion_score_change",
+                value=value,
+                interval=interval,
+                threshold=threshold.limit,
+                bound=threshold.bound,
+                feature=(text.column,),
+                n=(insertion.sentences,),
+                statistically_clear=graded.clear,
+                details={
+                    "type": insertion.type,
+                    "mean_change": insertion.mean_change,
+                    "flip_rate": insertion.flip_rate,
+                    "flips_to_adverse": insertion.flips_to_adverse,
+                    "found_in_texts_share": detection.share if detection else 0.0,
+                },
+            )
+            direction = "up" if insertion.mean_change > 0 else "down"
+            findings.append(
+                make_finding(
+                    info,
+                    context,
+                    graded,
+                    evidence,
+                    key=(text.column, insertion.type, "insertion"),
+                    column=text.column,
+                    what=(
+                        f"an inserted {insertion.label} moves the score {direction} by "
+                        f"{format_number(value)} on average over {insertion.texts} texts and "
+                        f"flips {format_number(insertion.flip_rate)} of decisions "
+                        f"(maximum {format_number(threshold.limit)})"
+                    ),
+                )
+            )
+        if context.privacy is None:
+            findings.extend(self._present(info, context))
+        return tuple(findings)
+
+    def _present(self, info: CheckInfo, context: AuditContext) -> list[Finding]:
+        text = text_report(context)
+        findings = []
+        for detection in text.pii.detections:
+            evidence = Evidence(
+                metric="pii_share_of_texts",
+                value=detection.share,
+                feature=(text.column,),
+                n=(detection.sampled,),
+                details={
+                    "type": detection.type,
+                    "source": detection.source,
+                    "masked_example": detection.masked_example,
+                },
+            )
+            findings.append(
+                make_finding(
+                    info,
+                    context,
+                    graded_as(info, "present", label=detection.label),
+                    evidence,
+                    key=(text.column, detection.type, "present"),
+                    column=text.column,
+                    what=(
+                        f"{detection.label} in {format_number(detection.share)} of "
+                        f"{detection.sampled} sampled texts (e.g. {detection.masked_example})"
+                    ),
+                )
+            )
+        return findings
