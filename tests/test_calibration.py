@@ -41,6 +41,7 @@ class ScoreCapture:
     """A check that keeps what the checks are given: every row's score and label in memory."""
 
     id: str = "test.score_capture"
+    needs: tuple[str, ...] = ()
     seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

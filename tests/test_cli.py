@@ -153,6 +153,7 @@ def test_fail_on_filters_violations_by_severity(
 
 class CrashingCheck:
     id = "test.crashing"
+    needs = ()
 
     def run(self, context: AuditContext) -> tuple:
         raise ZeroDivisionError("deliberate crash in a check")

@@ -191,6 +191,7 @@ class SampleCapture:
     """A check that keeps the rows the row-level stages read: a streamed audit's sample."""
 
     id: str = "test.sample_capture"
+    needs: tuple[str, ...] = ()
     frames: list[pd.DataFrame] = field(default_factory=list)
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

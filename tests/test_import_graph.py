@@ -56,7 +56,7 @@ def test_the_graph_covers_the_package() -> None:
     graph = import_graph()
     assert len(graph) > 100
     assert "audit.stream.engine" in graph["audit.stream.dask_engine"]
-    assert "audit.fairness.tables" in graph["audit.core.check"]
+    assert "audit.fairness.tables" in graph["audit.fairness.stage"]
 
 
 def test_no_module_imports_itself_back() -> None:

@@ -479,6 +479,7 @@ def test_each_finding_shows_evidence_meaning_chart_and_references(known) -> None
 
 class _SkippingCheck:
     id = "test.skipping"
+    needs = ()
 
     def run(self, context: Any) -> tuple:
         raise CheckSkipped("needs a model's scores, and this audit has decisions only")
@@ -486,6 +487,7 @@ class _SkippingCheck:
 
 class _CrashingCheck:
     id = "test.crashing"
+    needs = ()
 
     def run(self, context: Any) -> tuple:
         raise ZeroDivisionError("deliberate crash in a check")
@@ -608,6 +610,7 @@ class _PluginCheck:
     size for two groups (not one size per group)."""
 
     id = "plugin.custom"
+    needs = ()
 
     def run(self, context: Any) -> tuple:
         evidence = Evidence(

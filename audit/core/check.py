@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -13,21 +13,20 @@ from audit.core.accountability import AccountabilityTable
 from audit.core.check_knowledge import CheckInfo
 from audit.core.findings import Evidence, Finding, Severity, finding_id, fingerprint
 from audit.core.policy import Policy, Threshold
-from audit.explain.results import Explanations
-from audit.fairness.tables import FairnessTables
 from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix
-from audit.privacy.report import PrivacyReport
-from audit.text.results import TextReport
 
 
 class CheckSkipped(Exception):
     """Raised by a check that cannot run here; the reason is reported, the audit goes on."""
 
 
+Report = TypeVar("Report")
+
+
 @dataclass(frozen=True)
 class AuditContext:
-    """Everything a check may read; prepared once by the runner."""
+    """Everything a check may read: the audited rows and the stages' reports, prepared once."""
 
     policy: Policy
     frame: pd.DataFrame
@@ -37,15 +36,22 @@ class AuditContext:
     sensitive: tuple[str, ...]
     features: FeatureMatrix | None
     model: LoadedModel | None
-    fairness: FairnessTables
     accountability: AccountabilityTable
-    privacy: PrivacyReport | None = None  # the privacy stage's report (audit.privacy)
-    explanations: Explanations | None = None  # the explanation stage's result (audit.explain)
-    text: TextReport | None = None  # the text stage's report (audit.text), text models only
+    # Each stage's report by stage id (audit.core.stage); a stage that did not run is absent.
+    reports: Mapping[str, object] = field(default_factory=dict)
+
+    def report(self, stage_id: str, kind: type[Report]) -> Report | None:
+        """The report of stage ``stage_id``, None when the stage did not run."""
+        report = self.reports.get(stage_id)
+        if report is not None and not isinstance(report, kind):
+            raise TypeError(f"stage {stage_id!r} reported a {type(report).__name__}, not {kind}")
+        return report
 
 
 class Check(Protocol):
     id: str
+    # The stages whose reports the check reads: the runner runs a stage a check needs.
+    needs: tuple[str, ...]
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]: ...
 

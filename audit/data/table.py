@@ -180,6 +180,14 @@ def missing_column(source: Path, column: str, role: str, header: Sequence[object
 
 
 @dataclass(frozen=True)
+class TableRows:
+    """Another table the audit scores the same way as the audited one (members, holdout)."""
+
+    frame: pd.DataFrame
+    source: Path
+
+
+@dataclass(frozen=True)
 class Target:
     y: np.ndarray  # int8, 1 for the positive class
     positive_label: str

@@ -9,7 +9,7 @@ would) and the others go on; the audit never stops here.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from audit.core.policy import Policy
-from audit.core.result import CheckRun, CheckStatus
+from audit.core.prepared import PreparedAudit
+from audit.core.stage import Need, StageOutcome
 from audit.data.slices import Partition, Slice
 from audit.data.table import SensitiveColumn
 from audit.explain.agreement import agreements
@@ -57,6 +58,7 @@ from audit.explain.score import model_function, positive_score
 from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix
+from audit.models.inference import class_labels
 
 STAGE_ID = "explain"
 EXTRA_HINT = "pip install 'rai-audit[explain]'"
@@ -86,21 +88,13 @@ class ExplainInputs:
     threads: int = 1  # cores for the explainers' blocks
 
 
-def skipped(reason: str) -> tuple[Explanations, CheckRun]:
-    return Explanations(status="skipped", reason=reason), CheckRun(
-        STAGE_ID, CheckStatus.SKIPPED, reason, 0
-    )
-
-
-def explain_stage(inputs: ExplainInputs) -> tuple[Explanations, CheckRun]:
-    """The stage's result and its entry among the report's checks; never raises."""
+def explain_stage(inputs: ExplainInputs) -> StageOutcome:
+    """The stage's result and, per crashed part, one line of its error record; never raises."""
     try:
         explanations = run_explanations(inputs)
     except Exception as exc:  # a crash here is recorded like a crashed check
         reason = f"{type(exc).__name__}: {exc}".strip()
-        return Explanations(status="error", reason=reason), CheckRun(
-            STAGE_ID, CheckStatus.ERROR, reason, 0
-        )
+        return StageOutcome(Explanations(status="error", reason=reason), (reason,))
     errors = [
         f"{method.method}: {method.reason}"
         for method in explanations.methods.values()
@@ -111,9 +105,65 @@ def explain_stage(inputs: ExplainInputs) -> tuple[Explanations, CheckRun]:
         for name, why in explanations.flip_skipped.items()
         if why.startswith("error: ")
     ]
-    if errors:
-        return explanations, CheckRun(STAGE_ID, CheckStatus.ERROR, "; ".join(errors), 0)
-    return explanations, CheckRun(STAGE_ID, CheckStatus.OK, None, 0)
+    return StageOutcome(explanations, tuple(errors))
+
+
+def _has_model(prepared: PreparedAudit) -> bool:
+    model = prepared.model
+    return model.loaded is not None and model.features is not None and model.file is not None
+
+
+class ExplainStage:
+    """Attributions (SHAP, Captum), associations, encoded copies and counterfactual flips."""
+
+    id = STAGE_ID
+    required = False
+    needs: tuple[Need, ...] = (
+        Need(
+            "explanations asked for",
+            lambda prepared: prepared.settings.explain,
+            "turned off with --no-explain",
+        ),
+        Need(
+            "a tabular model",
+            lambda prepared: prepared.model.text is None,
+            "a text model: token attributions are in the text section (docs/text-models.md)",
+        ),
+        Need(
+            "a model",
+            _has_model,
+            "no model to explain: the audit reads decisions from --predictions",
+        ),
+    )
+
+    def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
+        data, model, settings = prepared.data, prepared.model, prepared.settings
+        # The needs above hold: a tabular model with its input.
+        assert model.loaded is not None and model.features is not None and model.file
+        return explain_stage(
+            ExplainInputs(
+                model=model.loaded,
+                features=model.features,
+                frame=data.frame,
+                sensitive=data.sensitive,
+                fine=data.fine,
+                slices=data.slices,
+                output_kind=model.predictions.output_kind,
+                output_shape=model.predictions.output_shape,
+                class_labels=class_labels(model.loaded, model.metadata),
+                target_labels=data.target.labels,
+                positive_label=data.target.positive_label,
+                model_path=model.file,
+                threshold=settings.threshold,
+                batch_size=settings.batch_size,
+                policy=settings.policy,
+                samples=settings.explain_samples,
+                threads=settings.threads,
+            )
+        )
+
+    def skipped(self, reason: str) -> Explanations:
+        return Explanations(status="skipped", reason=reason)
 
 
 def _method(

@@ -8,7 +8,7 @@ the user's to fix and are raised like any other input error.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 
 from audit.core.policy import Policy
+from audit.core.prepared import PreparedAudit
+from audit.core.stage import Need, StageOutcome
 from audit.core.stage_guard import guarded
-from audit.data.table import SensitiveColumn, prepare_sensitive
+from audit.data.table import SensitiveColumn, TableRows, prepare_sensitive
 from audit.privacy.attribute_inference import attribute_inference
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
 from audit.privacy.pii import scan_frame
@@ -30,14 +32,6 @@ from audit.privacy.report import (
 )
 
 STAGE_ID = "privacy"
-
-
-@dataclass(frozen=True)
-class TableRows:
-    """Another table the audit scores the same way as the audited one (members, holdout)."""
-
-    frame: pd.DataFrame
-    source: Path
 
 
 @dataclass(frozen=True)
@@ -158,3 +152,35 @@ def run_privacy(inputs: PrivacyInputs) -> tuple[PrivacyReport, list[str]]:
         lambda: _attributes(inputs),
     )
     return PrivacyReport(pii, membership, attributes, inputs.model_file), errors
+
+
+class PrivacyStage:
+    """PII in the data, membership and attribute inference, unsafe model files."""
+
+    id = STAGE_ID
+    required = False
+    needs: tuple[Need, ...] = ()
+
+    def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
+        data, model = prepared.data, prepared.model
+        report, errors = run_privacy(
+            PrivacyInputs(
+                policy=prepared.policy,
+                frame=data.frame,
+                source=data.file,
+                sensitive=data.sensitive,
+                bins=data.bins,
+                labels=data.target.y,
+                scores=model.predictions.scores,
+                decisions=model.predictions.decisions,
+                model_inputs=model.features.columns if model.features else (),
+                score_rows=model.score_rows,
+                members=data.members,
+                holdout=data.holdout,
+                model_file=model.loaded.extra.get("file_scan") if model.loaded else None,
+            )
+        )
+        return StageOutcome(report, tuple(errors))
+
+    def skipped(self, reason: str) -> None:
+        return None

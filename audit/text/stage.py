@@ -9,7 +9,7 @@ user's to fix and are raised like any other input error, before the model runs.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +18,8 @@ import pandas as pd
 
 from audit.core.errors import ConfigError
 from audit.core.policy import Policy
+from audit.core.prepared import PreparedAudit
+from audit.core.stage import Need, StageOutcome
 from audit.core.stage_guard import guarded
 from audit.models.scoring import Predictions, model_predictions, positive_column, raw_output
 from audit.text.adapter import TextModel
@@ -412,3 +414,47 @@ def run_text(inputs: TextInputs) -> tuple[TextReport, list[str]]:
         seconds=seconds,
     )
     return report, errors
+
+
+def _is_text_audit(prepared: PreparedAudit) -> bool:
+    model = prepared.model
+    return model.text is not None and model.identity is not None and model.features is not None
+
+
+class TextStage:
+    """Identity-term counterfactuals, templated probes, subgroup AUCs, PII and attributions."""
+
+    id = STAGE_ID
+    required = False
+    needs: tuple[Need, ...] = (
+        Need(
+            "a text model",
+            _is_text_audit,
+            "not a text audit: give --text-column with a text model (docs/text-models.md)",
+        ),
+    )
+
+    def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
+        data, model, settings = prepared.data, prepared.model, prepared.settings
+        # The need above holds: a text model, its identity terms and its text column.
+        assert model.text is not None and model.identity is not None and model.features
+        report, errors = run_text(
+            text_inputs(
+                model.text,
+                data.frame,
+                model.features.columns[0],
+                [str(value) for value in model.features.values[:, 0]],
+                data.target.y,
+                data.target.labels,
+                data.target.positive_label,
+                model.predictions,
+                settings.threshold,
+                settings.batch_size,
+                model.identity,
+                settings.policy,
+            )
+        )
+        return StageOutcome(report, tuple(errors))
+
+    def skipped(self, reason: str) -> None:
+        return None

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 from audit.core.check import AuditContext, CheckSkipped
 from audit.explain.results import Explanations, MethodResult
+from audit.explain.stage import STAGE_ID
 
 
 def explanations_of(context: AuditContext) -> Explanations:
-    explanations = context.explanations
+    explanations = context.report(STAGE_ID, Explanations)
     if explanations is None:
         raise CheckSkipped("the explanation stage did not run")
     if explanations.status != "ok":

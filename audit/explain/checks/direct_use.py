@@ -89,6 +89,8 @@ def sensitive_uses(explanations: Explanations, method: MethodResult) -> list[Sen
 
 
 class DirectUseCheck:
+    needs: tuple[str, ...] = ("explain",)
+
     id = "explain.direct_use"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -13,6 +13,8 @@ THRESHOLD = "explain_flip_rate"
 
 
 class FlipCheck:
+    needs: tuple[str, ...] = ("explain",)
+
     id = "explain.counterfactual_flip"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -15,6 +15,8 @@ COMPLETENESS = "explain_completeness_error"
 
 
 class InstabilityCheck:
+    needs: tuple[str, ...] = ("explain",)
+
     id = "explain.instability"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

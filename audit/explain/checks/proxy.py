@@ -15,6 +15,8 @@ ASSOCIATION = "explain_association"
 
 
 class ProxyCheck:
+    needs: tuple[str, ...] = ("explain",)
+
     id = "explain.proxy"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -14,12 +14,15 @@ from audit.core.check import (
 from audit.core.check_knowledge import check_table
 from audit.core.findings import Evidence, Finding
 from audit.core.intervals import interval_of
+from audit.fairness.checks.common import fairness_tables
 from audit.fairness.tables import between_difference
 
 THRESHOLD = "base_rate_gap"
 
 
 class BaseRateGapCheck:
+    needs: tuple[str, ...] = ("fairness",)
+
     id = "data.base_rate_gap"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
@@ -27,7 +30,7 @@ class BaseRateGapCheck:
         policy = context.policy
         threshold = policy.thresholds[THRESHOLD]
         findings = []
-        for stats in context.fairness.slices:
+        for stats in fairness_tables(context).slices:
             rates = stats.usable("base_rate")
             gap = between_difference(rates)
             if not np.isfinite(gap):

@@ -9,24 +9,28 @@ from __future__ import annotations
 from audit.core.check import AuditContext, format_groups, format_number, grade, make_finding
 from audit.core.check_knowledge import check_table
 from audit.core.findings import Evidence, Finding
+from audit.fairness.checks.common import fairness_tables
 from audit.fairness.metrics import DISPARITIES
 
 
 class DisparityCheck:
+    needs: tuple[str, ...] = ("fairness",)
+
     def __init__(self, check_id: str = "fairness.disparity") -> None:
         self.id = check_id
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
+        tables = fairness_tables(context)
         info = check_table()[self.id]
         judged = {spec.name for spec in DISPARITIES if spec.check == self.id}
         policy = context.policy
         sizes = {
             (stats.slice.features, label): int(stats.counts[index].sum())
-            for stats in context.fairness.slices
+            for stats in tables.slices
             for index, label in enumerate(stats.slice.labels)
         }
         findings = []
-        for disparity in context.fairness.disparities:
+        for disparity in tables.disparities:
             if (
                 disparity.metric not in judged
                 or disparity.comparison != policy.compare

@@ -8,11 +8,14 @@ from audit.core.check import AuditContext, format_number, grade, make_finding
 from audit.core.check_knowledge import check_table
 from audit.core.findings import Evidence, Finding
 from audit.core.intervals import interval_of
+from audit.fairness.checks.common import fairness_tables
 
 THRESHOLD = "selection_rate_ratio"
 
 
 class FourFifthsCheck:
+    needs: tuple[str, ...] = ("fairness",)
+
     id = "fairness.four_fifths"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
@@ -20,7 +23,7 @@ class FourFifthsCheck:
         policy = context.policy
         threshold = policy.thresholds[THRESHOLD]
         findings = []
-        for stats in context.fairness.slices:
+        for stats in fairness_tables(context).slices:
             rates = stats.usable("selection_rate")
             if np.isfinite(rates).sum() < 2 or np.nanmax(rates) <= 0:
                 continue

@@ -7,16 +7,19 @@ import numpy as np
 from audit.core.check import AuditContext, graded_as, make_finding
 from audit.core.check_knowledge import check_table
 from audit.core.findings import Evidence, Finding
+from audit.fairness.checks.common import fairness_tables
 
 
 class SmallGroupsCheck:
+    needs: tuple[str, ...] = ("fairness",)
+
     id = "data.small_groups"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
         info = check_table()[self.id]
         minimum = context.policy.min_group_size
         findings = []
-        for stats in context.fairness.slices:
+        for stats in fairness_tables(context).slices:
             small = np.flatnonzero(~stats.ok)
             if not len(small):
                 continue

@@ -17,6 +17,8 @@ METRIC = "attribute_inference_auc"
 
 
 class AttributeInferenceCheck:
+    needs: tuple[str, ...] = ("privacy",)
+
     id = "privacy.attribute_inference"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

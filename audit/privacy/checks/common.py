@@ -7,12 +7,14 @@ from typing import Any
 
 from audit.core.check import AuditContext, CheckSkipped
 from audit.privacy.report import PiiDetection, PrivacyReport
+from audit.privacy.stage import STAGE_ID
 
 
 def privacy_report(context: AuditContext) -> PrivacyReport:
-    if context.privacy is None:
+    report = context.report(STAGE_ID, PrivacyReport)
+    if report is None:
         raise CheckSkipped("the privacy stage did not run")
-    return context.privacy
+    return report
 
 
 def ready(section: Any) -> Any:

@@ -25,6 +25,8 @@ ATTACK_WORDS = {
 
 
 class MembershipInferenceCheck:
+    needs: tuple[str, ...] = ("privacy",)
+
     id = "privacy.membership_inference"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -31,6 +31,8 @@ def grade_key(detections: list[PiiDetection]) -> str:
 
 
 class PiiInDataCheck:
+    needs: tuple[str, ...] = ("privacy",)
+
     id = "privacy.pii_in_data"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

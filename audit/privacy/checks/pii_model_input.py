@@ -21,6 +21,8 @@ from audit.privacy.report import PiiScan
 
 
 class PiiModelInputCheck:
+    needs: tuple[str, ...] = ("privacy",)
+
     id = "privacy.pii_model_input"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -15,6 +15,8 @@ from audit.privacy.checks.common import privacy_report
 
 
 class UnsafeModelFileCheck:
+    needs: tuple[str, ...] = ("privacy",)
+
     id = "privacy.unsafe_model_file"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from audit.core.check import AuditContext, CheckSkipped
 from audit.text.results import TextReport
+from audit.text.stage import STAGE_ID
 
 Interval = tuple[float, float] | None
 
 
 def text_report(context: AuditContext) -> TextReport:
-    if context.text is None:
+    report = context.report(STAGE_ID, TextReport)
+    if report is None:
         raise CheckSkipped(
             "not a text audit: give --text-column with a text model (docs/text-models.md)"
         )
-    return context.text
+    return report
 
 
 def ready(status: str, reason: str | None, part: str) -> None:

@@ -17,6 +17,8 @@ from audit.text.results import SwapResult
 
 
 class CounterfactualSubstitutionCheck:
+    needs: tuple[str, ...] = ("text",)
+
     id = "text.counterfactual_substitution"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

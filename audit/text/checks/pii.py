@@ -11,10 +11,13 @@ from __future__ import annotations
 from audit.core.check import AuditContext, format_number, grade, graded_as, make_finding
 from audit.core.check_knowledge import CheckInfo, check_table
 from audit.core.findings import Evidence, Finding
+from audit.privacy.stage import STAGE_ID as PRIVACY_STAGE
 from audit.text.checks.common import oriented, ready, text_report
 
 
 class PiiInTextCheck:
+    needs: tuple[str, ...] = ("text",)
+
     id = "text.pii_in_text"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
@@ -69,7 +72,7 @@ class PiiInTextCheck:
                     ),
                 )
             )
-        if context.privacy is None:
+        if PRIVACY_STAGE not in context.reports:
             findings.extend(self._present(info, context))
         return tuple(findings)
 

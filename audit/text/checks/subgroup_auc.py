@@ -34,6 +34,8 @@ def meaning(metric: str, group: str, positive: str, negative: str) -> str:
 
 
 class SubgroupAucCheck:
+    needs: tuple[str, ...] = ("text",)
+
     id = "text.subgroup_auc"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -32,6 +32,8 @@ class Flagged:
 
 
 class TemplateProbesCheck:
+    needs: tuple[str, ...] = ("text",)
+
     id = "text.template_probes"
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:

@@ -1,0 +1,152 @@
+"""The core manager: the registered stages over the prepared audit, then the checks, the
+judgement of causes and the gate, assembled into one ``AuditResult``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TypeVar
+
+from audit.core.accountability import AccountabilityTable
+from audit.core.check import AuditContext, Check
+from audit.core.errors import RaiAuditError
+from audit.core.gate import evaluate_gate
+from audit.core.judge import run_checks
+from audit.core.prepared import PreparedAudit
+from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
+from audit.core.stage import Stage, StageOutcome
+from audit.core.trail import dataset_info, file_info, platform_name, tool_version, versions
+from audit.explain.results import Explanations
+from audit.explain.stage import STAGE_ID as EXPLAIN
+from audit.fairness.stage import STAGE_ID as FAIRNESS
+from audit.fairness.tables import FairnessTables
+from audit.privacy.report import PrivacyReport
+from audit.privacy.stage import STAGE_ID as PRIVACY
+from audit.text.results import TextReport
+from audit.text.stage import STAGE_ID as TEXT
+
+Report = TypeVar("Report")
+
+
+def _outcome(stage: Stage, prepared: PreparedAudit, reports: dict[str, object]) -> StageOutcome:
+    """What ``stage`` reports: skipped for its first unmet need; a crash is its error."""
+    for need in stage.needs:
+        if not need.met(prepared):
+            return StageOutcome(stage.skipped(need.reason))
+    try:
+        return stage.run(prepared, reports)
+    except RaiAuditError:
+        raise  # the user's input, to fix: it stops the audit like any other input error
+    except Exception as exc:  # a crashing stage is recorded; the audit goes on
+        return StageOutcome(None, (f"{type(exc).__name__}: {exc}".strip(),))
+
+
+def run_stages(
+    prepared: PreparedAudit, stages: Sequence[Stage], checks: Sequence[Check]
+) -> tuple[dict[str, object], tuple[CheckRun, ...], tuple[str, ...]]:
+    """Each stage's report by id, the error records of stages that crashed, stage notes.
+
+    A stage runs when it is required or a check needs it, in registry order, so that a
+    stage may read the reports of those before it.
+    """
+    needed = {stage_id for check in checks for stage_id in check.needs}
+    reports: dict[str, object] = {}
+    failures: list[CheckRun] = []
+    notes: list[str] = []
+    for stage in stages:
+        if not (stage.required or stage.id in needed):
+            continue
+        outcome = _outcome(stage, prepared, reports)
+        if outcome.report is not None:
+            reports[stage.id] = outcome.report
+        if outcome.errors:
+            failures.append(CheckRun(stage.id, CheckStatus.ERROR, "; ".join(outcome.errors), 0))
+        notes.extend(outcome.notes)
+    return reports, tuple(failures), tuple(notes)
+
+
+def _section(reports: dict[str, object], stage_id: str, kind: type[Report]) -> Report | None:
+    """The report of ``stage_id`` for the result's section of that name."""
+    report = reports.get(stage_id)
+    return report if isinstance(report, kind) else None
+
+
+def run_prepared(
+    prepared: PreparedAudit,
+    stages: Sequence[Stage],
+    checks: Sequence[Check],
+    started_at: str,
+    clock: float,
+) -> AuditResult:
+    """The audit of ``prepared``; ``clock`` is ``time.perf_counter()`` when it began."""
+    data, model, settings = prepared.data, prepared.model, prepared.settings
+    reports, failures, stage_notes = run_stages(prepared, stages, checks)
+    fairness = _section(reports, FAIRNESS, FairnessTables)
+    if fairness is None:
+        raise TypeError("the registered stages must include the fairness stage")
+    context = AuditContext(
+        policy=settings.policy,
+        frame=data.frame,
+        labels=data.target.y,
+        decisions=model.predictions.decisions,
+        scores=model.predictions.scores,
+        sensitive=data.sensitive_columns,
+        features=model.features,
+        model=model.loaded,
+        accountability=AccountabilityTable(dict(settings.policy.accountability)),
+        reports=reports,
+    )
+    findings, runs = run_checks(context, checks)
+    loaded, predictions, features = model.loaded, model.predictions, model.features
+    run = RunInfo(
+        started_at=started_at,
+        duration_seconds=round(time.perf_counter() - clock, 3),
+        command=settings.command,
+        seed=settings.policy.seed,
+        n_boot=settings.policy.n_boot,
+        confidence_level=settings.policy.confidence_level,
+        model=ModelInfo(
+            kind=loaded.kind if loaded else "predictions",
+            file=file_info(model.file) if model.file else None,
+            trusted=loaded.trusted if loaded else False,
+            output_kind=predictions.output_kind,
+            output_shape=predictions.output_shape,
+            threshold=settings.threshold if loaded else None,
+            positive_label=data.target.positive_label,
+            feature_source=features.source if features else None,
+            features=features.columns if features else (),
+            notes=(
+                *(loaded.notes if loaded else ()),
+                *predictions.notes,
+                *data.notes,
+                *stage_notes,
+            ),
+        ),
+        data=DataInfo(
+            file=dataset_info(data.file, data.files),
+            rows=data.rows,
+            columns=data.columns,
+            target=data.target_column,
+            sensitive=data.sensitive_columns,
+            binning={column.name: column.binning for column in data.sensitive if column.binning},
+            unseen_categories=(
+                model.report_features.unseen_categories if model.report_features else {}
+            ),
+        ),
+        config=settings.policy.model_dump(mode="json"),
+        config_file=str(settings.config_file) if settings.config_file else None,
+        versions=versions(),
+        platform=platform_name(),
+    )
+    return AuditResult(
+        tool_version=tool_version(),
+        run=run,
+        groups=fairness.groups,
+        disparities=fairness.disparities,
+        findings=findings,
+        checks=(*failures, *runs),
+        gate=evaluate_gate(findings, settings.policy, settings.baseline),
+        privacy=_section(reports, PRIVACY, PrivacyReport),
+        explanations=_section(reports, EXPLAIN, Explanations),
+        text=_section(reports, TEXT, TextReport),
+    )
