@@ -19,7 +19,11 @@ SCHEMA_FILE = "schema/report-1.schema.json"
 
 def _plain(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {item.name: _plain(getattr(value, item.name)) for item in fields(value)}
+        return {
+            item.name: _plain(getattr(value, item.name))
+            for item in fields(value)
+            if item.metadata.get("serialized", True)
+        }
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):
