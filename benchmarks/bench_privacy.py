@@ -36,10 +36,10 @@ from benchkit import (
 )
 
 from audit import AuditRequest
-from audit.api import _feature_matrix
 from audit.data.table import prepare_sensitive, prepare_target
 from audit.models import load_model
 from audit.models.features import parse_metadata
+from audit.models.inference import feature_matrix
 from audit.models.scoring import model_predictions, raw_output
 from audit.privacy.membership import GroupCodes, Scored, membership_inference
 from audit.privacy.pii import scan_frame
@@ -108,7 +108,7 @@ def membership_benchmark(n: int, n_boot: int) -> list[list[str]]:
 
     def score(frame: pd.DataFrame) -> Scored:
         target = prepare_target(frame, TARGET, metadata.positive_label, TEST_CSV)
-        matrix = _feature_matrix(request, frame, metadata, {TARGET, *SENSITIVE})
+        matrix = feature_matrix(request, frame, metadata, {TARGET, *SENSITIVE})
         output = raw_output(model, matrix.values, 8192, MODEL)
         predicted = model_predictions(
             output, "auto", 0.5, None, target.positive_label, MODEL, target.labels

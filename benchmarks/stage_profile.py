@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from unittest import mock
 
-import audit.api
+import audit.core.prepare
+import audit.core.runner
 import audit.explain.stage
+import audit.fairness.stage
 import audit.privacy.stage
+import audit.text.stage
 from audit.core.findings import Finding
 from audit.core.registry import AuditContext, Check
 from audit.explain.captum_attributions import TorchForward
@@ -28,22 +31,22 @@ from audit.models.torch_models import TorchAdapter
 
 # (module, function name, label, depth): each stage, then the parts of a stage.
 STAGES = (
-    (audit.api, "read_table", "read data", 0),
-    (audit.api, "load_audited_model", "load model", 0),
-    (audit.api, "_whole", "prepare columns, encode, infer", 0),
-    (audit.api, "fairness_from_counts", "fairness metrics and intervals", 0),
-    (audit.api, "run_privacy", "privacy stage", 0),
+    (audit.core.prepare, "read_table", "read data", 0),
+    (audit.core.prepare, "load_audited_model", "load model", 0),
+    (audit.core.prepare, "_whole", "prepare columns, encode, infer", 0),
+    (audit.fairness.stage, "fairness_from_counts", "fairness metrics and intervals", 0),
+    (audit.privacy.stage, "run_privacy", "privacy stage", 0),
     (audit.privacy.stage, "scan_frame", "PII scan", 1),
     (audit.privacy.stage, "_membership", "membership inference", 1),
     (audit.privacy.stage, "_attributes", "attribute inference", 1),
-    (audit.api, "explain_stage", "explanation stage", 0),
+    (audit.explain.stage, "explain_stage", "explanation stage", 0),
     (audit.explain.stage, "shap_attributions", "SHAP", 1),
     (audit.explain.stage, "integrated_gradients", "Integrated Gradients", 1),
     (audit.explain.stage, "gradient_shap", "GradientShap", 1),
     (audit.explain.stage, "associations", "associations", 1),
     (audit.explain.stage, "_flips", "counterfactual flips", 1),
-    (audit.api, "run_text", "text stage", 0),
-    (audit.api, "evaluate_gate", "gate", 0),
+    (audit.text.stage, "run_text", "text stage", 0),
+    (audit.core.runner, "evaluate_gate", "gate", 0),
 )
 
 
@@ -88,7 +91,7 @@ class StageProfile:
     def checks(self, checks: Sequence[Check]) -> list[Check]:
         """The checks, each timed under its id."""
         return [
-            _TimedCheck(check.id, self._timed(f"check {check.id}", 0, check.run))
+            _TimedCheck(check.id, check.needs, self._timed(f"check {check.id}", 0, check.run))
             for check in checks
         ]
 
@@ -140,6 +143,7 @@ class StageProfile:
 @dataclass
 class _TimedCheck:
     id: str
+    needs: tuple[str, ...]
     run_timed: Callable[[AuditContext], tuple[Finding, ...]]
 
     def run(self, context: AuditContext) -> tuple[Finding, ...]:
