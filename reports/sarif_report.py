@@ -105,8 +105,8 @@ class _Rules:
         ids += [finding.check for finding in result.findings if finding.check not in ids]
         self.ids = list(dict.fromkeys(ids))
         self.index = {check: position for position, check in enumerate(self.ids)}
-        # The result's own descriptions (checks.toml at audit time); a check named only by a
-        # finding, or a stage ("explain", "privacy", "text"), has none and gets a generic line.
+        # The result's own descriptions (the knowledge files at audit time); a check named only by
+        # a finding, or a stage ("explain", "privacy", "text"), has none and gets a generic line.
         self.descriptions = {
             check.id: check.description for check in result.checks if check.description
         }

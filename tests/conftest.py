@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pickle
+import tomllib
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -161,6 +162,18 @@ def merged_both_ways(pieces: Sequence[Any]) -> tuple[Any, Any]:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+CHECK_FILES = Path(__file__).resolve().parents[1] / "audit" / "knowledge" / "checks"
+
+
+def shipped_check_files() -> dict[str, dict[str, Any]]:
+    """Each check's knowledge file as plain TOML, by id (the file's name): what reports are
+    compared with, read apart from the loader under test."""
+    return {
+        path.name.removesuffix(".toml"): tomllib.loads(path.read_text("utf-8"))
+        for path in sorted(CHECK_FILES.glob("*.toml"))
+    }
 
 
 @dataclass

@@ -4,6 +4,8 @@ change that ships it; a released id is never removed or renamed."""
 
 from __future__ import annotations
 
+from conftest import CHECK_FILES
+
 from audit.core.check_knowledge import causes, check_table
 from audit.core.registry import CHECKS
 
@@ -41,7 +43,9 @@ def test_the_registry_runs_exactly_the_released_checks_in_order() -> None:
     assert tuple(check.id for check in CHECKS) == RELEASED
 
 
-def test_every_released_check_has_its_knowledge() -> None:
+def test_every_released_check_has_exactly_one_knowledge_file() -> None:
+    files = sorted(path.name for path in CHECK_FILES.iterdir() if path.name != "README.md")
+    assert files == sorted(f"{check}.toml" for check in RELEASED)
     assert set(check_table()) == set(RELEASED)
 
 

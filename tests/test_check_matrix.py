@@ -575,7 +575,7 @@ class Row:
     subject: tuple[str, ...]  # the measurement's evidence.feature
     metric: str
     severity: Severity
-    owner: Role  # who is accountable for the check's findings (roles.toml)
+    owner: Role  # who is accountable for the check's findings (its knowledge file)
     expected: Callable[[Scenario], float]  # the evidence value, computed here
     tolerance: float = 1e-6
     details: Mapping[str, Any] = field(default_factory=dict)  # held in evidence.details

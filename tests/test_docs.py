@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import shipped_check_files
 from typer.core import TyperGroup, TyperOption
 
 from audit.cli import app
@@ -20,9 +21,7 @@ DOCS = REPO / "docs"
 DEFAULTS = tomllib.loads(
     (REPO / "audit" / "knowledge" / "policy_defaults.toml").read_text(encoding="utf-8")
 )
-CHECK_TABLE = tomllib.loads(
-    (REPO / "audit" / "knowledge" / "checks.toml").read_text(encoding="utf-8")
-)
+CHECK_TABLE = shipped_check_files()
 
 
 def _doc(name: str) -> str:

@@ -12,7 +12,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import tomllib
 import xml.etree.ElementTree as ET
 from collections import Counter
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import xmlschema
+from conftest import shipped_check_files
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from typer.testing import CliRunner
@@ -409,7 +409,7 @@ def test_sarif_validates_and_maps_every_finding(
 
 
 def test_sarif_rules_take_their_description_from_the_report(audit_run: dict[str, Any]) -> None:
-    shipped = tomllib.loads((REPO / "audit" / "knowledge" / "checks.toml").read_text("utf-8"))
+    shipped = shipped_check_files()
     document = audit_run["document"]
     rules = {
         rule["id"]: rule

@@ -1,5 +1,6 @@
-"""Who acts on a finding: the shipped role table (knowledge/roles.toml) and the user's
-overrides from the policy file, resolved per check and severity."""
+"""Who acts on a finding: the roles (knowledge/roles.toml), each check's shipped ownership
+(its knowledge file, audit.core.check_knowledge) and the user's overrides from the policy
+file, resolved per check and severity."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from audit.core.check_knowledge import Ownership, check_table
 from audit.core.findings import Role, Severity
 
 
@@ -33,28 +35,20 @@ class RoleInfo:
     duty: str
 
 
-@dataclass(frozen=True)
-class Ownership:
-    accountable: Role
-    consulted: tuple[Role, ...]
-    references: tuple[str, ...]
-    actions: dict[Role, str]
-
-
 @cache
-def _shipped() -> dict[str, Any]:
+def _shipped_roles() -> dict[str, Any]:
     text = resources.files("audit").joinpath("knowledge/roles.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    return tomllib.loads(text)["roles"]
 
 
 def mapped_checks() -> frozenset[str]:
-    return frozenset(_shipped()["checks"])
+    # Every knowledge file names its owner, so every described check is mapped.
+    return frozenset(check_table())
 
 
 def role_infos() -> tuple[RoleInfo, ...]:
     return tuple(
-        RoleInfo(Role(key), entry["name"], entry["duty"])
-        for key, entry in _shipped()["roles"].items()
+        RoleInfo(Role(key), entry["name"], entry["duty"]) for key, entry in _shipped_roles().items()
     )
 
 
@@ -63,21 +57,15 @@ class AccountabilityTable:
     overrides: dict[str, AccountabilityOverride]
 
     def owner(self, check: str, severity: Severity) -> Ownership:
-        shipped = _shipped()["checks"].get(check)
-        if shipped is None:
-            # Registered checks are all mapped (a test asserts it); this guards plugins.
-            raise KeyError(f"check {check!r} has no entry in roles.toml")
-        entry = {**shipped, **shipped.get("severity", {}).get(severity.value, {})}
-        actions = {
-            Role(role): text
-            for role, text in {
-                **shipped.get("actions", {}),
-                **shipped.get("severity", {}).get(severity.value, {}).get("actions", {}),
-            }.items()
-        }
-        accountable = Role(entry["accountable"])
-        consulted = [Role(role) for role in entry.get("consulted", [])]
-        references = list(entry.get("references", []))
+        info = check_table().get(check)
+        if info is None:
+            # Registered checks all have a knowledge file (a test asserts it); this guards plugins.
+            raise KeyError(f"check {check!r} has no knowledge file in audit/knowledge/checks/")
+        shipped = info.ownership.at(severity)
+        accountable = shipped.accountable
+        consulted = list(shipped.consulted)
+        references = list(shipped.references)
+        actions = dict(shipped.actions)
         override = self.overrides.get(check)
         if override is not None:
             accountable = override.accountable or accountable

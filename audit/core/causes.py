@@ -3,10 +3,11 @@
 A check reports every measurement past its threshold. Several of them often describe one
 cause: the gap between women and men shows in the selection-rate ratio, the parity
 difference, the equalized-odds ratio and the four-fifths rule at once. Checks that share a
-``cause`` (checks.toml) are merged here per slice (their evidence's ``feature``): the policy's
-first violated metric (``headline_order``) heads the finding, every other measurement becomes
-its related evidence. The headline is the most severe measurement (the first in the policy's
-order among equals), so the finding's title, grade and reason are one measurement's.
+``cause`` (in their knowledge files) are merged here per slice (their evidence's ``feature``):
+the policy's first violated metric (``headline_order``) heads the finding, every other
+measurement becomes its related evidence. The headline is the most severe measurement (the
+first in the policy's order among equals), so the finding's title, grade and reason are one
+measurement's.
 
 An intersection (sex×race) whose headline gap is no larger than a parent slice's, i.e. its
 value does not lie past that parent's interval for the same metric, is the parent's cause

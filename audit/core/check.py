@@ -71,7 +71,7 @@ class Grade:
     reason: str  # one plain sentence: why this severity (threshold, how far, the interval)
 
 
-# The severity each threshold grade has unless a check caps it (checks.toml severity_note).
+# The severity each threshold grade has unless a check caps it (its knowledge file's severity_note).
 USUAL_SEVERITY = {
     "uncertain": Severity.MEDIUM,
     "clear": Severity.HIGH,
@@ -135,8 +135,8 @@ def _sentence(info: CheckInfo, key: str, severity: Severity, why: str) -> str:
 
 
 def graded_as(info: CheckInfo, key: str, **words: Any) -> Grade:
-    """The grade a check gives by rule rather than by threshold: checks.toml's severity and
-    reason for ``key`` (its {placeholders} filled from ``words``)."""
+    """The grade a check gives by rule rather than by threshold: its knowledge file's severity
+    and reason for ``key`` (its {placeholders} filled from ``words``)."""
     severity = info.severity[key]
     return Grade(severity, None, _sentence(info, key, severity, info.reasons[key].format(**words)))
 

@@ -1,4 +1,5 @@
-"""What each check is, from audit/knowledge/checks.toml: its wording, grades and cause.
+"""What each check is, from its file audit/knowledge/checks/<check id>.toml: its wording,
+grades and cause, and who acts on its findings (the keys: knowledge/checks/README.md).
 
 Apart from the engine so that reading a report (audit.core.compare, the renderers) can use it
 without loading the checks' computations.
@@ -7,12 +8,53 @@ without loading the checks' computations.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
-from audit.core.findings import Severity
+from audit.core.findings import Role, Severity
+
+CHECKS_DIR = "knowledge/checks"
+# A file's keys (knowledge/checks/README.md); any other is an error, so a misspelt one is not
+# silently ignored.
+_CHECK_KEYS = {
+    "description",
+    "title",
+    "recommendation",
+    "advice",
+    "subject",
+    "severity",
+    "accountability",
+}
+_OPTIONAL_CHECK_KEYS = {"reasons", "severity_note", "cause"}
+_OWNERSHIP_KEYS = {"consulted", "references", "actions"}
+
+
+@dataclass(frozen=True)
+class Ownership:
+    """Who acts on a finding: the one accountable role, the roles consulted, the obligations
+    the finding speaks to, and what each role should do."""
+
+    accountable: Role
+    consulted: tuple[Role, ...]
+    references: tuple[str, ...]
+    actions: dict[Role, str]
+
+
+@dataclass(frozen=True)
+class CheckOwnership:
+    """A check's shipped ``[accountability]``; a policy file adjusts it per finding
+    (audit.core.accountability)."""
+
+    base: Ownership
+    # [accountability.severity.<level>], each already laid over the base: its keys replace
+    # the base's, its actions add to them.
+    by_severity: dict[Severity, Ownership]
+
+    def at(self, severity: Severity) -> Ownership:
+        return self.by_severity.get(severity, self.base)
 
 
 @dataclass(frozen=True)
@@ -30,26 +72,86 @@ class CheckInfo:
     severity_note: str | None
     # Findings of one cause and one slice become one finding (audit.core.causes); None: each stands.
     cause: str | None
+    ownership: CheckOwnership
 
 
-@cache
-def check_table() -> dict[str, CheckInfo]:
-    text = resources.files("audit").joinpath("knowledge/checks.toml").read_text("utf-8")
-    return {
-        check_id: CheckInfo(
+def _check_keys(table: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
+    # Named one at a time, in a stable order, so the message says exactly what to fix.
+    missing = sorted(required - table.keys())
+    if missing:
+        raise ValueError(f"{where}missing key {missing[0]!r}")
+    unknown = sorted(table.keys() - required - optional)
+    if unknown:
+        known = ", ".join(sorted(required | optional))
+        raise ValueError(f"{where}unknown key {unknown[0]!r}; keys: {known}")
+
+
+def _roles(names: Collection[str]) -> tuple[Role, ...]:
+    return tuple(Role(name) for name in names)
+
+
+def _actions(table: dict[str, str]) -> dict[Role, str]:
+    return {Role(role): text for role, text in table.items()}
+
+
+def _ownership(table: dict[str, Any]) -> CheckOwnership:
+    _check_keys(table, {"accountable"}, _OWNERSHIP_KEYS | {"severity"}, "[accountability] ")
+    base = Ownership(
+        accountable=Role(table["accountable"]),
+        consulted=_roles(table.get("consulted", ())),
+        references=tuple(table.get("references", ())),
+        actions=_actions(table.get("actions", {})),
+    )
+    by_severity = {}
+    for level, entry in table.get("severity", {}).items():
+        where = f"[accountability.severity.{level}] "
+        _check_keys(entry, set(), _OWNERSHIP_KEYS | {"accountable"}, where)
+        by_severity[Severity(level)] = Ownership(
+            accountable=Role(entry.get("accountable", base.accountable)),
+            consulted=_roles(entry["consulted"]) if "consulted" in entry else base.consulted,
+            references=tuple(entry.get("references", base.references)),
+            actions={**base.actions, **_actions(entry.get("actions", {}))},
+        )
+    return CheckOwnership(base, by_severity)
+
+
+def load_check_info(check_id: str, text: str, source: str | None = None) -> CheckInfo:
+    """One check's knowledge file, the TOML ``text``; a plugin ships its own the same way.
+    Errors name ``source`` (the file; ``<check id>.toml`` unless given) and the key."""
+    try:
+        entry = tomllib.loads(text)
+        _check_keys(entry, _CHECK_KEYS, _OPTIONAL_CHECK_KEYS, "")
+        subject = entry["subject"]
+        if subject not in ("model", "data"):
+            raise ValueError(f"subject must be 'model' or 'data', got {subject!r}")
+        return CheckInfo(
             id=check_id,
             title=entry["title"],
             recommendation=entry["recommendation"],
             advice=entry["advice"],
-            subject=entry["subject"],
+            subject=subject,
             description=entry["description"],
             severity={grade: Severity(level) for grade, level in entry["severity"].items()},
             reasons=entry.get("reasons", {}),
             severity_note=entry.get("severity_note"),
             cause=entry.get("cause"),
+            ownership=_ownership(entry["accountability"]),
         )
-        for check_id, entry in tomllib.loads(text).items()
-    }
+    except ValueError as exc:  # tomllib.TOMLDecodeError and an unknown role or severity too
+        raise ValueError(f"{source or f'{check_id}.toml'}: {exc}") from exc
+
+
+@cache
+def check_table() -> dict[str, CheckInfo]:
+    folder = resources.files("audit").joinpath(CHECKS_DIR)
+    table = {}
+    # The file's name is the check's id; sorted so the table does not depend on the file system.
+    for entry in sorted(folder.iterdir(), key=lambda entry: entry.name):
+        if entry.name.endswith(".toml"):
+            check_id = entry.name.removesuffix(".toml")
+            source = f"audit/{CHECKS_DIR}/{entry.name}"
+            table[check_id] = load_check_info(check_id, entry.read_text("utf-8"), source)
+    return table
 
 
 def causes() -> dict[str, str]:

@@ -73,7 +73,7 @@ class CheckRun:
     status: CheckStatus
     reason: str | None
     findings: int
-    # What the check judges (checks.toml); None for a stage ("explain", "privacy", "text").
+    # What the check judges (its knowledge file); None for a stage ("explain", "privacy", "text").
     description: str | None = None
     # Its measurements past their thresholds: more than ``findings`` where several are one
     # cause (audit.core.causes) and another check's finding heads them. None for a stage.
