@@ -124,10 +124,8 @@ class _Rules:
         severity = self._default_severity(check)
         description = self.descriptions.get(check) or _table_description(check)
         recommendation = generic_recommendation(check)
-        try:
-            owner = self.table.owner(check, severity)
-        except KeyError:
-            owner = None
+        info = check_table().get(check)
+        owner = self.table.owner(info, severity) if info is not None else None
         references = list(
             dict.fromkeys(
                 [

@@ -19,7 +19,7 @@ import pytest
 from conftest import ADULT_DATA, ADULT_MODEL, adult_request, merged_both_ways
 
 from audit.api import AuditRequest, run_audit
-from audit.core.findings import Finding
+from audit.core.check import Measurement
 from audit.core.registry import CHECKS, AuditContext
 from audit.core.result import SCHEMA_VERSION, AuditResult, GroupStatus
 from audit.core.serialize import to_document, validate_document
@@ -44,7 +44,7 @@ class ScoreCapture:
     needs: tuple[str, ...] = ()
     seen: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         assert context.scores is not None
         self.seen.append((context.scores.copy(), context.labels.copy()))
         return ()

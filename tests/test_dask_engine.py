@@ -22,8 +22,9 @@ from conftest import Cli, adult_request
 
 import audit.stream.dask_engine
 from audit.api import AuditRequest, run_audit
+from audit.core.check import Measurement
 from audit.core.registry import CHECKS, AuditContext
-from audit.core.result import AuditResult, Finding
+from audit.core.result import AuditResult
 from audit.core.serialize import to_document
 from audit.stream.sample import ROWS_PER_CELL, row_keys
 
@@ -194,7 +195,7 @@ class SampleCapture:
     needs: tuple[str, ...] = ()
     frames: list[pd.DataFrame] = field(default_factory=list)
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         self.frames.append(context.frame)
         return ()
 

@@ -21,8 +21,11 @@ import pytest
 from markupsafe import escape
 
 from audit import AuditRequest, run_audit, to_document, validate_document
-from audit.core.findings import Evidence, Finding, Role, Severity
+from audit.core.check import Measurement
+from audit.core.check_knowledge import load_check_info
+from audit.core.findings import Evidence, finding_id
 from audit.core.output import write_outputs
+from audit.core.policy import Threshold
 from audit.core.registry import CHECKS, CheckSkipped
 from reports import available_formatters, render
 
@@ -605,14 +608,33 @@ def test_long_names_wrap_and_stay_escaped() -> None:
     assert out.replace("<wbr>", "") == str(escape(name))
 
 
+PLUGIN_KNOWLEDGE = """
+description = "A plugin's custom score per slice against a maximum."
+title = "Custom score for {feature} is {value} ({bound} {threshold})"
+recommendation = "Look into the custom score."
+advice = "Look into the custom score."
+subject = "model"
+severity = { uncertain = "medium", clear = "high", critical = "critical" }
+
+[accountability]
+accountable = "regulator"
+consulted = ["developer"]
+references = ["Internal control C-7"]
+
+[accountability.actions]
+regulator = "Ask for the custom evidence file."
+"""
+
+
 class _PluginCheck:
     """A check this report has no wording for, owned by the regulator, with one sample
     size for two groups (not one size per group)."""
 
     id = "plugin.custom"
     needs = ()
+    knowledge = load_check_info("plugin.custom", PLUGIN_KNOWLEDGE)
 
-    def run(self, context: Any) -> tuple:
+    def run(self, context: Any) -> tuple[Measurement, ...]:
         evidence = Evidence(
             metric="custom_score",
             value=0.42,
@@ -622,23 +644,14 @@ class _PluginCheck:
             feature=("grp",),
             groups=(("A",), ("B",)),
             n=(250,),
-            statistically_clear=True,
             details={"attack_accuracy": np.float64(0.7125), "rounds": np.int64(5), "notes": []},
         )
         return (
-            Finding(
-                id="plugin.custom:1",
-                fingerprint="plugin.custom|grp",
-                check=self.id,
-                title="Custom score for grp is 0.420 (maximum 0.300)",
-                severity=Severity.HIGH,
-                roles=(Role.REGULATOR, Role.DEVELOPER),
-                accountable=Role.REGULATOR,
-                consulted=(Role.DEVELOPER,),
-                actions={Role.REGULATOR: "Ask for the custom evidence file."},
+            Measurement(
+                key=("grp",),
                 evidence=evidence,
-                recommendation="Look into the custom score.",
-                references=("Internal control C-7",),
+                threshold=Threshold(max=0.3),
+                words={"feature": "grp"},
             ),
         )
 
@@ -648,7 +661,9 @@ def test_a_check_without_wording_keeps_its_title_details_and_owner(tmp_path: Pat
     result = run_audit(_known_request(data), checks=(*CORE_CHECKS, _PluginCheck()))
     page = parse(render(result, ["html"])["report.html"])
     article = next(
-        a for a in page.with_class("finding") if a.attrs["data-finding"] == "plugin.custom:1"
+        a
+        for a in page.with_class("finding")
+        if a.attrs["data-finding"] == finding_id("plugin.custom", "grp")
     )
     assert not article.with_class("plain")  # its title already says it
     facts = {row[0]: row[1] for row in _rows(article.table("Facts of finding"))}

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from audit.core.check_knowledge import Ownership, check_table
+from audit.core.check_knowledge import CheckInfo, Ownership, check_table
 from audit.core.findings import Role, Severity
 
 
@@ -56,17 +56,14 @@ def role_infos() -> tuple[RoleInfo, ...]:
 class AccountabilityTable:
     overrides: dict[str, AccountabilityOverride]
 
-    def owner(self, check: str, severity: Severity) -> Ownership:
-        info = check_table().get(check)
-        if info is None:
-            # Registered checks all have a knowledge file (a test asserts it); this guards plugins.
-            raise KeyError(f"check {check!r} has no knowledge file in audit/knowledge/checks/")
+    def owner(self, info: CheckInfo, severity: Severity) -> Ownership:
+        """Who acts on a finding of the check ``info`` describes (shipped or a plugin's)."""
         shipped = info.ownership.at(severity)
         accountable = shipped.accountable
         consulted = list(shipped.consulted)
         references = list(shipped.references)
         actions = dict(shipped.actions)
-        override = self.overrides.get(check)
+        override = self.overrides.get(info.id)
         if override is not None:
             accountable = override.accountable or accountable
             if override.consulted is not None:

@@ -1,4 +1,10 @@
-"""What every check shares: its protocol, the context it reads and its knowledge-table entry."""
+"""What every check shares: its protocol, the context it reads and what it returns.
+
+A check measures; the engine judges (audit.core.judge). A check returns one ``Measurement``
+per subject it examined, passes included, and says how the subject is graded: against a policy
+threshold, or by a rule of its knowledge file. The engine grades, makes the findings (their
+ids, wording and owners) and records the passes, so no check builds a finding itself.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +17,7 @@ import pandas as pd
 
 from audit.core.accountability import AccountabilityTable
 from audit.core.check_knowledge import CheckInfo
-from audit.core.findings import Evidence, Finding, Severity, finding_id, fingerprint
+from audit.core.findings import Evidence, Severity
 from audit.core.policy import Policy, Threshold
 from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix
@@ -46,14 +52,6 @@ class AuditContext:
         if report is not None and not isinstance(report, kind):
             raise TypeError(f"stage {stage_id!r} reported a {type(report).__name__}, not {kind}")
         return report
-
-
-class Check(Protocol):
-    id: str
-    # The stages whose reports the check reads: the runner runs a stage a check needs.
-    needs: tuple[str, ...]
-
-    def run(self, context: AuditContext) -> tuple[Finding, ...]: ...
 
 
 def format_number(value: float | None) -> str:
@@ -141,27 +139,32 @@ def graded_as(info: CheckInfo, key: str, **words: Any) -> Grade:
     return Grade(severity, None, _sentence(info, key, severity, info.reasons[key].format(**words)))
 
 
-def make_finding(
-    info: CheckInfo,
-    context: AuditContext,
-    graded: Grade,
-    evidence: Evidence,
-    key: tuple[Any, ...],
-    **words: Any,
-) -> Finding:
-    owner = context.accountability.owner(info.id, graded.severity)
-    return Finding(
-        id=finding_id(info.id, *key),
-        fingerprint=fingerprint(info.id, *key),
-        check=info.id,
-        title=info.title.format(**words),
-        severity=graded.severity,
-        severity_reason=graded.reason,
-        roles=(owner.accountable, *owner.consulted),
-        accountable=owner.accountable,
-        consulted=owner.consulted,
-        actions=owner.actions,
-        evidence=evidence,
-        recommendation=info.recommendation.format(**words),
-        references=owner.references,
-    )
+@dataclass(frozen=True)
+class Measurement:
+    """What a check measured about one subject, and how the engine is to judge it.
+
+    ``threshold``: graded by ``grade`` against it (value and interval from ``evidence``), a pass
+    when it complies. ``rule``: a violation whose grade is the knowledge file's ``rule`` key
+    (``graded_as``). Neither: measured and within the policy, a recorded pass.
+    """
+
+    key: tuple[Any, ...]  # the subject: the finding's id and fingerprint are made from it
+    evidence: Evidence  # the engine sets statistically_clear when it grades by threshold
+    # Placeholders of the knowledge file's title, recommendation and reasons. The engine adds
+    # value, bound and threshold from the evidence, written by ``show``, unless given here.
+    words: Mapping[str, Any] = field(default_factory=dict)
+    threshold: Threshold | None = None
+    rule: str | None = None
+    show: Callable[[float | None], str] = format_number
+
+    def __post_init__(self) -> None:
+        if self.threshold is not None and self.rule is not None:
+            raise ValueError("a measurement is graded by a threshold or by a rule, not both")
+
+
+class Check(Protocol):
+    id: str
+    # The stages whose reports the check reads: the runner runs a stage a check needs.
+    needs: tuple[str, ...]
+
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]: ...

@@ -83,6 +83,16 @@ class Finding:
         return (headline, *self.related_evidence)
 
 
+@dataclass(frozen=True)
+class RecordedPass:
+    """A measurement that complied with the policy: what was compared, kept beside the
+    findings so that a report can list every comparison (JUnit's passing cases)."""
+
+    check: str
+    fingerprint: str  # as its finding would have had
+    evidence: Evidence
+
+
 def _part(value: object) -> str:
     if isinstance(value, tuple):
         return (

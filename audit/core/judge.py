@@ -1,30 +1,43 @@
-"""Running the checks and judging what they found: one finding per cause (audit.core.causes)."""
+"""The engine's judgement: grading what the checks measured, and one finding per cause.
+
+Each check returns measurements (audit.core.check.Measurement). Here each is graded against
+its threshold or by its rule; a violation becomes a finding (its id, wording from the check's
+knowledge file, owner from the accountability table), a compliant one a recorded pass. Then
+findings of one cause are merged (audit.core.causes), once for every check.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 
 from audit.core.causes import one_finding_per_cause
-from audit.core.check import AuditContext, Check, CheckSkipped
-from audit.core.check_knowledge import causes, check_table
-from audit.core.findings import Finding
+from audit.core.check import AuditContext, Check, CheckSkipped, Grade, Measurement, grade, graded_as
+from audit.core.check_knowledge import CheckInfo, causes, check_table
+from audit.core.findings import Finding, RecordedPass, finding_id, fingerprint
 from audit.core.result import CheckRun, CheckStatus
 
 
-def run_checks(
-    context: AuditContext, checks: Sequence[Check]
-) -> tuple[tuple[Finding, ...], tuple[CheckRun, ...]]:
+@dataclass(frozen=True)
+class Verdicts:
+    findings: tuple[Finding, ...]  # one per cause, most severe first
+    passes: tuple[RecordedPass, ...]
+    runs: tuple[CheckRun, ...]  # in check order
+
+
+def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
     findings: list[Finding] = []
+    passes: list[RecordedPass] = []
     # In check order: a finished run, or the id and description of a check that ran and
     # whose counts wait for the judgement of causes.
     outcomes: list[CheckRun | tuple[str, str | None]] = []
     for check in checks:
+        info = knowledge_of(check)
         # Carried into the result so that every report describes a check from one source.
-        info = check_table().get(check.id)
         description = info.description if info is not None else None
         try:
-            found = check.run(context)
+            made, kept = _judged(check.id, info, context, check.run(context))
         except CheckSkipped as skip:
             outcomes.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0, description))
             continue
@@ -32,10 +45,11 @@ def run_checks(
             reason = f"{type(exc).__name__}: {exc}".strip()
             outcomes.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0, description))
             continue
-        findings.extend(found)
+        findings.extend(made)
+        passes.extend(kept)
         outcomes.append((check.id, description))
-    judged = one_finding_per_cause(findings, causes(), context.policy.headline_order)
-    headed = Counter(finding.check for finding in judged.findings)
+    merged = one_finding_per_cause(findings, causes(), context.policy.headline_order)
+    headed = Counter(finding.check for finding in merged.findings)
     runs = tuple(
         outcome
         if isinstance(outcome, CheckRun)
@@ -45,8 +59,80 @@ def run_checks(
             None,
             headed[outcome[0]],
             outcome[1],
-            violations=judged.violations.get(outcome[0], 0),
+            violations=merged.violations.get(outcome[0], 0),
         )
         for outcome in outcomes
     )
-    return judged.findings, runs
+    return Verdicts(merged.findings, tuple(passes), runs)
+
+
+def knowledge_of(check: Check) -> CheckInfo | None:
+    """What the check is: its own ``knowledge`` (a plugin's file) or the shipped file."""
+    own: CheckInfo | None = getattr(check, "knowledge", None)
+    return own or check_table().get(check.id)
+
+
+def _judged(
+    check_id: str, info: CheckInfo | None, context: AuditContext, measured: Sequence[Measurement]
+) -> tuple[list[Finding], list[RecordedPass]]:
+    findings: list[Finding] = []
+    passes: list[RecordedPass] = []
+    if not measured:
+        return findings, passes
+    if info is None:
+        raise LookupError(
+            f"check {check_id!r} has no knowledge file: ship audit/knowledge/checks/"
+            f"{check_id}.toml or give the check a 'knowledge' attribute (docs/plugins.md)"
+        )
+    for measurement in measured:
+        graded = judge(info, measurement)
+        if graded is None:
+            key = fingerprint(info.id, *measurement.key)
+            passes.append(RecordedPass(info.id, key, measurement.evidence))
+        else:
+            findings.append(_finding(info, context, measurement, graded))
+    return findings, passes
+
+
+def judge(info: CheckInfo, measurement: Measurement) -> Grade | None:
+    """The grade of one measurement, None when it complies with the policy."""
+    if measurement.rule is not None:
+        return graded_as(info, measurement.rule, **_words(measurement))
+    evidence = measurement.evidence
+    if measurement.threshold is None or evidence.value is None:
+        return None
+    return grade(info, measurement.threshold, evidence.value, evidence.interval, measurement.show)
+
+
+def _words(measurement: Measurement) -> dict[str, object]:
+    evidence, show = measurement.evidence, measurement.show
+    words: dict[str, object] = {"value": show(evidence.value)}
+    if evidence.threshold is not None:
+        words["threshold"] = show(evidence.threshold)
+        words["bound"] = "minimum" if evidence.bound == "min" else "maximum"
+    return {**words, **measurement.words}
+
+
+def _finding(
+    info: CheckInfo, context: AuditContext, measurement: Measurement, graded: Grade
+) -> Finding:
+    evidence = measurement.evidence
+    if measurement.threshold is not None:
+        evidence = replace(evidence, statistically_clear=graded.clear)
+    words = _words(measurement)
+    owner = context.accountability.owner(info, graded.severity)
+    return Finding(
+        id=finding_id(info.id, *measurement.key),
+        fingerprint=fingerprint(info.id, *measurement.key),
+        check=info.id,
+        title=info.title.format(**words),
+        severity=graded.severity,
+        severity_reason=graded.reason,
+        roles=(owner.accountable, *owner.consulted),
+        accountable=owner.accountable,
+        consulted=owner.consulted,
+        actions=owner.actions,
+        evidence=evidence,
+        recommendation=info.recommendation.format(**words),
+        references=owner.references,
+    )

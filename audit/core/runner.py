@@ -96,7 +96,7 @@ def run_prepared(
         accountability=AccountabilityTable(dict(settings.policy.accountability)),
         reports=reports,
     )
-    findings, runs = run_checks(context, checks)
+    verdicts = run_checks(context, checks)
     loaded, predictions, features = model.loaded, model.predictions, model.features
     run = RunInfo(
         started_at=started_at,
@@ -143,10 +143,11 @@ def run_prepared(
         run=run,
         groups=fairness.groups,
         disparities=fairness.disparities,
-        findings=findings,
-        checks=(*failures, *runs),
-        gate=evaluate_gate(findings, settings.policy, settings.baseline),
+        findings=verdicts.findings,
+        checks=(*failures, *verdicts.runs),
+        gate=evaluate_gate(verdicts.findings, settings.policy, settings.baseline),
         privacy=_section(reports, PRIVACY, PrivacyReport),
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
+        passes=verdicts.passes,
     )

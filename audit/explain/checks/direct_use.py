@@ -8,9 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from audit.core.check import AuditContext, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.explain.checks.common import encoded_name, explanations_of, percent, primary_method
 from audit.explain.results import Explanations, MethodResult
 
@@ -93,18 +92,14 @@ class DirectUseCheck:
 
     id = "explain.direct_use"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         explanations = explanations_of(context)
         if not explanations.sensitive_inputs and not explanations.encoded_copies:
             return ()  # no sensitive attribute feeds the model: nothing to use directly
         method = primary_method(explanations)
-        info = check_table()[self.id]
         threshold = context.policy.thresholds[THRESHOLD]
-        findings = []
+        measured = []
         for use in sensitive_uses(explanations, method):
-            graded = grade(info, threshold, use.share, use.share_ci, percent)
-            if graded is None:
-                continue
             evidence = Evidence(
                 metric="attribution_share",
                 value=use.share,
@@ -113,7 +108,6 @@ class DirectUseCheck:
                 bound=threshold.bound,
                 feature=use.feature,
                 n=(method.rows,),
-                statistically_clear=graded.clear,
                 details={
                     "method": method.method,
                     "share_by_method": use.share_by_method,
@@ -129,17 +123,13 @@ class DirectUseCheck:
                     **use.details,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=use.key,
-                    column=use.words,
-                    value=percent(use.share),
-                    threshold=percent(threshold.limit),
-                    method=method.method,
+                    evidence=evidence,
+                    threshold=threshold,
+                    show=percent,
+                    words={"column": use.words, "method": method.method},
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

@@ -3,9 +3,8 @@ column, its encoded copies, or both together) changes decisions."""
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.explain.checks.common import encoded_name, explanations_of, percent
 from audit.explain.results import Flip
 
@@ -17,22 +16,17 @@ class FlipCheck:
 
     id = "explain.counterfactual_flip"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         explanations = explanations_of(context)
-        info = check_table()[self.id]
         threshold = context.policy.thresholds[THRESHOLD]
         by_attribute: dict[str, list[Flip]] = {}
         for flip in explanations.flips:
             if flip.changed_share is not None:
                 by_attribute.setdefault(flip.attribute, []).append(flip)
-        findings = []
+        measured = []
         for attribute, flips in by_attribute.items():
-            # One finding per attribute, graded by its worst pair; every pair is in the details.
+            # One measurement per attribute, its worst pair; every pair is in the details.
             worst = max(flips, key=lambda flip: (flip.changed_share or 0.0, flip.n))
-            assert worst.changed_share is not None  # filtered above
-            graded = grade(info, threshold, worst.changed_share, worst.ci, percent)
-            if graded is None:
-                continue
             evidence = Evidence(
                 metric="flip_rate",
                 value=worst.changed_share,
@@ -42,7 +36,6 @@ class FlipCheck:
                 feature=(attribute,),
                 groups=((worst.from_group,), (worst.to_group,)),
                 n=(worst.n,),
-                statistically_clear=graded.clear,
                 details={
                     "columns": list(worst.columns),
                     "mean_score_change": worst.mean_score_change,
@@ -60,18 +53,17 @@ class FlipCheck:
                     ],
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(attribute,),
-                    attribute=encoded_name(attribute, worst.columns),
-                    value=percent(worst.changed_share),
-                    threshold=percent(threshold.limit),
-                    source=worst.from_group,
-                    target=worst.to_group,
+                    evidence=evidence,
+                    threshold=threshold,
+                    show=percent,
+                    words={
+                        "attribute": encoded_name(attribute, worst.columns),
+                        "source": worst.from_group,
+                        "target": worst.to_group,
+                    },
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

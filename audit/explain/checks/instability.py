@@ -3,9 +3,8 @@ should not be quoted as evidence."""
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.findings import Evidence
 from audit.core.policy import Threshold
 from audit.explain.checks.common import explanations_of
 from audit.explain.results import CAPTUM_METHODS
@@ -19,20 +18,19 @@ class InstabilityCheck:
 
     id = "explain.instability"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         explanations = explanations_of(context)
         agreement_limit = context.policy.thresholds[AGREEMENT]
         completeness_limit = context.policy.thresholds[COMPLETENESS]
-        findings = []
+        measured = []
         for agreement in explanations.agreement:
             # SHAP against each Captum method: two independent families of explanation.
             if agreement.methods[0] != "shap" or agreement.methods[1] not in CAPTUM_METHODS:
                 continue
-            if agreement.spearman is None or not agreement_limit.violated_by(agreement.spearman):
+            if agreement.spearman is None:
                 continue
-            findings.append(
-                self._finding(
-                    context,
+            measured.append(
+                _measurement(
                     agreement_limit,
                     "rank_agreement",
                     agreement.spearman,
@@ -43,54 +41,54 @@ class InstabilityCheck:
                 )
             )
         for name, method in explanations.methods.items():
-            measured = method.completeness
-            if method.status != "ok" or measured is None or not measured.judged:
+            completeness = method.completeness
+            if method.status != "ok" or completeness is None or not completeness.judged:
                 continue
-            error = measured.relative_error
-            if error is None or not completeness_limit.violated_by(error):
+            error = completeness.relative_error
+            if error is None:
                 continue
-            findings.append(
-                self._finding(
-                    context,
+            measured.append(
+                _measurement(
                     completeness_limit,
                     "completeness_error",
                     error,
                     (name,),
-                    {"mean_abs_error": measured.mean_abs_error, "reference": measured.reference},
+                    {
+                        "mean_abs_error": completeness.mean_abs_error,
+                        "reference": completeness.reference,
+                    },
                     what=f"{name} attributions miss f(x) - f(reference) by "
                     f"{format_number(error)} of it on average",
                 )
             )
-        return tuple(findings)
+        return tuple(measured)
 
-    def _finding(
-        self,
-        context: AuditContext,
-        threshold: Threshold,
-        metric: str,
-        value: float,
-        methods: tuple[str, ...],
-        details: dict[str, object],
-        what: str,
-    ) -> Finding:
-        info = check_table()[self.id]
-        # No sampling interval: the value describes these explanations, not a population.
+
+def _measurement(
+    threshold: Threshold,
+    metric: str,
+    value: float,
+    methods: tuple[str, ...],
+    details: dict[str, object],
+    what: str,
+) -> Measurement:
+    # No sampling interval: the value describes these explanations, not a population, so a
+    # violation is graded by rule, critical past the critical level.
+    if not threshold.violated_by(value):
+        level = None
+    else:
         level = "critical" if threshold.critical_by(value) else "clear"
-        evidence = Evidence(
-            metric=metric,
-            value=value,
-            threshold=threshold.limit,
-            bound=threshold.bound,
-            feature=(),
-            details={"methods": list(methods), **details},
-        )
-        return make_finding(
-            info,
-            context,
-            graded_as(info, level, what=what, limit=format_number(threshold.limit)),
-            evidence,
-            key=(metric, methods),
-            what=what,
-            bound="minimum" if threshold.bound == "min" else "maximum",
-            threshold=format_number(threshold.limit),
-        )
+    evidence = Evidence(
+        metric=metric,
+        value=value,
+        threshold=threshold.limit,
+        bound=threshold.bound,
+        feature=(),
+        details={"methods": list(methods), **details},
+    )
+    return Measurement(
+        key=(metric, methods),
+        evidence=evidence,
+        rule=level,
+        words={"what": what, "limit": format_number(threshold.limit)},
+    )

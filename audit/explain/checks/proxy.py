@@ -5,9 +5,9 @@ proxy of it."""
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.findings import Evidence
+from audit.core.policy import Threshold
 from audit.explain.checks.common import explanations_of, percent, primary_method
 
 SHARE = "explain_attribution_share"
@@ -19,12 +19,11 @@ class ProxyCheck:
 
     id = "explain.proxy"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         explanations = explanations_of(context)
         if not explanations.associations:
             return ()
         method = primary_method(explanations)
-        info = check_table()[self.id]
         share_limit = context.policy.thresholds[SHARE]
         association_limit = context.policy.thresholds[ASSOCIATION]
         copied = {
@@ -32,39 +31,18 @@ class ProxyCheck:
             for copy in explanations.encoded_copies
             for column in copy.columns
         }
-        findings = []
+        measured = []
         for association in explanations.associations:
             strength = association.value
-            if strength is None or not association_limit.violated_by(strength):
-                continue
-            if (association.column, association.attribute) in copied:
+            if strength is None or (association.column, association.attribute) in copied:
                 continue
             importance = method.importance_of(association.column)
-            if importance is None or not share_limit.violated_by(importance.share):
+            if importance is None:
                 continue
             interval = importance.share_ci
             # Clear when the share's whole interval is material; the association is measured
             # on the whole data, so its sampling error is small beside the share's.
             clear = interval is not None and all(share_limit.violated_by(end) for end in interval)
-            if not clear:
-                level = "uncertain"
-            elif association_limit.critical_by(strength) and share_limit.critical_by(
-                importance.share
-            ):
-                level = "critical"
-            else:
-                level = "clear"
-            graded = graded_as(
-                info,
-                level,
-                share=percent(importance.share),
-                share_limit=percent(share_limit.limit),
-                share_critical=percent(share_limit.critical or share_limit.limit),
-                association=format_number(strength),
-                association_critical=format_number(
-                    association_limit.critical or association_limit.limit
-                ),
-            )
             evidence = Evidence(
                 metric="attribution_share",
                 value=importance.share,
@@ -84,18 +62,37 @@ class ProxyCheck:
                     "mutual_information": association.mutual_information,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(association.column, association.attribute),
-                    column=association.column,
-                    attribute=association.attribute,
-                    measure=association.measure.replace("_", " "),
-                    association=format_number(strength),
-                    share=percent(importance.share),
+                    evidence=evidence,
+                    rule=_level(share_limit, association_limit, importance.share, strength, clear),
+                    words={
+                        "column": association.column,
+                        "attribute": association.attribute,
+                        "measure": association.measure.replace("_", " "),
+                        "association": format_number(strength),
+                        "share": percent(importance.share),
+                        "share_limit": percent(share_limit.limit),
+                        "share_critical": percent(share_limit.critical or share_limit.limit),
+                        "association_critical": format_number(
+                            association_limit.critical or association_limit.limit
+                        ),
+                    },
                 )
             )
-        return tuple(findings)
+        return tuple(measured)
+
+
+def _level(
+    share_limit: Threshold, association_limit: Threshold, share: float, strength: float, clear: bool
+) -> str | None:
+    """The grade of a proxy, None when the column is not one: it must both track the
+    attribute strongly and carry a material share of the attribution."""
+    if not association_limit.violated_by(strength) or not share_limit.violated_by(share):
+        return None
+    if not clear:
+        return "uncertain"
+    if association_limit.critical_by(strength) and share_limit.critical_by(share):
+        return "critical"
+    return "clear"

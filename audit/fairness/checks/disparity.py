@@ -6,9 +6,8 @@ its own check because a gap in what the scores mean has its own cause and owner.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_groups, format_number, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_groups
+from audit.core.findings import Evidence
 from audit.fairness.checks.common import fairness_tables
 from audit.fairness.metrics import DISPARITIES
 
@@ -19,9 +18,8 @@ class DisparityCheck:
     def __init__(self, check_id: str = "fairness.disparity") -> None:
         self.id = check_id
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         tables = fairness_tables(context)
-        info = check_table()[self.id]
         judged = {spec.name for spec in DISPARITIES if spec.check == self.id}
         policy = context.policy
         sizes = {
@@ -29,7 +27,7 @@ class DisparityCheck:
             for stats in tables.slices
             for index, label in enumerate(stats.slice.labels)
         }
-        findings = []
+        measured = []
         for disparity in tables.disparities:
             if (
                 disparity.metric not in judged
@@ -40,9 +38,6 @@ class DisparityCheck:
             threshold = policy.thresholds.get(disparity.metric)
             if threshold is None:
                 continue
-            graded = grade(info, threshold, disparity.value, disparity.ci)
-            if graded is None:
-                continue
             evidence = Evidence(
                 metric=disparity.metric,
                 value=disparity.value,
@@ -52,25 +47,21 @@ class DisparityCheck:
                 feature=disparity.feature,
                 groups=disparity.groups,
                 n=tuple(sizes[(disparity.feature, group)] for group in disparity.groups),
-                statistically_clear=graded.clear,
                 details={
                     "comparison": disparity.comparison,
                     "reference_group": disparity.reference_group,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(disparity.feature, disparity.metric, disparity.comparison),
-                    metric=disparity.metric.replace("_", " "),
-                    feature="×".join(disparity.feature),
-                    value=format_number(disparity.value),
-                    bound="minimum" if threshold.bound == "min" else "maximum",
-                    threshold=format_number(threshold.limit),
-                    groups=format_groups(disparity.groups),
+                    evidence=evidence,
+                    threshold=threshold,
+                    words={
+                        "metric": disparity.metric.replace("_", " "),
+                        "feature": "×".join(disparity.feature),
+                        "groups": format_groups(disparity.groups),
+                    },
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.core.check import AuditContext, format_number, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.core.intervals import interval_of
 from audit.fairness.checks.common import fairness_tables
 
@@ -18,11 +17,10 @@ class FourFifthsCheck:
 
     id = "fairness.four_fifths"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         policy = context.policy
         threshold = policy.thresholds[THRESHOLD]
-        findings = []
+        measured = []
         for stats in fairness_tables(context).slices:
             rates = stats.usable("selection_rate")
             if np.isfinite(rates).sum() < 2 or np.nanmax(rates) <= 0:
@@ -39,39 +37,31 @@ class FourFifthsCheck:
                 if index == top:
                     continue
                 ratio = float(rates[index] / rates[top])
-                interval = interval_of(ratio_replicates[:, index], policy.confidence_level)
-                graded = grade(info, threshold, ratio, interval)
-                if graded is None:
-                    continue
                 group, reference = stats.slice.labels[index], stats.slice.labels[top]
                 evidence = Evidence(
                     metric=THRESHOLD,
                     value=ratio,
-                    interval=interval,
+                    interval=interval_of(ratio_replicates[:, index], policy.confidence_level),
                     threshold=threshold.limit,
                     bound=threshold.bound,
                     feature=stats.slice.features,
                     groups=(group, reference),
                     n=(int(stats.counts[index].sum()), int(stats.counts[top].sum())),
-                    statistically_clear=graded.clear,
                     details={
                         "selection_rate": float(rates[index]),
                         "highest_selection_rate": float(rates[top]),
                     },
                 )
-                findings.append(
-                    make_finding(
-                        info,
-                        context,
-                        graded,
-                        evidence,
+                measured.append(
+                    Measurement(
                         key=(stats.slice.features, group),
-                        feature="×".join(stats.slice.features),
-                        group="/".join(group),
-                        reference="/".join(reference),
-                        value=format_number(ratio),
-                        bound="minimum",
-                        threshold=format_number(threshold.limit),
+                        evidence=evidence,
+                        threshold=threshold,
+                        words={
+                            "feature": "×".join(stats.slice.features),
+                            "group": "/".join(group),
+                            "reference": "/".join(reference),
+                        },
                     )
                 )
-        return tuple(findings)
+        return tuple(measured)

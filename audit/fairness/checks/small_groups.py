@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from audit.core.check import AuditContext, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.fairness.checks.common import fairness_tables
 
 
@@ -15,16 +14,15 @@ class SmallGroupsCheck:
 
     id = "data.small_groups"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         minimum = context.policy.min_group_size
-        findings = []
+        measured = []
         for stats in fairness_tables(context).slices:
             small = np.flatnonzero(~stats.ok)
-            if not len(small):
-                continue
-            groups = tuple(stats.slice.labels[index] for index in small)
-            sizes = tuple(int(stats.counts[index].sum()) for index in small)
+            # A slice without small groups passes with its smallest group as the evidence.
+            shown = small if len(small) else [int(np.argmin(stats.counts.sum(axis=1)))]
+            groups = tuple(stats.slice.labels[index] for index in shown)
+            sizes = tuple(int(stats.counts[index].sum()) for index in shown)
             evidence = Evidence(
                 metric="group_size",
                 value=float(min(sizes)),
@@ -34,16 +32,17 @@ class SmallGroupsCheck:
                 groups=groups,
                 n=sizes,
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded_as(info, "small", count=len(groups), minimum=minimum),
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(stats.slice.features,),
-                    count=len(groups),
-                    feature="×".join(stats.slice.features),
-                    min_group_size=minimum,
+                    evidence=evidence,
+                    rule="small" if len(small) else None,
+                    words={
+                        "count": len(groups),
+                        "minimum": minimum,
+                        "feature": "×".join(stats.slice.features),
+                        "min_group_size": minimum,
+                    },
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

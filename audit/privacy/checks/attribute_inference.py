@@ -7,9 +7,8 @@ never collected or may not be used.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.privacy.checks.common import privacy_report, ready
 from audit.privacy.report import AttributeInferenceResult
 
@@ -21,18 +20,14 @@ class AttributeInferenceCheck:
 
     id = "privacy.attribute_inference"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         result: AttributeInferenceResult = ready(privacy_report(context).attribute_inference)
         threshold = context.policy.thresholds.get(METRIC)
         if threshold is None:
             return ()
-        findings = []
+        measured = []
         for attribute in result.attributes:
             if attribute.status != "ok" or attribute.auc is None:
-                continue
-            graded = grade(info, threshold, attribute.auc, attribute.ci)
-            if graded is None:
                 continue
             evidence = Evidence(
                 metric=METRIC,
@@ -43,7 +38,6 @@ class AttributeInferenceCheck:
                 feature=(attribute.attribute,),
                 groups=tuple((group.group,) for group in attribute.groups),
                 n=tuple(group.n for group in attribute.groups),
-                statistically_clear=graded.clear,
                 details={
                     "chance_auc": attribute.chance_auc,
                     "base_rate": attribute.base_rate,
@@ -52,18 +46,12 @@ class AttributeInferenceCheck:
                     "attack_model": result.attack_model,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(attribute.attribute,),
-                    attribute=attribute.attribute,
-                    value=format_number(attribute.auc),
-                    bound="minimum" if threshold.bound == "min" else "maximum",
-                    threshold=format_number(threshold.limit),
-                    inputs=" and ".join(result.inputs),
+                    evidence=evidence,
+                    threshold=threshold,
+                    words={"attribute": attribute.attribute, "inputs": " and ".join(result.inputs)},
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

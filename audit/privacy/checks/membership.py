@@ -7,9 +7,9 @@ then each sensitive feature's groups, where memorisation often shows first.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, Grade, format_number, grade, make_finding
-from audit.core.check_knowledge import CheckInfo, check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Grade, Measurement, grade
+from audit.core.check_knowledge import check_table
+from audit.core.findings import Evidence
 from audit.core.policy import Threshold
 from audit.privacy.checks.common import privacy_report, ready
 from audit.privacy.report import MembershipGroup, MembershipResult
@@ -29,11 +29,10 @@ class MembershipInferenceCheck:
 
     id = "privacy.membership_inference"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         result: MembershipResult = ready(privacy_report(context).membership)
         policy = context.policy
-        findings = []
+        measured = []
         sizes = (result.members, result.nonmembers)
         for attack in result.attacks:
             for metric, value, interval in (
@@ -43,9 +42,6 @@ class MembershipInferenceCheck:
                 threshold = policy.thresholds.get(metric)
                 if value is None or threshold is None:
                     continue
-                graded = grade(info, threshold, value, interval)
-                if graded is None:
-                    continue
                 evidence = Evidence(
                     metric=metric,
                     value=value,
@@ -53,7 +49,6 @@ class MembershipInferenceCheck:
                     threshold=threshold.limit,
                     bound=threshold.bound,
                     n=sizes,
-                    statistically_clear=graded.clear,
                     details={
                         "attack": attack.attack,
                         "nonmember_source": result.nonmember_source,
@@ -63,90 +58,66 @@ class MembershipInferenceCheck:
                         ),
                     },
                 )
-                findings.append(
-                    self._finding(
-                        info,
-                        context,
-                        graded,
-                        evidence,
-                        threshold,
-                        (attack.attack, metric),
-                        what=f"{METRIC_WORDS[metric]} of the {ATTACK_WORDS[attack.attack]}",
-                        where="the training rows",
+                measured.append(
+                    Measurement(
+                        key=(attack.attack, metric),
+                        evidence=evidence,
+                        threshold=threshold,
+                        words={
+                            "what": f"{METRIC_WORDS[metric]} of the {ATTACK_WORDS[attack.attack]}",
+                            "where": "the training rows",
+                        },
                     )
                 )
-        findings.extend(self._groups(info, context, result))
-        return tuple(findings)
+        threshold = policy.thresholds.get("membership_auc")
+        if threshold is not None:
+            measured.extend(self._groups(threshold, result))
+        return tuple(measured)
 
-    def _groups(
-        self, info: CheckInfo, context: AuditContext, result: MembershipResult
-    ) -> list[Finding]:
-        threshold = context.policy.thresholds.get("membership_auc")
-        if threshold is None:
-            return []
-        by_feature: dict[tuple[str, ...], list[tuple[MembershipGroup, Grade]]] = {}
+    def _groups(self, threshold: Threshold, result: MembershipResult) -> list[Measurement]:
+        """Per sensitive feature, its worst group past the threshold, with every flagged group
+        in the evidence; a feature with none passes with its highest-AUC group."""
+        info = check_table()[self.id]
+        by_feature: dict[tuple[str, ...], list[tuple[MembershipGroup, Grade | None]]] = {}
         for group in result.groups:
             if group.status != "ok" or group.auc is None:
                 continue
             graded = grade(info, threshold, group.auc, group.ci)
-            if graded is not None:
-                by_feature.setdefault(group.feature, []).append((group, graded))
-        findings = []
-        for feature, flagged in by_feature.items():
-            worst_group, worst = max(
-                flagged, key=lambda pair: (pair[1].severity.rank, pair[0].auc or 0.0)
-            )
+            by_feature.setdefault(group.feature, []).append((group, graded))
+        measured = []
+        for feature, judged in by_feature.items():
+            flagged = [(group, graded) for group, graded in judged if graded is not None]
+            if flagged:
+                top = max(flagged, key=lambda pair: (pair[1].severity.rank, pair[0].auc or 0.0))[0]
+                shown = [group for group, _ in flagged]
+            else:
+                top = max((group for group, _ in judged), key=lambda group: group.auc or 0.0)
+                shown = [top]
             evidence = Evidence(
                 metric="membership_auc",
-                value=worst_group.auc,
-                interval=worst_group.ci,
+                value=top.auc,
+                interval=top.ci,
                 threshold=threshold.limit,
                 bound=threshold.bound,
                 feature=feature,
-                groups=tuple(group.group for group, _ in flagged),
-                n=tuple(group.members + group.nonmembers for group, _ in flagged),
-                statistically_clear=worst.clear,
+                groups=tuple(group.group for group in shown),
+                n=tuple(group.members + group.nonmembers for group in shown),
                 details={
                     "attack": "loss_threshold",
-                    "group_auc": [group.auc for group, _ in flagged],
-                    "members": [group.members for group, _ in flagged],
-                    "nonmembers": [group.nonmembers for group, _ in flagged],
+                    "group_auc": [group.auc for group in shown],
+                    "members": [group.members for group in shown],
+                    "nonmembers": [group.nonmembers for group in shown],
                 },
             )
-            findings.append(
-                self._finding(
-                    info,
-                    context,
-                    worst,
-                    evidence,
-                    threshold,
-                    ("group", feature),
-                    what="membership AUC of the loss-threshold attack",
-                    where=f"training rows of {'/'.join(worst_group.group)} ({'×'.join(feature)})",
+            measured.append(
+                Measurement(
+                    key=("group", feature),
+                    evidence=evidence,
+                    threshold=threshold,
+                    words={
+                        "what": "membership AUC of the loss-threshold attack",
+                        "where": f"training rows of {'/'.join(top.group)} ({'×'.join(feature)})",
+                    },
                 )
             )
-        return findings
-
-    @staticmethod
-    def _finding(
-        info: CheckInfo,
-        context: AuditContext,
-        graded: Grade,
-        evidence: Evidence,
-        threshold: Threshold,
-        key: tuple[object, ...],
-        what: str,
-        where: str,
-    ) -> Finding:
-        return make_finding(
-            info,
-            context,
-            graded,
-            evidence,
-            key=key,
-            what=what,
-            where=where,
-            value=format_number(evidence.value),
-            bound="minimum" if threshold.bound == "min" else "maximum",
-            threshold=format_number(threshold.limit),
-        )
+        return measured

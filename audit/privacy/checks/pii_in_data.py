@@ -7,9 +7,8 @@ sure the detection is.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.privacy.checks.common import (
     by_column,
     describe,
@@ -35,14 +34,12 @@ class PiiInDataCheck:
 
     id = "privacy.pii_in_data"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         scan: PiiScan = ready(privacy_report(context).pii)
-        findings = []
+        measured = []
         for column, detections in by_column(scan.detections).items():
             if any(detection.model_input for detection in detections):
                 continue  # privacy.pii_model_input reports it
-            graded = graded_as(info, grade_key(detections), kinds=describe(detections))
             best = max(detections, key=lambda detection: detection.share)
             evidence = Evidence(
                 metric="pii_share",
@@ -51,15 +48,12 @@ class PiiInDataCheck:
                 n=(best.sampled,),
                 details=detection_details(detections),
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(column,),
-                    column=column,
-                    kinds=describe(detections),
+                    evidence=evidence,
+                    rule=grade_key(detections),
+                    words={"column": column, "kinds": describe(detections)},
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

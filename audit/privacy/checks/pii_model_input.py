@@ -6,9 +6,8 @@ as an input almost never is, a postcode or a special category of data needs a re
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, CheckSkipped, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, CheckSkipped, Measurement
+from audit.core.findings import Evidence
 from audit.privacy.checks.common import (
     by_column,
     describe,
@@ -25,17 +24,15 @@ class PiiModelInputCheck:
 
     id = "privacy.pii_model_input"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         scan: PiiScan = ready(privacy_report(context).pii)
         if context.features is None:
             raise CheckSkipped("no model: which columns it uses is unknown")
-        findings = []
+        measured = []
         for column, detections in by_column(scan.detections).items():
             used = [detection for detection in detections if detection.model_input]
             if not used:
                 continue
-            graded = graded_as(info, grade_key(used), kinds=describe(used))
             best = max(used, key=lambda detection: detection.share)
             derived = any(detection.basis == "derived name" for detection in used)
             evidence = Evidence(
@@ -49,15 +46,16 @@ class PiiModelInputCheck:
                     "derived": derived,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(column,),
-                    column=column,
-                    kinds=("derived from " if derived else "") + describe(used),
+                    evidence=evidence,
+                    rule=grade_key(used),
+                    words={
+                        "column": column,
+                        "kinds": describe(used),
+                        "derived": "derived from " if derived else "",
+                    },
                 )
             )
-        return tuple(findings)
+        return tuple(measured)

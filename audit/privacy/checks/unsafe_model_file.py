@@ -8,9 +8,8 @@ the next version of the file may not be clean.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, graded_as, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement
+from audit.core.findings import Evidence
 from audit.privacy.checks.common import privacy_report
 
 
@@ -19,8 +18,7 @@ class UnsafeModelFileCheck:
 
     id = "privacy.unsafe_model_file"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         scan = privacy_report(context).model_file
         if scan is None:
             return ()  # not a pickle-based file: nothing was unpickled
@@ -48,14 +46,14 @@ class UnsafeModelFileCheck:
             },
         )
         return (
-            make_finding(
-                info,
-                context,
-                graded_as(info, grade_key, file=scan.file),
-                evidence,
+            Measurement(
                 key=("model_file",),
-                file=scan.file,
-                state=state,
-                imports=", ".join(scan.allowed_unsafe) or "none",
+                evidence=evidence,
+                rule=grade_key,
+                words={
+                    "file": scan.file,
+                    "state": state,
+                    "imports": ", ".join(scan.allowed_unsafe) or "none",
+                },
             ),
         )

@@ -9,9 +9,8 @@ only, like small groups.
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.findings import Evidence
 from audit.text.checks.common import oriented, quoted, ready, text_report
 from audit.text.results import SwapResult
 
@@ -21,15 +20,14 @@ class CounterfactualSubstitutionCheck:
 
     id = "text.counterfactual_substitution"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         text = text_report(context)
         result = text.counterfactual
         ready(result.status, result.reason, "counterfactual substitution")
         adverse = text.model.adverse_label
         # +1 when a higher positive-class score is the adverse direction.
         toward_adverse = 1.0 if text.model.adverse_decision == "positive" else -1.0
-        findings = []
+        measured = []
         for pair in result.pairs:
             if pair.status != "ok":
                 continue
@@ -62,9 +60,6 @@ class CounterfactualSubstitutionCheck:
                         f"{format_number(value)} of {pair.rows} decisions "
                         f"({pair.flips_to_adverse} to {adverse})"
                     )
-                graded = grade(info, threshold, value, interval)
-                if graded is None:
-                    continue
                 unknown = [
                     term
                     for term, known in zip(pair.terms, pair.in_vocabulary, strict=True)
@@ -81,26 +76,23 @@ class CounterfactualSubstitutionCheck:
                     feature=(pair.category,),
                     groups=(pair.groups[0:1], pair.groups[1:2]),
                     n=(pair.rows,),
-                    statistically_clear=graded.clear,
                     details=_details(pair, disfavoured),
                 )
-                findings.append(
-                    make_finding(
-                        info,
-                        context,
-                        graded,
-                        evidence,
+                measured.append(
+                    Measurement(
                         key=(pair.category, pair.terms, metric),
-                        category=text.identity.categories.get(pair.category, pair.category),
-                        what=what,
-                        bound="minimum" if threshold.bound == "min" else "maximum",
-                        threshold=format_number(threshold.limit),
-                        disfavoured=quoted(disfavoured),
-                        favoured=quoted(favoured),
-                        adverse=adverse,
+                        evidence=evidence,
+                        threshold=threshold,
+                        words={
+                            "category": text.identity.categories.get(pair.category, pair.category),
+                            "what": what,
+                            "disfavoured": quoted(disfavoured),
+                            "favoured": quoted(favoured),
+                            "adverse": adverse,
+                        },
                     )
                 )
-        return tuple(findings)
+        return tuple(measured)
 
 
 def _details(pair: SwapResult, disfavoured: str) -> dict[str, object]:

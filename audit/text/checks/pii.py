@@ -8,9 +8,8 @@ when the privacy stage did not run does this check report it itself (severity "p
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, grade, graded_as, make_finding
-from audit.core.check_knowledge import CheckInfo, check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.findings import Evidence
 from audit.privacy.stage import STAGE_ID as PRIVACY_STAGE
 from audit.text.checks.common import oriented, ready, text_report
 
@@ -20,23 +19,19 @@ class PiiInTextCheck:
 
     id = "text.pii_in_text"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         text = text_report(context)
         result = text.pii
         ready(result.status, result.reason, "PII probe")
         threshold = context.policy.thresholds.get("pii_insertion_score_change")
         found = {detection.type: detection for detection in result.detections}
-        findings = []
+        measured = []
         for insertion in result.insertions:
             if threshold is None:
                 break
             # The size of the change, whichever way it goes: a negative change is turned over.
             sign = -1.0 if insertion.mean_change < 0 else 1.0
             value, interval = oriented(insertion.mean_change, insertion.mean_change_ci, sign)
-            graded = grade(info, threshold, value, interval)
-            if graded is None:
-                continue
             detection = found.get(insertion.type)
             evidence = Evidence(
                 metric="pii_insertion_score_change",
@@ -46,7 +41,6 @@ class PiiInTextCheck:
                 bound=threshold.bound,
                 feature=(text.column,),
                 n=(insertion.sentences,),
-                statistically_clear=graded.clear,
                 details={
                     "type": insertion.type,
                     "mean_change": insertion.mean_change,
@@ -56,29 +50,29 @@ class PiiInTextCheck:
                 },
             )
             direction = "up" if insertion.mean_change > 0 else "down"
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded,
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(text.column, insertion.type, "insertion"),
-                    column=text.column,
-                    what=(
-                        f"an inserted {insertion.label} moves the score {direction} by "
-                        f"{format_number(value)} on average over {insertion.texts} texts and "
-                        f"flips {format_number(insertion.flip_rate)} of decisions "
-                        f"(maximum {format_number(threshold.limit)})"
-                    ),
+                    evidence=evidence,
+                    threshold=threshold,
+                    words={
+                        "column": text.column,
+                        "what": (
+                            f"an inserted {insertion.label} moves the score {direction} by "
+                            f"{format_number(value)} on average over {insertion.texts} texts and "
+                            f"flips {format_number(insertion.flip_rate)} of decisions "
+                            f"(maximum {format_number(threshold.limit)})"
+                        ),
+                    },
                 )
             )
         if PRIVACY_STAGE not in context.reports:
-            findings.extend(self._present(info, context))
-        return tuple(findings)
+            measured.extend(self._present(context))
+        return tuple(measured)
 
-    def _present(self, info: CheckInfo, context: AuditContext) -> list[Finding]:
+    def _present(self, context: AuditContext) -> list[Measurement]:
         text = text_report(context)
-        findings = []
+        measured = []
         for detection in text.pii.detections:
             evidence = Evidence(
                 metric="pii_share_of_texts",
@@ -91,18 +85,19 @@ class PiiInTextCheck:
                     "masked_example": detection.masked_example,
                 },
             )
-            findings.append(
-                make_finding(
-                    info,
-                    context,
-                    graded_as(info, "present", label=detection.label),
-                    evidence,
+            measured.append(
+                Measurement(
                     key=(text.column, detection.type, "present"),
-                    column=text.column,
-                    what=(
-                        f"{detection.label} in {format_number(detection.share)} of "
-                        f"{detection.sampled} sampled texts (e.g. {detection.masked_example})"
-                    ),
+                    evidence=evidence,
+                    rule="present",
+                    words={
+                        "label": detection.label,
+                        "column": text.column,
+                        "what": (
+                            f"{detection.label} in {format_number(detection.share)} of "
+                            f"{detection.sampled} sampled texts (e.g. {detection.masked_example})"
+                        ),
+                    },
                 )
             )
-        return findings
+        return measured

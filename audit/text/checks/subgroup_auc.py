@@ -7,9 +7,8 @@ metrics (shown as insufficient data in the text section).
 
 from __future__ import annotations
 
-from audit.core.check import AuditContext, format_number, grade, make_finding
-from audit.core.check_knowledge import check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.findings import Evidence
 from audit.text.checks.common import ready, text_report
 
 METRIC_NAMES = {
@@ -38,8 +37,7 @@ class SubgroupAucCheck:
 
     id = "text.subgroup_auc"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
-        info = check_table()[self.id]
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         text = text_report(context)
         result = text.subgroup_auc
         ready(result.status, result.reason, "subgroup AUCs")
@@ -53,7 +51,7 @@ class SubgroupAucCheck:
             else f"non-{positive}"
         )
         labels = {(group.category, group.group): group.label for group in text.identity.groups}
-        findings = []
+        measured = []
         for group in result.groups:
             if group.status != "ok":
                 continue
@@ -61,9 +59,6 @@ class SubgroupAucCheck:
             for metric, name in METRIC_NAMES.items():
                 gap, auc = group.gap.get(metric), group.metrics.get(metric)
                 if gap is None or auc is None:
-                    continue
-                graded = grade(info, threshold, gap, group.gap_ci.get(metric))
-                if graded is None:
                     continue
                 evidence = Evidence(
                     metric=metric,
@@ -74,7 +69,6 @@ class SubgroupAucCheck:
                     feature=(group.category,),
                     groups=((group.group,),),
                     n=(group.n,),
-                    statistically_clear=graded.clear,
                     details={
                         "auc": auc,
                         "auc_ci": group.ci.get(metric),
@@ -82,22 +76,21 @@ class SubgroupAucCheck:
                         "positives": group.positives,
                     },
                 )
-                findings.append(
-                    make_finding(
-                        info,
-                        context,
-                        graded,
-                        evidence,
+                measured.append(
+                    Measurement(
                         key=(group.category, group.group, metric),
-                        metric_name=name,
-                        group=label,
-                        category=text.identity.categories.get(group.category, group.category),
-                        auc=format_number(auc),
-                        value=format_number(gap),
-                        overall=format_number(result.overall_auc),
-                        bound="minimum" if threshold.bound == "min" else "maximum",
-                        threshold=format_number(threshold.limit),
-                        meaning=meaning(metric, label, positive, negative),
+                        evidence=evidence,
+                        threshold=threshold,
+                        words={
+                            "metric_name": name,
+                            "group": label,
+                            "category": text.identity.categories.get(
+                                group.category, group.category
+                            ),
+                            "auc": format_number(auc),
+                            "overall": format_number(result.overall_auc),
+                            "meaning": meaning(metric, label, positive, negative),
+                        },
                     )
                 )
-        return tuple(findings)
+        return tuple(measured)

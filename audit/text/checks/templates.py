@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audit.core.check import AuditContext, Grade, format_number, grade, make_finding
-from audit.core.check_knowledge import CheckInfo, check_table
-from audit.core.findings import Evidence, Finding
+from audit.core.check import AuditContext, Measurement, format_number, grade
+from audit.core.check_knowledge import check_table
+from audit.core.findings import Evidence
 from audit.core.policy import Threshold
 from audit.text.checks.common import Interval, oriented, quoted, ready, text_report
 from audit.text.results import CategoryProbe, TermProbe, TextReport
@@ -22,12 +22,13 @@ METRICS = ("template_score_gap", "template_false_adverse_gap")
 
 
 @dataclass(frozen=True)
-class Flagged:
+class Probed:
+    """One term's gap on one metric."""
+
     probe: TermProbe
     metric: str
     value: float
     interval: Interval
-    graded: Grade
     threshold: Threshold
 
 
@@ -36,13 +37,14 @@ class TemplateProbesCheck:
 
     id = "text.template_probes"
 
-    def run(self, context: AuditContext) -> tuple[Finding, ...]:
+    def run(self, context: AuditContext) -> tuple[Measurement, ...]:
         info = check_table()[self.id]
         text = text_report(context)
         result = text.templates
         ready(result.status, result.reason, "templated probes")
         toward_adverse = 1.0 if text.model.adverse_decision == "positive" else -1.0
-        flagged: list[Flagged] = []
+        flagged: list[Probed] = []
+        passed: list[Probed] = []
         for probe in result.terms:
             for metric in METRICS:
                 threshold = context.policy.thresholds.get(metric)
@@ -52,11 +54,14 @@ class TemplateProbesCheck:
                     value, interval = oriented(probe.score_gap, probe.score_gap_ci, toward_adverse)
                 else:
                     value, interval = probe.false_adverse_gap, probe.false_adverse_gap_ci
-                graded = grade(info, threshold, value, interval)
-                if graded is not None:
-                    flagged.append(Flagged(probe, metric, value, interval, graded, threshold))
+                probed = Probed(probe, metric, value, interval, threshold)
+                # The engine grades again; here the grade only decides the batches.
+                if grade(info, threshold, value, interval) is None:
+                    passed.append(probed)
+                else:
+                    flagged.append(probed)
         # Unknown terms flagged with the same value reach the model as the same tokens.
-        batches: dict[tuple[str, str, float] | int, list[Flagged]] = {}
+        batches: dict[tuple[str, str, float] | int, list[Probed]] = {}
         for position, item in enumerate(flagged):
             key: tuple[str, str, float] | int = (
                 (item.probe.category, item.metric, round(item.value, 9))
@@ -66,69 +71,55 @@ class TemplateProbesCheck:
             batches.setdefault(key, []).append(item)
         categories = {category.category: category for category in result.categories}
         return tuple(
-            self._finding(info, context, text, categories[batch[0].probe.category], batch)
-            for batch in batches.values()
+            _measurement(text, categories[batch[0].probe.category], batch)
+            for batch in (*batches.values(), *([item] for item in passed))
         )
 
-    def _finding(
-        self,
-        info: CheckInfo,
-        context: AuditContext,
-        text: TextReport,
-        category: CategoryProbe,
-        batch: list[Flagged],
-    ) -> Finding:
-        first = batch[0]
-        probe, value = first.probe, first.value
-        adverse = text.model.adverse_label
-        label = text.identity.categories.get(probe.category, probe.category)
-        terms = [item.probe.term for item in batch]
-        named = ", ".join(map(quoted, terms))
-        if not probe.in_vocabulary:
-            named += " (not in the model's vocabulary: read as unknown tokens)"
-        if first.metric == "template_score_gap":
-            what = (
-                f"{'are' if len(batch) > 1 else 'is'} judged more {adverse} than the other "
-                f"{label} terms in {probe.templates} neutral sentences: mean score "
-                f"{format_number(probe.mean_score)} against {format_number(category.mean_score)}"
-                f", a gap of {format_number(value)}"
-            )
-        else:
-            what = (
-                f"{'make' if len(batch) > 1 else 'makes'} "
-                f"{format_number(probe.false_adverse_rate)} of {probe.templates} neutral "
-                f"sentences judged {adverse}, against {format_number(category.false_adverse_rate)}"
-                f" for the category (gap {format_number(value)})"
-            )
-        evidence = Evidence(
-            metric=first.metric,
-            value=value,
-            interval=first.interval,
-            threshold=first.threshold.limit,
-            bound=first.threshold.bound,
-            feature=(probe.category,),
-            groups=tuple(dict.fromkeys((item.probe.group,) for item in batch)),
-            n=(probe.templates,),
-            statistically_clear=first.graded.clear,
-            details={
-                "terms": terms,
-                "mean_score": probe.mean_score,
-                "category_mean_score": category.mean_score,
-                "false_adverse_rate": probe.false_adverse_rate,
-                "category_false_adverse_rate": category.false_adverse_rate,
-                "in_vocabulary": probe.in_vocabulary,
-            },
+
+def _measurement(text: TextReport, category: CategoryProbe, batch: list[Probed]) -> Measurement:
+    first = batch[0]
+    probe, value = first.probe, first.value
+    adverse = text.model.adverse_label
+    label = text.identity.categories.get(probe.category, probe.category)
+    terms = [item.probe.term for item in batch]
+    named = ", ".join(map(quoted, terms))
+    if not probe.in_vocabulary:
+        named += " (not in the model's vocabulary: read as unknown tokens)"
+    if first.metric == "template_score_gap":
+        what = (
+            f"{'are' if len(batch) > 1 else 'is'} judged more {adverse} than the other "
+            f"{label} terms in {probe.templates} neutral sentences: mean score "
+            f"{format_number(probe.mean_score)} against {format_number(category.mean_score)}"
+            f", a gap of {format_number(value)}"
         )
-        return make_finding(
-            info,
-            context,
-            first.graded,
-            evidence,
-            key=(probe.category, tuple(terms), first.metric),
-            term=named,
-            category=label,
-            what=what,
-            bound="minimum" if first.threshold.bound == "min" else "maximum",
-            threshold=format_number(first.threshold.limit),
-            adverse=adverse,
+    else:
+        what = (
+            f"{'make' if len(batch) > 1 else 'makes'} "
+            f"{format_number(probe.false_adverse_rate)} of {probe.templates} neutral "
+            f"sentences judged {adverse}, against {format_number(category.false_adverse_rate)}"
+            f" for the category (gap {format_number(value)})"
         )
+    evidence = Evidence(
+        metric=first.metric,
+        value=value,
+        interval=first.interval,
+        threshold=first.threshold.limit,
+        bound=first.threshold.bound,
+        feature=(probe.category,),
+        groups=tuple(dict.fromkeys((item.probe.group,) for item in batch)),
+        n=(probe.templates,),
+        details={
+            "terms": terms,
+            "mean_score": probe.mean_score,
+            "category_mean_score": category.mean_score,
+            "false_adverse_rate": probe.false_adverse_rate,
+            "category_false_adverse_rate": category.false_adverse_rate,
+            "in_vocabulary": probe.in_vocabulary,
+        },
+    )
+    return Measurement(
+        key=(probe.category, tuple(terms), first.metric),
+        evidence=evidence,
+        threshold=first.threshold,
+        words={"term": named, "category": label, "what": what, "adverse": adverse},
+    )
