@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from audit.core.check import Check
 from audit.core.prepare import prepare, validate
 from audit.core.progress import Progress
-from audit.core.registry import CHECKS, STAGES
+from audit.core.registry import CHECKS, STAGES, plugin_checks, plugin_stages, with_plugins
 from audit.core.request import AuditRequest
 from audit.core.result import AuditResult
 from audit.core.runner import run_prepared
@@ -30,21 +30,26 @@ def run_audit(
 ) -> AuditResult:
     """Run the whole audit. Raises a ``RaiAuditError`` for bad input; never writes files.
 
-    ``checks`` and ``stages`` default to the registry's ``CHECKS`` and ``STAGES``, looked up at
-    call time so that a plugin or a test can replace them. ``progress`` hears how far a
+    ``checks`` and ``stages`` default to the registry's ``CHECKS`` and ``STAGES`` and the
+    installed plugins (entry points, docs/plugins.md), looked up at call time so that a test
+    can replace them. ``progress`` hears how far a
     streamed audit's passes are. torch and BLAS compute on ``request.threads`` cores (default:
     all) until it returns.
     """
     clock = time.perf_counter()
     when = started_at()
     validate(request)
+    if checks is None:
+        checks = with_plugins(CHECKS, plugin_checks(), "check")
+    if stages is None:
+        stages = with_plugins(STAGES, plugin_stages(), "stage")
     threads = request.threads or available_cores()
     with compute_threads(threads):
         prepared = prepare(request, threads, progress)
         return run_prepared(
             prepared,
-            STAGES if stages is None else stages,
-            CHECKS if checks is None else checks,
+            stages,
+            checks,
             when,
             clock,
         )

@@ -36,3 +36,7 @@ class ModelError(RaiAuditError):
 
 class OutputError(RaiAuditError):
     """A report that cannot be written where it was asked for."""
+
+
+class PluginError(RaiAuditError):
+    """An installed plugin (entry points rai_audit.checks, rai_audit.stages) that cannot be used."""

@@ -1,7 +1,18 @@
-"""The registry of stages and checks, in the order they run. An id, once released, never changes."""
+"""The registry of stages and checks, in the order they run. An id, once released, never changes.
+
+Third-party checks and stages register through the entry-point groups ``rai_audit.checks`` and
+``rai_audit.stages`` (docs/plugins.md): each entry point names a class (instantiated without
+arguments) or an instance. They run after the built-in ones, in entry-point name order.
+"""
+
+from collections.abc import Sequence
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
 
 from audit.core.check import AuditContext, Check, CheckSkipped
 from audit.core.check_knowledge import check_table
+from audit.core.errors import PluginError
 from audit.core.stage import Stage
 from audit.explain.checks.direct_use import DirectUseCheck
 from audit.explain.checks.flip import FlipCheck
@@ -48,5 +59,56 @@ CHECKS: tuple[Check, ...] = (
     SubgroupAucCheck(),
     PiiInTextCheck(),
 )
+
+CHECK_GROUP = "rai_audit.checks"
+STAGE_GROUP = "rai_audit.stages"
+
+
+def _plugins(group: str, kind: str) -> tuple[Any, ...]:
+    found = []
+    for entry in sorted(entry_points(group=group), key=lambda entry: entry.name):
+        try:
+            loaded = entry.load()
+            plugin = loaded() if isinstance(loaded, type) else loaded
+        except Exception as exc:  # a broken plugin is named, not a traceback
+            raise PluginError(
+                f"the {kind} plugin {entry.name!r} ({entry.value}) of entry point group {group} "
+                f"cannot be loaded: {type(exc).__name__}: {exc}; fix or uninstall the package "
+                "that provides it"
+            ) from exc
+        if not isinstance(getattr(plugin, "id", None), str) or not callable(
+            getattr(plugin, "run", None)
+        ):
+            raise PluginError(
+                f"the {kind} plugin {entry.name!r} ({entry.value}) has no string 'id' and 'run' "
+                f"method; see docs/plugins.md for the {kind} protocol"
+            )
+        found.append(plugin)
+    return tuple(found)
+
+
+@cache
+def plugin_checks() -> tuple[Check, ...]:
+    return _plugins(CHECK_GROUP, "check")
+
+
+@cache
+def plugin_stages() -> tuple[Stage, ...]:
+    return _plugins(STAGE_GROUP, "stage")
+
+
+def with_plugins(builtin: Sequence[Any], plugins: Sequence[Any], kind: str) -> tuple[Any, ...]:
+    """The built-in checks (or stages) and then the installed plugins, whose ids must be new."""
+    taken = {item.id for item in builtin}
+    for plugin in plugins:
+        if plugin.id in taken:
+            raise PluginError(
+                f"the {kind} plugin {type(plugin).__name__} uses the id {plugin.id!r}, which "
+                f"another {kind} already has; give it an id of its own (e.g. a prefix naming "
+                "your package)"
+            )
+        taken.add(plugin.id)
+    return (*builtin, *plugins)
+
 
 __all__ = ["CHECKS", "STAGES", "AuditContext", "Check", "CheckSkipped", "Stage", "check_table"]
