@@ -22,13 +22,18 @@ from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
-from jinja2 import Environment, FunctionLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    Environment,
+    FunctionLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
-from audit.core.accountability import role_infos
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
-from audit.fairness.metrics import DISPARITIES, METRIC_MEANINGS
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
 from reports.text_charts import TEXT_CSS, method_name, text_view
@@ -38,139 +43,6 @@ CHARTED_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate"
 FINDING_CHART_LABEL_WIDTH = 170
 FINDING_CHART_PLOT_WIDTH = 220
 
-# What each metric means in one sentence. Group metrics and disparities take the engine's own
-# wording; the metrics that only a check computes are explained here, beside their charts.
-METRIC_MEANING: dict[str, str] = {
-    **METRIC_MEANINGS,
-    **{spec.name: spec.meaning for spec in DISPARITIES},
-    "selection_rate_ratio": (
-        "A group's selection rate divided by that of the group selected most often; the "
-        "four-fifths rule treats a value below 0.8 as evidence of adverse impact."
-    ),
-    "base_rate_gap": (
-        "Largest gap between groups in the share whose true label is positive: a difference "
-        "in the data itself, before the model decides anything."
-    ),
-    "group_size": (
-        "Rows of the group in the audited data; below the minimum group size no metric is "
-        "computed for it, because its numbers would be mostly noise."
-    ),
-    # The association measures of the explanations' proxy table.
-    "cramers_v": (
-        "Cramér's V: how strongly a categorical column and a sensitive attribute go together, "
-        "from 0 (unrelated) to 1 (one determines the other), corrected for chance."
-    ),
-    "correlation_ratio": (
-        "Correlation ratio (eta): the share of a numeric column's spread that the attribute's "
-        "groups explain, from 0 (none) to 1 (all)."
-    ),
-    # Metrics of the privacy and explanation checks, in the words of their thresholds.
-    "flip_rate": (
-        "Share of decisions that change when only the person's sensitive attribute is "
-        "changed and everything else is kept."
-    ),
-    "attribution_share": (
-        "A column's share of all the model's attribution: how much its scores rest on that column."
-    ),
-    "attribute_inference_auc": (
-        "How well an attacker tells a person's sensitive attribute from the model's output "
-        "alone (0.5 is guessing, 1 is always right)."
-    ),
-    "membership_auc": (
-        "How well an attacker tells the rows the model was trained on from unseen rows, by "
-        "its output alone (0.5 is guessing)."
-    ),
-    "membership_tpr_at_1pct_fpr": (
-        "Share of training rows an attacker finds while wrongly accusing only 1% of unseen "
-        "rows (0.01 is guessing)."
-    ),
-    "rank_agreement": (
-        "Spearman rank correlation between two attribution methods' ranking of the columns "
-        "(1 is the same order): low, and the explanations cannot both be right."
-    ),
-    "explain_agreement": (
-        "Spearman rank correlation between two attribution methods' ranking of the columns "
-        "(1 is the same order): low, and the explanations cannot both be right."
-    ),
-    "completeness_error": (
-        "How far a row's attributions miss f(x) - f(reference), relative to it: attributions "
-        "that do not add up do not explain the score."
-    ),
-    "explain_completeness_error": (
-        "How far a row's attributions miss f(x) - f(reference), relative to it: attributions "
-        "that do not add up do not explain the score."
-    ),
-    # Metrics of the text checks (docs/text-models.md).
-    "counterfactual_score_gap": (
-        "Mean change of the model's score when one identity term replaces another in real "
-        "texts (he for she, one name for another) and nothing else changes."
-    ),
-    "counterfactual_flip_rate": (
-        "Share of texts whose decision changes when one identity term replaces another and "
-        "nothing else changes."
-    ),
-    "template_score_gap": (
-        "How much more adversely a term's neutral template sentences are scored than its "
-        "category's average, paired by template."
-    ),
-    "template_false_adverse_gap": (
-        "How much more often a term's neutral template sentences are judged adverse than its "
-        "category's average (Dixon et al.'s false positive rate)."
-    ),
-    "subgroup_auc": (
-        "Here: the overall ROC AUC minus the AUC on the texts that mention the group "
-        "(Borkan et al. 2019): how much worse the model ranks texts about the group."
-    ),
-    "bpsn_auc": (
-        "Here: the overall ROC AUC minus the AUC on other texts' positives and the group's "
-        "negatives (Borkan et al. 2019): high when the group's negative texts are scored "
-        "above positive texts about others."
-    ),
-    "bnsp_auc": (
-        "Here: the overall ROC AUC minus the AUC on other texts' negatives and the group's "
-        "positives (Borkan et al. 2019): high when the group's positive texts are scored "
-        "below negative texts about others."
-    ),
-    "subgroup_auc_gap": (
-        "The overall ROC AUC minus a group's subgroup, BPSN or BNSP AUC (Borkan et al. 2019)."
-    ),
-    "pii_insertion_score_change": (
-        "Mean change of the score when an e-mail address, phone number or name is added to a "
-        "text: a model whose score moves judges texts by who wrote them or who is named."
-    ),
-    "pii_share_of_texts": (
-        "Share of the sampled texts that hold a kind of personal data (e-mail address, phone "
-        "number, person name)."
-    ),
-}
-
-# The group metrics behind each finding's metric: what its table and chart show per group.
-COMPONENTS: dict[str, tuple[str, ...]] = {
-    **{spec.name: spec.components for spec in DISPARITIES},
-    "selection_rate_ratio": ("selection_rate",),
-    "base_rate_gap": ("base_rate",),
-}
-
-# Check ids in words for readers who do not know the ids; unknown (plugin) checks keep theirs.
-CHECK_NAMES: dict[str, str] = {
-    "fairness.disparity": "Gaps between groups (fairness metrics)",
-    "fairness.four_fifths": "Four-fifths rule (adverse impact in selection)",
-    "data.small_groups": "Groups too small to measure",
-    "data.base_rate_gap": "Different outcome rates in the data itself",
-    "explain.direct_use": "Sensitive attribute used by the model",
-    "explain.proxy": "Inputs that stand in for a sensitive attribute",
-    "explain.counterfactual_flip": "Decisions that change with the sensitive attribute alone",
-    "explain.instability": "Explanations that disagree",
-    "privacy.pii_in_data": "Personal data in the audited data",
-    "privacy.pii_model_input": "Personal data as a model input",
-    "privacy.membership_inference": "Training rows given away by the model's output",
-    "privacy.attribute_inference": "Sensitive attribute readable from the model's output",
-    "privacy.unsafe_model_file": "Model file that runs code when loaded",
-    "text.counterfactual_substitution": "Scores that change when identity terms are swapped",
-    "text.template_probes": "Identity terms judged differently in neutral sentences",
-    "text.subgroup_auc": "Texts about a group ranked worse (subgroup AUCs)",
-    "text.pii_in_text": "Personal data in the texts, and scores it moves",
-}
 # Checks whose findings this report words itself; others keep their title and show their
 # plain details.
 WORDED_CHECKS = frozenset(
@@ -258,10 +130,11 @@ def _breakable(text: object) -> Markup:
     return Markup("").join(pieces)
 
 
-def _term(metric: str) -> Markup:
+@pass_context
+def _term(context: Context, metric: str) -> Markup:
     """A metric's name in words, with its plain-language meaning as a tooltip, so that jargon
     such as "equalized odds ratio" is explained where it appears."""
-    meaning = METRIC_MEANING.get(str(metric))
+    meaning = context["metric_meaning"].get(str(metric))
     name = escape(str(metric).replace("_", " "))
     if meaning is None:
         return Markup(name)
@@ -284,12 +157,11 @@ def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): config}
 
 
-def config_rows(config: dict[str, Any]) -> list[ConfigRow]:
+def config_rows(result: AuditResult) -> list[ConfigRow]:
     """The effective configuration as rows, the values that differ from the shipped defaults
     first: what a reviewer must notice is what someone changed."""
-    from audit.core.policy import load_policy  # the shipped defaults, read from the package
-
-    defaults = _flat(load_policy().model_dump(mode="json"))
+    config = result.run.config
+    defaults = _flat(dict(result.knowledge.policy_defaults))
 
     def shown(value: Any) -> str:
         return json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
@@ -441,6 +313,7 @@ class _Groups:
     """Group results by (feature, group), for the evidence of findings."""
 
     def __init__(self, result: AuditResult) -> None:
+        self.result = result
         self._groups: dict[GroupKey, GroupResult] = {
             (group.feature, group.group): group for group in result.groups
         }
@@ -552,9 +425,25 @@ def _ordered_pair(
     return low, high
 
 
+def _components(result: AuditResult, metric: str) -> tuple[str, ...]:
+    """The group metrics behind a finding's metric: what its table and chart show per group."""
+    known = result.knowledge.metrics.get(metric)
+    return known.components if known is not None else ()
+
+
+def metric_meanings(result: AuditResult) -> dict[str, str]:
+    return {name: metric.meaning for name, metric in result.knowledge.metrics.items()}
+
+
+def check_names(result: AuditResult) -> dict[str, str]:
+    """Check ids in words for readers who do not know the ids; a check without a name in its
+    knowledge file keeps its id."""
+    return {check: info.name for check, info in result.knowledge.checks.items() if info.name}
+
+
 def _worst_component(finding: Finding, groups: _Groups) -> str | None:
     """Which of the disparity's group metrics sets its value for the two groups named."""
-    components = COMPONENTS.get(finding.evidence.metric, ())
+    components = _components(groups.result, finding.evidence.metric)
     ratio = finding.evidence.metric.endswith("_ratio")
     worst: tuple[float, str] | None = None
     for metric in components:
@@ -669,7 +558,7 @@ def _evidence(
     finding: Finding, groups: _Groups, level: int
 ) -> tuple[tuple[str, ...], tuple[EvidenceRow, ...], tuple[tuple[str, Markup], ...]]:
     evidence = finding.evidence
-    columns = COMPONENTS.get(evidence.metric, ())
+    columns = _components(groups.result, evidence.metric)
     rows = []
     # Some checks give one n per group, others the size of a sample they drew: a group's row
     # shows the group's own size, never a sample's.
@@ -749,10 +638,11 @@ def finding_views(result: AuditResult) -> list[FindingView]:
     level = round(result.run.confidence_level * 100)
     min_group_size = int(result.run.config.get("min_group_size", 0))
     blocking = {violation.finding for violation in result.gate.violations}
+    meanings, names = metric_meanings(result), check_names(result)
     views = []
     for number, finding in enumerate(sorted(result.findings, key=seriousness), start=1):
         columns, rows, charts = _evidence(finding, groups, level)
-        meaning = METRIC_MEANING.get(finding.evidence.metric)
+        meaning = meanings.get(finding.evidence.metric)
         if meaning and finding.evidence.details.get("comparison") == "reference":
             reference = finding.evidence.details.get("reference_group")
             if reference:
@@ -770,7 +660,7 @@ def finding_views(result: AuditResult) -> list[FindingView]:
                 details=() if finding.check in WORDED_CHECKS else _scalar_details(evidence.details),
                 number=number,
                 anchor=_anchor("finding", finding.id),
-                check_name=CHECK_NAMES.get(finding.check, finding.check),
+                check_name=names.get(finding.check, finding.check),
                 plain=plain_sentence(finding, groups, min_group_size),
                 meaning=meaning,
                 certainty=certainty_sentence(finding, level),
@@ -792,16 +682,15 @@ def finding_views(result: AuditResult) -> list[FindingView]:
 def _action_groups(views: list[FindingView], role: Role) -> tuple[ActionGroup, ...]:
     grouped: dict[tuple[str, str | None], list[FindingView]] = defaultdict(list)
     for view in views:
-        grouped[(view.finding.check, view.finding.actions.get(role))].append(view)
+        grouped[(view.check_name, view.finding.actions.get(role))].append(view)
     return tuple(
-        ActionGroup(CHECK_NAMES.get(check, check), action, tuple(members))
-        for (check, action), members in grouped.items()
+        ActionGroup(name, action, tuple(members)) for (name, action), members in grouped.items()
     )
 
 
-def role_views(views: list[FindingView]) -> list[RoleView]:
+def role_views(result: AuditResult, views: list[FindingView]) -> list[RoleView]:
     roles = []
-    for info in role_infos():
+    for info in result.knowledge.roles:
         accountable = [view for view in views if view.finding.accountable is info.role]
         consulted = [view for view in views if info.role in view.finding.consulted]
         counts = Counter(view.finding.severity for view in accountable)
@@ -874,7 +763,7 @@ def _undefined_metrics(result: AuditResult) -> list[tuple[str, str, int]]:
 def _thresholds(result: AuditResult) -> list[dict[str, Any]]:
     thresholds = result.run.config.get("thresholds", {})
     return [
-        {"metric": metric, **limits, "meaning": METRIC_MEANING.get(metric, "")}
+        {"metric": metric, **limits, "meaning": metric_meanings(result).get(metric, "")}
         for metric, limits in thresholds.items()
         if isinstance(limits, dict)
     ]
@@ -899,7 +788,7 @@ class HtmlFormatter:
             ],
             "findings": views,
             "top_findings": most_serious(views),
-            "roles": role_views(views),
+            "roles": role_views(result, views),
             "blocking": [by_id[v.finding] for v in result.gate.violations if v.finding in by_id],
             "checks_ok": check_counts.get(CheckStatus.OK, 0),
             "checks_skipped": [
@@ -909,7 +798,7 @@ class HtmlFormatter:
             ],
             "checks_inapplicable": result.inapplicable,
             "checks_failed": [c for c in result.checks if c.status is CheckStatus.ERROR],
-            "check_names": CHECK_NAMES,
+            "check_names": check_names(result),
             "severity_words": {severity.value: words for severity, words in SEVERITY_WORDS.items()},
             "has_intersections": any(len(group.feature) > 1 for group in result.groups),
             "slices": _slices(result),
@@ -919,11 +808,11 @@ class HtmlFormatter:
             ],
             "undefined_metrics": _undefined_metrics(result),
             "thresholds": _thresholds(result),
-            "metric_meaning": METRIC_MEANING,
+            "metric_meaning": metric_meanings(result),
             # The metrics the engine computed, in its order; the report adds none of its own.
             "group_columns": next(
                 (tuple(group.metrics) for group in result.groups if group.metrics), ()
             ),
-            "config_rows": config_rows(result.run.config),
+            "config_rows": config_rows(result),
         }
         return environment().get_template("report.html.j2").render(context)

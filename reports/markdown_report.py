@@ -19,8 +19,6 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
-from audit.core.accountability import role_infos
-from audit.core.check_knowledge import check_table
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 
@@ -253,14 +251,14 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
     return MarkdownSafe(text)
 
 
-def role_names() -> dict[Role, str]:
-    return {info.role: info.name for info in role_infos()}
+def role_names(result: AuditResult) -> dict[Role, str]:
+    return {info.role: info.name for info in result.knowledge.roles}
 
 
-def generic_recommendation(check: str) -> str:
+def generic_recommendation(result: AuditResult, check: str) -> str:
     """A check's recommendation in general words (its knowledge's ``advice``), for text that
     speaks of the check rather than one finding: SARIF rule help, the model card."""
-    info = check_table().get(check)
+    info = result.knowledge.checks.get(check)
     return info.advice if info is not None else ""
 
 
@@ -355,7 +353,7 @@ def _subject(result: AuditResult, name_limit: int) -> MarkdownSafe:
 
 
 def _counts(result: AuditResult) -> dict[str, Any]:
-    roles = role_infos()
+    roles = result.knowledge.roles
     by_cell = Counter((finding.severity, finding.accountable) for finding in result.findings)
     table = [[by_cell.get((severity, info.role), 0) for info in roles] for severity in SEVERITIES]
     rows = [
@@ -420,7 +418,7 @@ def _check_lines(result: AuditResult) -> list[MarkdownSafe]:
 def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
     failing = violation_ids(result)
     by_id = {finding.id: finding for finding in result.findings}
-    names = role_names()
+    names = role_names(result)
     violations = sorted(
         (
             ViolationRow(by_id[v.finding], v.severity, getattr(v, "kind", None))

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from audit.core.accountability import role_infos
 from audit.core.findings import Finding, Role
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.markdown_report import (
@@ -91,7 +90,7 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
 def _role_sections(result: AuditResult) -> list[dict[str, Any]]:
     failing = violation_ids(result)
     sections = []
-    for info in role_infos():
+    for info in result.knowledge.roles:
         owned = sorted(
             (finding for finding in result.findings if finding.accountable == info.role),
             key=lambda finding: seriousness(finding, failing),
@@ -193,9 +192,9 @@ def model_card_context(result: AuditResult) -> dict[str, Any]:
         "undefined": _undefined(result),
         "unclear": unclear,
         "recommendations": [
-            {"check": check, "text": generic_recommendation(check)}
+            {"check": check, "text": generic_recommendation(result, check)}
             for check in checks_with_findings
-            if generic_recommendation(check)
+            if generic_recommendation(result, check)
         ],
         "positives": positives,
         "positive_share": MarkdownSafe(f"{positives / run.data.rows:.1%}")

@@ -21,8 +21,6 @@ from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-from audit.core.accountability import AccountabilityOverride, AccountabilityTable, role_infos
-from audit.core.check_knowledge import check_table
 from audit.core.findings import Finding, Severity
 from audit.core.result import AuditResult, CheckStatus
 from reports.markdown_report import generic_recommendation, md_text
@@ -44,12 +42,6 @@ FINGERPRINT_KEY = "raiAuditFingerprint/v1"
 
 def _rule_name(check: str) -> str:
     return "".join(part.capitalize() for part in check.replace("_", ".").split("."))
-
-
-def _table_description(check: str) -> str:
-    """The knowledge table's description, for a result that carries none; else a generic line."""
-    info = check_table().get(check)
-    return info.description if info is not None else f"rai-audit check {check}."
 
 
 def _plain(value: Any) -> Any:
@@ -93,26 +85,20 @@ def _utc(timestamp: str) -> str | None:
 class _Rules:
     def __init__(self, result: AuditResult) -> None:
         self.result = result
-        overrides = result.run.config.get("accountability", {}) or {}
-        self.table = AccountabilityTable(
-            {
-                check: AccountabilityOverride.model_validate(entry)
-                for check, entry in overrides.items()
-            }
-        )
-        self.names = {info.role: info.name for info in role_infos()}
+        self.knowledge = result.knowledge
+        self.names = {info.role: info.name for info in self.knowledge.roles}
         ids = [check.id for check in result.checks]
         ids += [finding.check for finding in result.findings if finding.check not in ids]
         self.ids = list(dict.fromkeys(ids))
         self.index = {check: position for position, check in enumerate(self.ids)}
-        # The result's own descriptions (the knowledge files at audit time); a check named only by
-        # a finding, or a stage ("explain", "privacy", "text"), has none and gets a generic line.
+        # The result's own descriptions (the knowledge files at audit time); a stage
+        # ("explain", "privacy", "text") has none and gets a generic line.
         self.descriptions = {
             check.id: check.description for check in result.checks if check.description
         }
 
     def _default_severity(self, check: str) -> Severity:
-        info = check_table().get(check)
+        info = self.knowledge.checks.get(check)
         if info is not None and "clear" in info.severity:
             return info.severity["clear"]
         severities = [
@@ -122,10 +108,9 @@ class _Rules:
 
     def descriptor(self, check: str) -> dict[str, Any]:
         severity = self._default_severity(check)
-        description = self.descriptions.get(check) or _table_description(check)
-        recommendation = generic_recommendation(check)
-        info = check_table().get(check)
-        owner = self.table.owner(info, severity) if info is not None else None
+        description = self.descriptions.get(check) or f"rai-audit check {check}."
+        recommendation = generic_recommendation(self.result, check)
+        owner = self.knowledge.owners.get(check, {}).get(severity)
         references = list(
             dict.fromkeys(
                 [
@@ -186,9 +171,9 @@ class _Artifact:
     index: int  # in the run's artifacts
 
 
-def _subject(check: str) -> str:
+def _subject(result: AuditResult, check: str) -> str:
     """What the check's findings are about ("model" or "data"), from its knowledge."""
-    info = check_table().get(check)
+    info = result.knowledge.checks.get(check)
     return info.subject if info is not None else "data"
 
 
@@ -202,7 +187,7 @@ def _result(
     evidence = finding.evidence
     # A finding about the model's behaviour sits on the model file; without one (decisions
     # read from the data) and for findings about the data, on the data file.
-    artifact = files.get(_subject(finding.check), files["data"])
+    artifact = files.get(_subject(rules.result, finding.check), files["data"])
     consulted = ", ".join(role.value for role in finding.consulted)
     who = f"Accountable: {finding.accountable.value}" + (
         f" (consulted: {consulted})." if consulted else "."

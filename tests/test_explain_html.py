@@ -15,7 +15,7 @@ from audit.core.registry import CHECKS
 from audit.explain.results import Explanations
 from reports import render as render_formats
 from reports.explain_charts import explanation_view, group_chart, importance_chart
-from reports.html_report import environment
+from reports.html_report import environment, metric_meanings
 
 HOSTILE = "<script>alert(1)</script>"
 EXPLAIN_CHECKS = tuple(check for check in CHECKS if check.id.startswith("explain."))
@@ -67,7 +67,8 @@ def explained(
 def render(result: AuditResult) -> str:
     env = environment()
     env.globals["explain_view"] = explanation_view
-    return env.get_template("explanations.html.j2").render({"result": result, "level": 95})
+    context = {"result": result, "level": 95, "metric_meaning": metric_meanings(result)}
+    return env.get_template("explanations.html.j2").render(context)
 
 
 def test_section_shows_charts_and_tables_and_escapes_column_names(workspace: Workspace) -> None:

@@ -64,3 +64,36 @@ def test_no_module_imports_itself_back() -> None:
         tuple(TopologicalSorter(import_graph()).static_order())
     except CycleError as error:
         raise AssertionError(f"import cycle: {' -> '.join(error.args[1])}") from None
+
+
+# What a finished result is made of: frozen dataclasses and enums, and the one serializer.
+RESULT_TYPES = {
+    "audit.core.result",
+    "audit.core.findings",
+    "audit.core.check_knowledge",
+    "audit.core.serialize",
+    "audit.explain.results",
+    "audit.privacy.report",
+    "audit.text.results",
+}
+
+
+def _reachable(graph: dict[str, set[str]], start: set[str]) -> set[str]:
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+def test_the_renderers_read_only_the_result() -> None:
+    """reports/ renders a finished result: at any depth it reaches the result types and
+    nothing of the engine (no check, stage, policy or accountability table)."""
+    graph = import_graph()
+    renderers = {name for name in graph if name.split(".")[0] == "reports"}
+    engine = {name for name in _reachable(graph, renderers) if name.split(".")[0] == "audit"}
+    assert engine <= RESULT_TYPES, sorted(engine - RESULT_TYPES)
+    assert "audit.core.result" in engine

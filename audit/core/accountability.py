@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from audit.core.check_knowledge import CheckInfo, Ownership, check_table
-from audit.core.findings import Role, Severity
+from audit.core.findings import Role, RoleInfo, Severity
 
 
 class AccountabilityOverride(BaseModel):
@@ -26,13 +26,6 @@ class AccountabilityOverride(BaseModel):
     consulted: list[Role] | None = None
     references: list[str] = []
     actions: dict[Role, str] = {}
-
-
-@dataclass(frozen=True)
-class RoleInfo:
-    role: Role
-    name: str
-    duty: str
 
 
 @cache

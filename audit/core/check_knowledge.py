@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any, Literal
@@ -28,7 +28,7 @@ _CHECK_KEYS = {
     "severity",
     "accountability",
 }
-_OPTIONAL_CHECK_KEYS = {"reasons", "severity_note", "cause"}
+_OPTIONAL_CHECK_KEYS = {"name", "reasons", "severity_note", "cause", "metrics"}
 _OWNERSHIP_KEYS = {"consulted", "references", "actions"}
 
 
@@ -58,6 +58,15 @@ class CheckOwnership:
 
 
 @dataclass(frozen=True)
+class MetricMeaning:
+    """A metric in one plain sentence, and the group metrics it compares (its table and
+    chart show them per group)."""
+
+    meaning: str
+    components: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class CheckInfo:
     id: str
     title: str
@@ -73,6 +82,10 @@ class CheckInfo:
     # Findings of one cause and one slice become one finding (audit.core.causes); None: each stands.
     cause: str | None
     ownership: CheckOwnership
+    # The check in words, for readers who do not know its id; None: reports show the id.
+    name: str | None = None
+    # The metrics the check's evidence states ([metrics.<name>]), for reports to explain.
+    metrics: dict[str, MetricMeaning] = field(default_factory=dict)
 
 
 def _check_keys(table: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
@@ -115,6 +128,14 @@ def _ownership(table: dict[str, Any]) -> CheckOwnership:
     return CheckOwnership(base, by_severity)
 
 
+def _metrics(table: dict[str, Any]) -> dict[str, MetricMeaning]:
+    metrics = {}
+    for metric, entry in table.items():
+        _check_keys(entry, {"meaning"}, {"components"}, f"[metrics.{metric}] ")
+        metrics[metric] = MetricMeaning(entry["meaning"], tuple(entry.get("components", ())))
+    return metrics
+
+
 def load_check_info(check_id: str, text: str, source: str | None = None) -> CheckInfo:
     """One check's knowledge file, the TOML ``text``; a plugin ships its own the same way.
     Errors name ``source`` (the file; ``<check id>.toml`` unless given) and the key."""
@@ -136,6 +157,8 @@ def load_check_info(check_id: str, text: str, source: str | None = None) -> Chec
             severity_note=entry.get("severity_note"),
             cause=entry.get("cause"),
             ownership=_ownership(entry["accountability"]),
+            name=entry.get("name"),
+            metrics=_metrics(entry.get("metrics", {})),
         )
     except ValueError as exc:  # tomllib.TOMLDecodeError and an unknown role or severity too
         raise ValueError(f"{source or f'{check_id}.toml'}: {exc}") from exc

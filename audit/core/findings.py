@@ -30,6 +30,15 @@ class Role(StrEnum):
 
 
 @dataclass(frozen=True)
+class RoleInfo:
+    """A role in words (knowledge/roles.toml), for reports to name it and say its duty."""
+
+    role: Role
+    name: str
+    duty: str
+
+
+@dataclass(frozen=True)
 class Evidence:
     """Aggregates behind a finding; never raw rows."""
 

@@ -14,8 +14,9 @@ from dataclasses import dataclass, replace
 
 from audit.core.causes import one_finding_per_cause
 from audit.core.check import AuditContext, Check, CheckSkipped, Grade, Measurement, grade, graded_as
-from audit.core.check_knowledge import CheckInfo, causes, check_table
+from audit.core.check_knowledge import CheckInfo, causes
 from audit.core.findings import Finding, RecordedPass, finding_id, fingerprint
+from audit.core.knowledge import knowledge_of
 from audit.core.result import CheckRun, CheckStatus
 
 
@@ -64,12 +65,6 @@ def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
         for outcome in outcomes
     )
     return Verdicts(merged.findings, tuple(passes), runs)
-
-
-def knowledge_of(check: Check) -> CheckInfo | None:
-    """What the check is: its own ``knowledge`` (a plugin's file) or the shipped file."""
-    own: CheckInfo | None = getattr(check, "knowledge", None)
-    return own or check_table().get(check.id)
 
 
 def _judged(

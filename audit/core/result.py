@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from audit.core.findings import Finding, RecordedPass
+from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
+from audit.core.findings import Finding, RecordedPass, RoleInfo, Severity
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
@@ -146,6 +148,20 @@ class RunInfo:
 
 
 @dataclass(frozen=True)
+class Knowledge:
+    """What the audit knew about its checks, roles and metrics, copied into the result so that
+    renderers read everything from the result (audit.core.knowledge builds it)."""
+
+    checks: Mapping[str, CheckInfo] = field(default_factory=dict)  # by check id, plugins too
+    # Who acts on a finding of each check at each severity, the policy's overrides applied.
+    owners: Mapping[str, Mapping[Severity, Ownership]] = field(default_factory=dict)
+    roles: tuple[RoleInfo, ...] = ()
+    metrics: Mapping[str, MetricMeaning] = field(default_factory=dict)
+    # The shipped policy as JSON, so a report can show what the run changed from it.
+    policy_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class AuditResult:
     tool_version: str
     run: RunInfo
@@ -163,6 +179,7 @@ class AuditResult:
     text: TextReport | None = None
     # The measurements within the policy, in the order the checks made them.
     passes: tuple[RecordedPass, ...] = field(default=(), metadata=IN_MEMORY)
+    knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)
 
     @property
     def incomplete(self) -> bool:

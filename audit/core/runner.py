@@ -12,6 +12,7 @@ from audit.core.check import AuditContext, Check
 from audit.core.errors import RaiAuditError
 from audit.core.gate import evaluate_gate
 from audit.core.judge import run_checks
+from audit.core.knowledge import audit_knowledge
 from audit.core.prepared import PreparedAudit
 from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.core.stage import Stage, StageOutcome
@@ -84,6 +85,7 @@ def run_prepared(
     fairness = _section(reports, FAIRNESS, FairnessTables)
     if fairness is None:
         raise TypeError("the registered stages must include the fairness stage")
+    accountability = AccountabilityTable(dict(settings.policy.accountability))
     context = AuditContext(
         policy=settings.policy,
         frame=data.frame,
@@ -93,7 +95,7 @@ def run_prepared(
         sensitive=data.sensitive_columns,
         features=model.features,
         model=model.loaded,
-        accountability=AccountabilityTable(dict(settings.policy.accountability)),
+        accountability=accountability,
         reports=reports,
     )
     verdicts = run_checks(context, checks)
@@ -150,4 +152,5 @@ def run_prepared(
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
         passes=verdicts.passes,
+        knowledge=audit_knowledge(checks, accountability),
     )
