@@ -412,7 +412,12 @@ def test_baseline_gate_passes_a_run_no_worse_than_its_baseline(adult: AdultRuns)
         "sha256": hashlib.sha256(baseline_bytes).hexdigest(),
         "bytes": len(baseline_bytes),
     }
-    assert "Gate passed: no new or worsened finding at or above medium" in result.stdout
+    # The summary counts the findings that only the baseline lets pass.
+    carried = sum(rank(f) >= SEVERITIES.index("medium") for f in document["findings"])
+    assert (
+        "Gate passed: no new or worsened finding at or above medium; "
+        f"{carried} finding(s) at or above it were already in the baseline." in result.stdout
+    )
 
 
 def test_baseline_gate_of_the_second_model(adult: AdultRuns) -> None:

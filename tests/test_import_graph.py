@@ -71,6 +71,7 @@ RESULT_TYPES = {
     "audit.core.result",
     "audit.core.findings",
     "audit.core.check_knowledge",
+    "audit.core.comparison",
     "audit.core.serialize",
     "audit.explain.results",
     "audit.privacy.report",

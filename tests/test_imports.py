@@ -18,6 +18,7 @@ LIGHT_MODULES = (
     "audit",
     "audit.cli",
     "audit.core.result",
+    "audit.core.comparison",
     "audit.core.serialize",
     "audit.core.errors",
     "audit.core.request",
@@ -28,6 +29,7 @@ LIGHT_MODULES = (
     "reports.junit_report",
     "reports.model_card",
     "reports.json_report",
+    "reports.terminal",
 )
 
 

@@ -8,19 +8,18 @@ import pytest
 from conftest import adult_request
 from rich.console import Console
 
-import audit.cli
 from audit.api import run_audit
 from audit.core.registry import CHECKS
+from reports.terminal import render_summary
 
 FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
 
 
 @pytest.mark.parametrize("width", [80, 120])
-def test_no_word_is_cut_at_the_terminal_width(monkeypatch: pytest.MonkeyPatch, width: int) -> None:
+def test_no_word_is_cut_at_the_terminal_width(width: int) -> None:
     result = run_audit(adult_request(n_boot=20), FAIRNESS_CHECKS)
     output = io.StringIO()
-    monkeypatch.setattr(audit.cli, "out_console", Console(file=output, width=width, soft_wrap=True))
-    audit.cli._summary(result, [])
+    render_summary(Console(file=output, width=width, soft_wrap=True), result, [])
     # The table's lines; the findings below it are soft-wrapped by the terminal itself.
     lines = [line for line in output.getvalue().splitlines() if line[:1] in "┏┃┡│└"]
     assert lines and max(len(line) for line in lines) <= width
@@ -38,15 +37,12 @@ def test_no_word_is_cut_at_the_terminal_width(monkeypatch: pytest.MonkeyPatch, w
         assert word in table, word  # a word cut over two lines would be missing
 
 
-def test_text_checks_of_a_tabular_audit_are_not_called_skipped(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_text_checks_of_a_tabular_audit_are_not_called_skipped() -> None:
     result = run_audit(adult_request(n_boot=20), CHECKS)
     text_checks = {check.id for check in CHECKS if check.id.startswith("text.")}
     assert {check.id for check in result.inapplicable} == text_checks
     output = io.StringIO()
-    monkeypatch.setattr(audit.cli, "out_console", Console(file=output, width=200))
-    audit.cli._summary(result, [])
+    render_summary(Console(file=output, width=200), result, [])
     printed = output.getvalue()
     assert "privacy.membership_inference" in printed  # a real skip: no --train-data
     assert not any(check in printed for check in text_checks)

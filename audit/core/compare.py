@@ -5,8 +5,9 @@ metrics by feature, group and metric, and disparities by feature, metric and com
 A metric counts as changed only when each run's point estimate lies outside the other run's
 interval, so that bootstrap noise alone does not show up as a change (docs/diff.md).
 
-The engine never prints: ``compare`` returns a ``Comparison`` and ``to_diff_document``
-turns it into the ``--format json`` document; the CLI renders the table.
+The engine never prints: ``compare`` returns a ``Comparison`` (audit.core.comparison) and
+``to_diff_document`` turns it into the ``--format json`` document; reports.terminal renders
+the table.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ import jsonschema
 
 from audit.core.causes import cause_fingerprint
 from audit.core.check_knowledge import causes
+from audit.core.comparison import (
+    Assessment,
+    Comparison,
+    FindingChange,
+    MetricChange,
+    RunSide,
+    Scope,
+)
 from audit.core.errors import RaiAuditError
 from audit.core.findings import Severity
 from audit.core.gate import Baseline, ChangeKind, change_kind, violates
@@ -31,9 +40,6 @@ from audit.core.serialize import to_document, validate_document
 DIFF_FORMAT = "rai-audit-diff/1"
 SCHEMA_MAJOR = SCHEMA_VERSION.split(".")[0]
 _MESSAGE_LIMIT = 200  # a schema message can quote a whole object; one line stays readable
-
-Assessment = Literal["worse", "better", "neutral"]
-Scope = Literal["group", "disparity"]
 
 
 class ReportError(RaiAuditError):
@@ -167,74 +173,6 @@ def baseline_of(report: LoadedReport) -> Baseline:
     """What the regression gate needs of a loaded baseline report."""
     severities = {key: _severity(finding) for key, finding in _findings(report.document).items()}
     return Baseline(file=report.file, severities=severities)
-
-
-@dataclass(frozen=True)
-class FindingChange:
-    fingerprint: str
-    finding: str  # the finding's id, the same in both runs
-    check: str
-    title: str  # the current run's words, or the baseline's for a resolved finding
-    baseline_severity: str | None  # None: not in the baseline
-    current_severity: str | None  # None: not in the current run
-    regression: bool  # new or worsened, and failing the current policy's gate
-
-
-@dataclass(frozen=True)
-class MetricChange:
-    scope: Scope
-    feature: tuple[str, ...]
-    group: tuple[str, ...] | None  # for a group metric
-    comparison: str | None  # for a disparity: between_groups or reference
-    metric: str
-    baseline_value: float
-    baseline_interval: tuple[float, float]
-    current_value: float
-    current_interval: tuple[float, float]
-    direction: Literal["up", "down"]
-    assessment: Assessment  # disparities only are worse or better; group metrics neutral
-
-
-@dataclass(frozen=True)
-class RunSide:
-    report: FileInfo | None  # None for a fresh result that has no file yet
-    schema_version: str
-    tool_version: str
-    started_at: str
-    model_kind: str
-    model_file: FileInfo | None
-    data_file: FileInfo
-
-
-@dataclass(frozen=True)
-class Comparison:
-    baseline: RunSide
-    current: RunSide
-    fail_on: str  # the current run's policy decides what is a regression
-    require_significance: bool
-    warnings: tuple[str, ...]
-    new: tuple[FindingChange, ...]
-    resolved: tuple[FindingChange, ...]
-    worsened: tuple[FindingChange, ...]
-    improved: tuple[FindingChange, ...]
-    unchanged: int
-    metric_changes: tuple[MetricChange, ...]
-    metrics_compared: int  # metrics present in both runs with a value and interval in each
-    metrics_not_judged: int  # present in both, but without a value or interval on a side
-
-    @property
-    def regressions(self) -> tuple[FindingChange, ...]:
-        return tuple(change for change in (*self.new, *self.worsened) if change.regression)
-
-    @property
-    def worse_metrics(self) -> tuple[MetricChange, ...]:
-        return tuple(change for change in self.metric_changes if change.assessment == "worse")
-
-    @property
-    def got_worse(self) -> bool:
-        """Exit 1 of ``rai-audit diff``: a regression finding or a disparity worse beyond
-        the intervals."""
-        return bool(self.regressions or self.worse_metrics)
 
 
 def _file(entry: Mapping[str, Any] | None) -> FileInfo | None:
@@ -540,12 +478,8 @@ def diff_json(comparison: Comparison) -> str:
 
 
 __all__ = [
-    "Comparison",
-    "FindingChange",
     "LoadedReport",
-    "MetricChange",
     "ReportError",
-    "RunSide",
     "baseline_of",
     "beyond_intervals",
     "check_document",

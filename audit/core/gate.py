@@ -56,6 +56,7 @@ def evaluate_gate(
     fail the absolute gate, only those new since the baseline or graded more severe than there.
     """
     violations = []
+    carried = 0
     for finding in findings:
         if not violates(
             finding.severity,
@@ -92,10 +93,13 @@ def evaluate_gate(
                     kind="worsened",
                 )
             )
+        else:
+            carried += 1
     return Gate(
         passed=not violations,
         fail_on=policy.fail_on.value,
         require_significance=policy.require_significance,
         violations=tuple(violations),
         baseline=baseline.file if baseline else None,
+        carried=carried,
     )

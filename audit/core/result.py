@@ -97,6 +97,9 @@ class Gate:
     require_significance: bool
     violations: tuple[GateViolation, ...]
     baseline: FileInfo | None = None  # the report the run was gated against (--baseline)
+    # With a baseline: findings that fail the absolute gate but were already in the baseline
+    # at that grade or worse. The terminal summary counts them; the report lists the findings.
+    carried: int = field(default=0, metadata=IN_MEMORY)
 
 
 @dataclass(frozen=True)
