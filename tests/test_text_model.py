@@ -23,8 +23,9 @@ from test_text_kit import (
 )
 
 from audit.core.errors import ModelError
+from audit.models.positive_score import PositiveScore
 from audit.text.adapter import load_text_model
-from audit.text.attributions import attribute_texts, positive_score
+from audit.text.attributions import attribute_texts
 from audit.text.model_format import TokenizerSpec
 from audit.text.tokenizer import Tokenizer
 
@@ -201,7 +202,7 @@ def test_attributions_without_forward_embedded_fall_back_to_ablation(
     loaded = load_text_model(path)
     texts = ["the film was great .", "she seemed dull"]
     attributed, method, notes = attribute_texts(
-        texts, loaded.adapter, positive_score("logits", 1), n_steps=20
+        texts, loaded.adapter, PositiveScore("logits", 1).from_torch, n_steps=20
     )
     assert method == "feature_ablation"
     assert "forward_embedded" in notes[0]
@@ -226,7 +227,7 @@ def test_integrated_gradients_add_up_to_the_score_change(workspace: Workspace) -
     loaded = load_text_model(save_text_model(workspace.root / "bag.pt", bag, vocab))
     texts = ["the film was great .", "i thought he was awful ."]
     attributed, method, notes = attribute_texts(
-        texts, loaded.adapter, positive_score("logits", 1), n_steps=50
+        texts, loaded.adapter, PositiveScore("logits", 1).from_torch, n_steps=50
     )
     assert method == "layer_integrated_gradients" and notes == []
     baseline = bag_scores(bag, vocab, [""])[0]  # all pad tokens: the mean embedding is 0

@@ -19,8 +19,8 @@ import torch
 
 from audit.explain.attributions import Attributions
 from audit.explain.columns import ColumnMap
-from audit.explain.score import PositiveScore
 from audit.models.base import LoadedModel
+from audit.models.positive_score import PositiveScore
 from audit.models.torch_models import TorchAdapter
 
 IG_STEPS = 50

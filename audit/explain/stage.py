@@ -54,11 +54,12 @@ from audit.explain.results import (
     Sample,
 )
 from audit.explain.sampling import BACKGROUND_ROWS, ExplainSample, stratified_sample
-from audit.explain.score import model_function, positive_score
+from audit.explain.score import model_function
 from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix
 from audit.models.inference import class_labels
+from audit.models.positive_score import positive_score
 
 STAGE_ID = "explain"
 EXTRA_HINT = "pip install 'rai-audit[explain]'"

@@ -15,6 +15,7 @@ from audit.core.request import OutputKind
 from audit.data.table import label_strings, require_columns
 from audit.models.base import LoadedModel
 from audit.models.features import numeric_column
+from audit.models.positive_score import positive_score
 
 
 @dataclass(frozen=True)
@@ -111,45 +112,12 @@ def _summary(exc: Exception) -> str:
     return f"{type(exc).__name__}: {lines[0]}"
 
 
-def _sigmoid(values: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-values))
-
-
-def _softmax(values: np.ndarray) -> np.ndarray:
-    shifted = values - values.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
-
-
 def detect_output_kind(output: np.ndarray) -> Literal["logits", "probabilities"]:
     in_unit = bool(((output >= 0) & (output <= 1)).all())
     if output.ndim == 2 and output.shape[1] > 1:
         sums_to_one = bool(np.allclose(output.sum(axis=1), 1.0, atol=1e-4))
         return "probabilities" if in_unit and sums_to_one else "logits"
     return "probabilities" if in_unit else "logits"
-
-
-def positive_column(
-    width: int, class_labels: tuple[str, ...] | None, positive_label: str, source: Path
-) -> int:
-    if class_labels is not None:
-        if len(class_labels) != width:
-            raise ModelError(
-                f"{source}: the model names {len(class_labels)} classes but returns {width} "
-                "columns; fix class_labels in its metadata"
-            )
-        if positive_label not in class_labels:
-            raise ModelError(
-                f"{source}: the positive label {positive_label!r} is not one of the model's "
-                f"classes ({', '.join(map(repr, class_labels))}); pass --positive-label"
-            )
-        return class_labels.index(positive_label)
-    if width == 2:
-        return 1
-    raise ModelError(
-        f"{source}: the model returns {width} class columns and names none of them; embed "
-        "class_labels in the model so the positive class can be found"
-    )
 
 
 def model_predictions(
@@ -161,28 +129,19 @@ def model_predictions(
     source: Path,
     target_labels: tuple[str, ...] = (),
 ) -> Predictions:
-    """Scores and decisions from raw output.
-
-    A model that names no classes is read in the target's sorted label order (the order
-    scikit-learn gives ``classes_``), so ``--positive-label`` picks its column.
-    """
+    """Scores and decisions from raw output, the score read by audit.models.positive_score."""
     resolved = detect_output_kind(output) if kind == "auto" else kind
+    score = positive_score(
+        resolved, tuple(output.shape[1:]), class_labels, target_labels, positive_label, source
+    )
     notes: tuple[str, ...] = ()
-    if output.ndim == 2 and output.shape[1] > 1:
-        assumed = class_labels is None and len(target_labels) == output.shape[1]
-        labels = tuple(sorted(target_labels)) if assumed else class_labels
-        column = positive_column(output.shape[1], labels, positive_label, source)
-        if class_labels is None:
-            # Documented default, but silent otherwise: a reviewer should see the assumption.
-            notes = (
-                f"the model names no classes; output column {column} was read as the "
-                f"positive class {positive_label!r} (columns in sorted label order)",
-            )
-        probabilities = output if resolved == "probabilities" else _softmax(output)
-        scores = probabilities[:, column]
-    else:
-        flat = output.reshape(len(output))
-        scores = flat if resolved == "probabilities" else _sigmoid(flat)
+    if score.column is not None and class_labels is None:
+        # Documented default, but silent otherwise: a reviewer should see the assumption.
+        notes = (
+            f"the model names no classes; output column {score.column} was read as the "
+            f"positive class {positive_label!r} (columns in sorted label order)",
+        )
+    scores = score.from_numpy(output)
     if resolved == "probabilities" and ((scores < 0) | (scores > 1)).any():
         raise ModelError(
             f"{source}: --output-kind probabilities, but the model returned values outside "

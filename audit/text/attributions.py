@@ -33,21 +33,8 @@ EXTRA_HINT = "pip install 'rai-audit[explain]'"
 BATCH = 16  # texts per Captum call; Integrated Gradients runs BATCH x n_steps sequences at once
 FIDELITY_TOLERANCE = 1e-4
 
+# Raw model output -> positive-class probability (audit.models.positive_score.PositiveScore).
 ScoreFunction = Callable[[torch.Tensor], torch.Tensor]
-
-
-def positive_score(kind: str, column: int | None) -> ScoreFunction:
-    """Raw model output -> positive-class probability, as audit.models.scoring reads it."""
-
-    def score(output: torch.Tensor) -> torch.Tensor:
-        if output.dim() == 2 and output.shape[1] > 1:
-            assert column is not None
-            probabilities = torch.softmax(output, dim=1) if kind == "logits" else output
-            return probabilities[:, column]
-        flat = output.reshape(-1)
-        return torch.sigmoid(flat) if kind == "logits" else flat
-
-    return score
 
 
 class EmbeddingForward(nn.Module):

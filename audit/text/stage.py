@@ -21,13 +21,13 @@ from audit.core.policy import Policy
 from audit.core.prepared import PreparedAudit
 from audit.core.stage import Need, StageOutcome
 from audit.core.stage_guard import guarded
-from audit.models.scoring import Predictions, model_predictions, positive_column, raw_output
+from audit.models.positive_score import PositiveScore, positive_score
+from audit.models.scoring import Predictions, model_predictions, raw_output
 from audit.text.adapter import TextModel
 from audit.text.attributions import (
     EXTRA_HINT,
     ExampleRequest,
     captum_library,
-    positive_score,
     token_attributions,
 )
 from audit.text.counterfactual import SwapDetail, counterfactuals
@@ -91,8 +91,7 @@ class TextInputs:
     scorer: Scorer
     positive_label: str
     adverse_label: str
-    output_kind: str  # "logits" or "probabilities", as read for the audit
-    positive_index: int | None  # the positive class's output column, for [n, k] output
+    positive: PositiveScore  # how the audit read the positive-class score, for attributions
     identity: IdentityTerms
     policy: Policy
 
@@ -131,12 +130,6 @@ def text_inputs(
         assert read.scores is not None  # a model always gives scores
         return read.scores
 
-    width = predictions.output_shape[0] if predictions.output_shape else 1
-    index = None
-    if width > 1:
-        # As audit.models.scoring reads it: the model's class labels, else sorted target labels.
-        names = class_labels or tuple(sorted(target_labels))
-        index = positive_column(width, names, positive_label, model.source)
     adverse = adverse_label(model, policy, positive_label, target_labels)
     assert predictions.scores is not None
     return TextInputs(
@@ -149,8 +142,14 @@ def text_inputs(
         scorer=Scorer(score, threshold, adverse_is_positive=adverse == positive_label),
         positive_label=positive_label,
         adverse_label=adverse,
-        output_kind=predictions.output_kind,
-        positive_index=index,
+        positive=positive_score(
+            predictions.output_kind,
+            predictions.output_shape,
+            class_labels,
+            target_labels,
+            positive_label,
+            model.source,
+        ),
         identity=identity,
         policy=policy,
     )
@@ -306,7 +305,7 @@ def _attributions(
         return AttributionResult(status="skipped", reason=f"Captum is not installed: {EXTRA_HINT}")
     return token_attributions(
         inputs.model.adapter,
-        positive_score(inputs.output_kind, inputs.positive_index),
+        inputs.positive.from_torch,
         inputs.identity,
         _attribution_sample(inputs, members),
         _examples(inputs, result, details),

@@ -1,0 +1,96 @@
+"""The positive-class score: one reading of a model's raw output for the whole audit.
+
+The scores the fairness tables count, the function SHAP and Captum explain and the texts'
+token attributions all read the output here, so they are the same number: the same output
+kind (logits or probabilities) and the same positive column.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from audit.core.errors import ModelError
+
+if TYPE_CHECKING:  # torch only for the gradient methods; a decisions-only audit never loads it
+    import torch
+
+
+@dataclass(frozen=True)
+class PositiveScore:
+    output_kind: Literal["logits", "probabilities"]
+    column: int | None  # the positive class's output column; None for [n] or [n, 1] output
+
+    def from_numpy(self, output: np.ndarray) -> np.ndarray:
+        if self.column is None:
+            flat = output.reshape(len(output))
+            return flat if self.output_kind == "probabilities" else 1.0 / (1.0 + np.exp(-flat))
+        if self.output_kind == "probabilities":
+            return output[:, self.column]
+        shifted = output - output.max(axis=1, keepdims=True)
+        exp = np.exp(shifted)
+        return exp[:, self.column] / exp.sum(axis=1)
+
+    def from_torch(self, output: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        if self.column is None:
+            flat = output.reshape(output.shape[0])
+            return flat if self.output_kind == "probabilities" else torch.sigmoid(flat)
+        if self.output_kind == "probabilities":
+            return output[:, self.column]
+        return torch.softmax(output, dim=1)[:, self.column]
+
+    def describe(self, positive_label: str) -> str:
+        return f"probability of the positive class {positive_label!r}"
+
+
+def positive_column(
+    width: int, class_labels: tuple[str, ...] | None, positive_label: str, source: Path
+) -> int:
+    if class_labels is not None:
+        if len(class_labels) != width:
+            raise ModelError(
+                f"{source}: the model names {len(class_labels)} classes but returns {width} "
+                "columns; fix class_labels in its metadata"
+            )
+        if positive_label not in class_labels:
+            raise ModelError(
+                f"{source}: the positive label {positive_label!r} is not one of the model's "
+                f"classes ({', '.join(map(repr, class_labels))}); pass --positive-label"
+            )
+        return class_labels.index(positive_label)
+    if width == 2:
+        return 1
+    raise ModelError(
+        f"{source}: the model returns {width} class columns and names none of them; embed "
+        "class_labels in the model so the positive class can be found"
+    )
+
+
+def positive_score(
+    output_kind: str,
+    output_shape: tuple[int, ...],
+    class_labels: tuple[str, ...] | None,
+    target_labels: tuple[str, ...],
+    positive_label: str,
+    source: Path,
+) -> PositiveScore:
+    """How to read the positive-class score from output of shape ``[n, *output_shape]``.
+
+    A model that names no classes is read in the target's sorted label order (the order
+    scikit-learn gives ``classes_``), so ``--positive-label`` picks its column.
+    """
+    # The kind the audit resolved its scores with ("logits" or "probabilities").
+    kind: Literal["logits", "probabilities"] = (
+        "probabilities" if output_kind == "probabilities" else "logits"
+    )
+    if len(output_shape) == 0 or output_shape == (1,):
+        return PositiveScore(kind, None)
+    width = output_shape[0]
+    assumed = class_labels is None and len(target_labels) == width
+    labels = tuple(sorted(target_labels)) if assumed else class_labels
+    return PositiveScore(kind, positive_column(width, labels, positive_label, source))
