@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from audit.core.findings import Finding, RecordedPass
+from audit.core.findings import Comparison, Finding
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
@@ -161,8 +161,8 @@ class AuditResult:
     explanations: Explanations | None = None
     # Identity-term probes of a text model (audit.text); None unless --text-column was given.
     text: TextReport | None = None
-    # The measurements within the policy, in the order the checks made them.
-    passes: tuple[RecordedPass, ...] = field(default=(), metadata=IN_MEMORY)
+    # Every measurement with its outcome, in the order the checks made them.
+    comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
 
     @property
     def incomplete(self) -> bool:

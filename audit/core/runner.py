@@ -149,5 +149,5 @@ def run_prepared(
         privacy=_section(reports, PRIVACY, PrivacyReport),
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
-        passes=verdicts.passes,
+        comparisons=verdicts.comparisons,
     )
