@@ -1,14 +1,17 @@
 """report.junit.xml: the gate as JUnit test results, so CI systems show its failures natively.
 
-One test suite per check; one test case per comparison the check judged against a policy
-threshold (each judged disparity, each group's selection rate against the highest, each
-slice's base-rate gap and group sizes), and one for any other finding at or above ``fail_on``.
+One test suite per check; one test case per comparison the engine recorded for the fairness
+and data checks (``AuditResult.comparisons``: each judged disparity, each group's selection
+rate against the highest, each slice's base-rate gap and group sizes), and one for any other
+finding at or above ``fail_on``. Nothing is judged or computed again here.
+
 A case fails when the finding it heads is a gate violation; a comparison that is one more
 measurement of a finding's cause (audit/core/causes.py) passes and names that finding, so each
-cause fails once. A finding that does not fail the gate (below
-``fail_on``, within its interval under ``require_significance``, or not new against a baseline)
-passes with the finding in its output. A skipped check is a skipped case, a crashed one an
-error. The XML validates against the JUnit schema Jenkins uses (tests/schemas/junit-10.xsd).
+cause fails once. A finding that does not fail the gate (below ``fail_on``, within its interval
+under ``require_significance``, or not new against a baseline) passes with the finding in its
+output. A comparison without a value is a skipped case, and so is a skipped check; a crashed
+one is an error. The XML validates against the JUnit schema Jenkins uses
+(tests/schemas/junit-10.xsd).
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from audit.core.findings import Evidence, Finding, Severity
-from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+from audit.core.findings import Comparison, ComparisonOutcome, Evidence, Finding, Severity
+from audit.core.result import AuditResult, CheckStatus
 
 Outcome = Literal["passed", "failure", "error", "skipped"]
 
@@ -69,16 +72,20 @@ class _Cases:
         self.fail_on = Severity(result.gate.fail_on)
         self.confidence = f"{result.run.confidence_level:.0%}"
 
-    def judged(
-        self, check: str, name: str, measured: Callable[[Evidence], bool], compared: str
-    ) -> Case:
-        """The case of one comparison. The finding that measured it decides the outcome when
-        the comparison heads it; one that is another measurement of a finding's cause passes
-        and names that finding, so that each cause fails once."""
-        case = Case(classname=check, name=name, output=compared)
+    def comparison_case(self, comparison: Comparison, describe: Describe) -> Case:
+        """The case of one comparison. The finding that holds it decides the outcome when the
+        comparison heads it; one that is another measurement of a finding's cause passes and
+        names that finding, so that each cause fails once."""
+        name, compared = describe(comparison, self.confidence)
+        if comparison.outcome is ComparisonOutcome.UNDEFINED:
+            why = comparison.evidence.details.get("undefined") or "no value"
+            return Case(comparison.check, name, "skipped", message=f"undefined: {why}")
+        case = Case(classname=comparison.check, name=name, output=compared)
+        if comparison.outcome is not ComparisonOutcome.VIOLATED:
+            return case
         for finding in self.result.findings:
             for position, row in enumerate(finding.measurements()):
-                if row.check != check or not measured(row.evidence):
+                if row.check != comparison.check or row.evidence != comparison.evidence:
                     continue
                 self.covered.add(finding.fingerprint)
                 if position == 0:
@@ -137,8 +144,7 @@ def finding_details(finding: Finding, confidence: str) -> str:
         f"{confidence} interval: {_interval(evidence.interval)}",
     ]
     if evidence.threshold is not None:
-        side = "minimum" if evidence.bound == "min" else "maximum"
-        lines.append(f"threshold: {side} {evidence.threshold:.3f}")
+        lines.append(f"threshold: {_threshold(evidence)}")
     if evidence.groups:
         sizes = [
             f"{_label(group)} (n={evidence.n[index]})" if index < len(evidence.n) else _label(group)
@@ -158,158 +164,84 @@ def finding_details(finding: Finding, confidence: str) -> str:
     return "\n".join(lines)
 
 
-def _slices(result: AuditResult) -> dict[tuple[str, ...], list[GroupResult]]:
-    slices: dict[tuple[str, ...], list[GroupResult]] = {}
-    for group in result.groups:
-        slices.setdefault(group.feature, []).append(group)
-    return slices
+def _threshold(evidence: Evidence) -> str:
+    side = "minimum" if evidence.bound == "min" else "maximum"
+    return f"{side} {_number(evidence.threshold)}"
 
 
-def _threshold(result: AuditResult, metric: str) -> str:
-    entry = result.run.config.get("thresholds", {}).get(metric) or {}
-    if entry.get("min") is not None:
-        return f"minimum {entry['min']:.3f}"
-    if entry.get("max") is not None:
-        return f"maximum {entry['max']:.3f}"
-    return "no threshold"
+# Each enumerated comparison's case name and "compared" text, from what the engine recorded.
+Describe = Callable[[Comparison, str], tuple[str, str]]
 
 
-def _disparity_cases(cases: _Cases, check: str) -> list[Case]:
-    result = cases.result
-    config = result.run.config
-    built = []
-    for disparity in result.disparities:
-        if disparity.judged_by != check or disparity.comparison != config.get("compare"):
-            continue
-        if disparity.metric not in config.get("thresholds", {}):
-            continue
-        name = f"{disparity.metric} for {_slice(disparity.feature)}"
-        if disparity.value is None:
-            built.append(
-                Case(
-                    classname=check,
-                    name=name,
-                    outcome="skipped",
-                    message=f"undefined: {disparity.undefined or 'no value'}",
-                )
-            )
-            continue
-        groups = " vs ".join(_label(group) for group in disparity.groups)
-        compared = (
-            f"{name}: {_number(disparity.value)}, {cases.confidence} interval "
-            f"{_interval(disparity.ci)}; threshold {_threshold(result, disparity.metric)}; "
-            f"groups {groups}"
+def _disparity(comparison: Comparison, confidence: str) -> tuple[str, str]:
+    evidence = comparison.evidence
+    name = f"{evidence.metric} for {_slice(evidence.feature)}"
+    groups = " vs ".join(_label(group) for group in evidence.groups)
+    compared = (
+        f"{name}: {_number(evidence.value)}, {confidence} interval "
+        f"{_interval(evidence.interval)}; threshold {_threshold(evidence)}; groups {groups}"
+    )
+    return name, compared
+
+
+def _four_fifths(comparison: Comparison, confidence: str) -> tuple[str, str]:
+    evidence = comparison.evidence
+    group, top = evidence.groups
+    name = f"{evidence.metric} for {_slice(evidence.feature)}={_label(group)}"
+    compared = (
+        f"{name}: selection rate {evidence.details['selection_rate']:.3f} over the highest, "
+        f"{_label(top)}'s {evidence.details['highest_selection_rate']:.3f}, is "
+        f"{_number(evidence.value)}; threshold {_threshold(evidence)}"
+    )
+    return name, compared
+
+
+def _base_rate_gap(comparison: Comparison, confidence: str) -> tuple[str, str]:
+    evidence = comparison.evidence
+    low, high = evidence.groups
+    name = f"{evidence.metric} for {_slice(evidence.feature)}"
+    compared = (
+        f"{name}: {_number(evidence.value)} between {_label(low)} "
+        f"({evidence.details['lowest_base_rate']:.3f}) and {_label(high)} "
+        f"({evidence.details['highest_base_rate']:.3f}); threshold {_threshold(evidence)}"
+    )
+    return name, compared
+
+
+def _small_groups(comparison: Comparison, confidence: str) -> tuple[str, str]:
+    evidence = comparison.evidence
+    name = f"{evidence.metric} for {_slice(evidence.feature)}"
+    minimum = f"min_group_size={evidence.threshold:.0f}"
+    if comparison.outcome is ComparisonOutcome.VIOLATED:
+        listed = ", ".join(
+            f"{_label(group)} (n={n})" for group, n in zip(evidence.groups, evidence.n, strict=True)
         )
-        built.append(cases.judged(check, name, _is_disparity(disparity), compared))
-    return built
+        compared = f"{name}: {len(evidence.groups)} group(s) below {minimum}: {listed}"
+    else:
+        # A slice that passes carries its smallest group as its evidence.
+        compared = f"{name}: every group has at least {minimum} rows (smallest n={evidence.n[0]})"
+    return name, compared
 
 
-def _four_fifths_cases(cases: _Cases, check: str) -> list[Case]:
-    # The same comparisons as the check: each measured group against the group with the
-    # highest selection rate (the first such group on ties).
-    built = []
-    threshold = _threshold(cases.result, "selection_rate_ratio")
-    for feature, groups in _slices(cases.result).items():
-        rated = [
-            (group, group.metrics.get("selection_rate"))
-            for group in groups
-            if group.status is GroupStatus.OK and group.metrics.get("selection_rate") is not None
-        ]
-        if len(rated) < 2:
-            continue
-        top, top_rate = max(rated, key=lambda pair: pair[1] or 0.0)
-        if not top_rate or top_rate <= 0:
-            continue
-        for group, rate in rated:
-            if group is top or rate is None:
-                continue
-            name = f"selection_rate_ratio for {_slice(feature)}={_label(group.group)}"
-            compared = (
-                f"{name}: selection rate {rate:.3f} over the highest, "
-                f"{_label(top.group)}'s {top_rate:.3f}, is {rate / top_rate:.3f}; "
-                f"threshold {threshold}"
-            )
-            built.append(cases.judged(check, name, _is_group(feature, group.group), compared))
-    return built
-
-
-def _base_rate_cases(cases: _Cases, check: str) -> list[Case]:
-    built = []
-    threshold = _threshold(cases.result, "base_rate_gap")
-    for feature, groups in _slices(cases.result).items():
-        rates = [
-            (group, group.metrics["base_rate"])
-            for group in groups
-            if group.status is GroupStatus.OK and group.metrics.get("base_rate") is not None
-        ]
-        if len(rates) < 2:
-            continue
-        low = min(rates, key=lambda pair: pair[1] or 0.0)
-        high = max(rates, key=lambda pair: pair[1] or 0.0)
-        gap = (high[1] or 0.0) - (low[1] or 0.0)
-        name = f"base_rate_gap for {_slice(feature)}"
-        compared = (
-            f"{name}: {gap:.3f} between {_label(low[0].group)} ({low[1]:.3f}) and "
-            f"{_label(high[0].group)} ({high[1]:.3f}); threshold {threshold}"
-        )
-        built.append(cases.judged(check, name, _is_slice(feature), compared))
-    return built
-
-
-def _small_group_cases(cases: _Cases, check: str) -> list[Case]:
-    built = []
-    minimum = cases.result.run.config.get("min_group_size")
-    for feature, groups in _slices(cases.result).items():
-        small = [group for group in groups if group.status is GroupStatus.INSUFFICIENT_DATA]
-        name = f"group_size for {_slice(feature)}"
-        if small:
-            listed = ", ".join(f"{_label(group.group)} (n={group.n})" for group in small)
-            compared = f"{name}: {len(small)} group(s) below min_group_size={minimum}: {listed}"
-        else:
-            smallest = min(group.n for group in groups)
-            compared = f"{name}: every group has at least min_group_size={minimum} rows "
-            compared += f"(smallest n={smallest})"
-        built.append(cases.judged(check, name, _is_slice(feature), compared))
-    return built
-
-
-def _is_disparity(disparity: Disparity) -> Callable[[Evidence], bool]:
-    def measured(evidence: Evidence) -> bool:
-        return (
-            evidence.feature == disparity.feature
-            and evidence.metric == disparity.metric
-            and evidence.details.get("comparison") == disparity.comparison
-        )
-
-    return measured
-
-
-def _is_group(feature: tuple[str, ...], group: tuple[str, ...]) -> Callable[[Evidence], bool]:
-    def measured(evidence: Evidence) -> bool:
-        return evidence.feature == feature and evidence.groups[:1] == (group,)
-
-    return measured
-
-
-def _is_slice(feature: tuple[str, ...]) -> Callable[[Evidence], bool]:
-    def measured(evidence: Evidence) -> bool:
-        return evidence.feature == feature
-
-    return measured
-
-
-ENUMERATED = {
-    "fairness.disparity": _disparity_cases,
-    "fairness.four_fifths": _four_fifths_cases,
-    "fairness.calibration_gap": _disparity_cases,
-    "data.base_rate_gap": _base_rate_cases,
-    "data.small_groups": _small_group_cases,
+# The checks with one case per comparison, passed or not: each holds a slice or a group
+# against a policy threshold, a test CI can follow from run to run. Every other check's
+# findings at or above fail_on are cases already (finding_case); its passes would only pad
+# the suite.
+ENUMERATED: dict[str, Describe] = {
+    "fairness.disparity": _disparity,
+    "fairness.four_fifths": _four_fifths,
+    "fairness.calibration_gap": _disparity,
+    "data.base_rate_gap": _base_rate_gap,
+    "data.small_groups": _small_groups,
 }
 
 
 def junit_cases(result: AuditResult) -> dict[str, list[Case]]:
     """The cases of each check, by check id, in the order the checks ran."""
     cases = _Cases(result)
+    compared: dict[str, list[Comparison]] = {}
+    for comparison in result.comparisons:
+        compared.setdefault(comparison.check, []).append(comparison)
     suites: dict[str, list[Case]] = {}
     for check in result.checks:
         suite = suites.setdefault(check.id, [])
@@ -327,7 +259,11 @@ def junit_cases(result: AuditResult) -> dict[str, list[Case]]:
                 )
             )
         elif check.id in ENUMERATED:
-            suite.extend(ENUMERATED[check.id](cases, check.id))
+            describe = ENUMERATED[check.id]
+            suite.extend(
+                cases.comparison_case(comparison, describe)
+                for comparison in compared.get(check.id, [])
+            )
     fail_on = Severity(result.gate.fail_on)
     for finding in result.findings:
         if finding.fingerprint in cases.covered:

@@ -310,7 +310,7 @@ KNOWN_SIZES = {"A": 300, "B": 300, "C": 12}
 KNOWN_SELECTED = {"A": 150, "B": 30, "C": 6}
 
 
-def _known_table(tmp_path: Path) -> Path:
+def known_table(tmp_path: Path) -> Path:
     rng = np.random.default_rng(8)
     parts = []
     for group, size in KNOWN_SIZES.items():
@@ -329,7 +329,7 @@ def _known_table(tmp_path: Path) -> Path:
 CORE_CHECKS = tuple(check for check in CHECKS if check.id.split(".")[0] in ("fairness", "data"))
 
 
-def _known_request(data: Path) -> AuditRequest:
+def known_request(data: Path) -> AuditRequest:
     return AuditRequest(
         data=data,
         target="label",
@@ -342,8 +342,8 @@ def _known_request(data: Path) -> AuditRequest:
 
 @pytest.fixture
 def known(tmp_path: Path) -> tuple[Path, Any, dict[str, Any], Element]:
-    data = _known_table(tmp_path)
-    result = run_audit(_known_request(data), checks=CORE_CHECKS)
+    data = known_table(tmp_path)
+    result = run_audit(known_request(data), checks=CORE_CHECKS)
     html = render(result, ["html"])["report.html"]
     return data, result, json.loads(render(result, ["json"])["report.json"]), parse(html)
 
@@ -497,9 +497,9 @@ class _CrashingCheck:
 
 
 def test_methods_and_limits_show_sizes_uncertainty_and_checks_not_run(tmp_path: Path) -> None:
-    data = _known_table(tmp_path)
+    data = known_table(tmp_path)
     result = run_audit(
-        _known_request(data), checks=(*CORE_CHECKS, _SkippingCheck(), _CrashingCheck())
+        known_request(data), checks=(*CORE_CHECKS, _SkippingCheck(), _CrashingCheck())
     )
     page = parse(render(result, ["html"])["report.html"])
     methods = page.by_id("methods")
@@ -626,7 +626,7 @@ regulator = "Ask for the custom evidence file."
 """
 
 
-class _PluginCheck:
+class PluginCheck:
     """A check this report has no wording for, owned by the regulator, with one sample
     size for two groups (not one size per group)."""
 
@@ -657,8 +657,8 @@ class _PluginCheck:
 
 
 def test_a_check_without_wording_keeps_its_title_details_and_owner(tmp_path: Path) -> None:
-    data = _known_table(tmp_path)
-    result = run_audit(_known_request(data), checks=(*CORE_CHECKS, _PluginCheck()))
+    data = known_table(tmp_path)
+    result = run_audit(known_request(data), checks=(*CORE_CHECKS, PluginCheck()))
     page = parse(render(result, ["html"])["report.html"])
     article = next(
         a

@@ -3,7 +3,8 @@
 A check measures; the engine judges (audit.core.judge). A check returns one ``Measurement``
 per subject it examined, passes included, and says how the subject is graded: against a policy
 threshold, or by a rule of its knowledge file. The engine grades, makes the findings (their
-ids, wording and owners) and records the passes, so no check builds a finding itself.
+ids, wording and owners) and records every comparison with its outcome, so no check builds a
+finding itself.
 """
 
 from __future__ import annotations
@@ -144,8 +145,10 @@ class Measurement:
     """What a check measured about one subject, and how the engine is to judge it.
 
     ``threshold``: graded by ``grade`` against it (value and interval from ``evidence``), a pass
-    when it complies. ``rule``: a violation whose grade is the knowledge file's ``rule`` key
-    (``graded_as``). Neither: measured and within the policy, a recorded pass.
+    when it complies; without a value (``evidence.value`` None, ``evidence.details["undefined"]``
+    saying why) it is recorded as undefined, neither a finding nor a pass. ``rule``: a violation
+    whose grade is the knowledge file's ``rule`` key (``graded_as``). Neither: measured and
+    within the policy, a pass.
     """
 
     key: tuple[Any, ...]  # the subject: the finding's id and fingerprint are made from it

@@ -92,14 +92,26 @@ class Finding:
         return (headline, *self.related_evidence)
 
 
+class ComparisonOutcome(StrEnum):
+    PASSED = "passed"  # within the policy
+    VIOLATED = "violated"  # past its threshold or against its rule: a finding holds it
+    UNDEFINED = "undefined"  # no value to hold against its threshold: details["undefined"]
+
+
 @dataclass(frozen=True)
-class RecordedPass:
-    """A measurement that complied with the policy: what was compared, kept beside the
-    findings so that a report can list every comparison (JUnit's passing cases)."""
+class Comparison:
+    """One measurement as the engine judged it, kept in the order the checks made them, so
+    that a report can list every comparison (JUnit's cases) without judging again.
+
+    A violated one's evidence equals that of the finding's measurement that holds it (its
+    headline or one of its related measurements, ``Finding.measurements``), with
+    ``statistically_clear`` set as the engine graded it.
+    """
 
     check: str
-    fingerprint: str  # as its finding would have had
+    fingerprint: str  # the measurement's own (check and subject), not its merged cause's
     evidence: Evidence
+    outcome: ComparisonOutcome
 
 
 def _part(value: object) -> str:

@@ -2,8 +2,10 @@
 
 Each check returns measurements (audit.core.check.Measurement). Here each is graded against
 its threshold or by its rule; a violation becomes a finding (its id, wording from the check's
-knowledge file, owner from the accountability table), a compliant one a recorded pass. Then
-findings of one cause are merged (audit.core.causes), once for every check.
+knowledge file, owner from the accountability table). Every measurement is recorded as a
+comparison with its outcome (passed, violated, or undefined when it has no value to hold against
+its threshold), so that reports list what was compared without judging again. Then findings of
+one cause are merged (audit.core.causes), once for every check.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, replace
 from audit.core.causes import one_finding_per_cause
 from audit.core.check import AuditContext, Check, CheckSkipped, Grade, Measurement, grade, graded_as
 from audit.core.check_knowledge import CheckInfo, causes
-from audit.core.findings import Finding, RecordedPass, finding_id, fingerprint
+from audit.core.findings import Comparison, ComparisonOutcome, Finding, finding_id, fingerprint
 from audit.core.knowledge import knowledge_of
 from audit.core.result import CheckRun, CheckStatus
 
@@ -23,13 +25,13 @@ from audit.core.result import CheckRun, CheckStatus
 @dataclass(frozen=True)
 class Verdicts:
     findings: tuple[Finding, ...]  # one per cause, most severe first
-    passes: tuple[RecordedPass, ...]
+    comparisons: tuple[Comparison, ...]  # every measurement, in the order the checks made them
     runs: tuple[CheckRun, ...]  # in check order
 
 
 def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
     findings: list[Finding] = []
-    passes: list[RecordedPass] = []
+    comparisons: list[Comparison] = []
     # In check order: a finished run, or the id and description of a check that ran and
     # whose counts wait for the judgement of causes.
     outcomes: list[CheckRun | tuple[str, str | None]] = []
@@ -38,7 +40,7 @@ def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
         # Carried into the result so that every report describes a check from one source.
         description = info.description if info is not None else None
         try:
-            made, kept = _judged(check.id, info, context, check.run(context))
+            made, compared = _judged(check.id, info, context, check.run(context))
         except CheckSkipped as skip:
             outcomes.append(CheckRun(check.id, CheckStatus.SKIPPED, str(skip), 0, description))
             continue
@@ -47,7 +49,7 @@ def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
             outcomes.append(CheckRun(check.id, CheckStatus.ERROR, reason, 0, description))
             continue
         findings.extend(made)
-        passes.extend(kept)
+        comparisons.extend(compared)
         outcomes.append((check.id, description))
     merged = one_finding_per_cause(findings, causes(), context.policy.headline_order)
     headed = Counter(finding.check for finding in merged.findings)
@@ -64,29 +66,35 @@ def run_checks(context: AuditContext, checks: Sequence[Check]) -> Verdicts:
         )
         for outcome in outcomes
     )
-    return Verdicts(merged.findings, tuple(passes), runs)
+    return Verdicts(merged.findings, tuple(comparisons), runs)
 
 
 def _judged(
     check_id: str, info: CheckInfo | None, context: AuditContext, measured: Sequence[Measurement]
-) -> tuple[list[Finding], list[RecordedPass]]:
+) -> tuple[list[Finding], list[Comparison]]:
     findings: list[Finding] = []
-    passes: list[RecordedPass] = []
+    comparisons: list[Comparison] = []
     if not measured:
-        return findings, passes
+        return findings, comparisons
     if info is None:
         raise LookupError(
             f"check {check_id!r} has no knowledge file: ship audit/knowledge/checks/"
             f"{check_id}.toml or give the check a 'knowledge' attribute (docs/plugins.md)"
         )
     for measurement in measured:
+        key = fingerprint(info.id, *measurement.key)
         graded = judge(info, measurement)
-        if graded is None:
-            key = fingerprint(info.id, *measurement.key)
-            passes.append(RecordedPass(info.id, key, measurement.evidence))
+        if graded is not None:
+            finding = _finding(info, context, measurement, graded)
+            findings.append(finding)
+            # The finding's evidence, so that a report finds the finding that holds it.
+            outcome, evidence = ComparisonOutcome.VIOLATED, finding.evidence
+        elif measurement.threshold is not None and measurement.evidence.value is None:
+            outcome, evidence = ComparisonOutcome.UNDEFINED, measurement.evidence
         else:
-            findings.append(_finding(info, context, measurement, graded))
-    return findings, passes
+            outcome, evidence = ComparisonOutcome.PASSED, measurement.evidence
+        comparisons.append(Comparison(info.id, key, evidence, outcome))
+    return findings, comparisons
 
 
 def judge(info: CheckInfo, measurement: Measurement) -> Grade | None:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
-from audit.core.findings import Finding, RecordedPass, RoleInfo, Severity
+from audit.core.findings import Comparison, Finding, RoleInfo, Severity
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
@@ -180,8 +180,8 @@ class AuditResult:
     explanations: Explanations | None = None
     # Identity-term probes of a text model (audit.text); None unless --text-column was given.
     text: TextReport | None = None
-    # The measurements within the policy, in the order the checks made them.
-    passes: tuple[RecordedPass, ...] = field(default=(), metadata=IN_MEMORY)
+    # Every measurement with its outcome, in the order the checks made them.
+    comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)
 
     @property

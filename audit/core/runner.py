@@ -151,6 +151,6 @@ def run_prepared(
         privacy=_section(reports, PRIVACY, PrivacyReport),
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
-        passes=verdicts.passes,
+        comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

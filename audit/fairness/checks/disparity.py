@@ -2,6 +2,9 @@
 
 fairness.calibration_gap is the same judgement over the calibration-error disparity: it is
 its own check because a gap in what the scores mean has its own cause and owner.
+
+A disparity without a value (too few rows, no scores) is measured too, its reason in the
+evidence's details, so that the engine records it as undefined rather than dropping it.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ class DisparityCheck:
         }
         measured = []
         for disparity in tables.disparities:
-            if (
-                disparity.metric not in judged
-                or disparity.comparison != policy.compare
-                or disparity.value is None
-            ):
+            if disparity.metric not in judged or disparity.comparison != policy.compare:
                 continue
             threshold = policy.thresholds.get(disparity.metric)
             if threshold is None:
                 continue
+            details: dict[str, object] = {
+                "comparison": disparity.comparison,
+                "reference_group": disparity.reference_group,
+            }
+            if disparity.value is None:
+                details["undefined"] = disparity.undefined
             evidence = Evidence(
                 metric=disparity.metric,
                 value=disparity.value,
@@ -47,10 +52,7 @@ class DisparityCheck:
                 feature=disparity.feature,
                 groups=disparity.groups,
                 n=tuple(sizes[(disparity.feature, group)] for group in disparity.groups),
-                details={
-                    "comparison": disparity.comparison,
-                    "reference_group": disparity.reference_group,
-                },
+                details=details,
             )
             measured.append(
                 Measurement(
