@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 from audit.core.check import Check
+from audit.core.knowledge import known_checks
 from audit.core.prepare import prepare, validate
 from audit.core.progress import Progress
 from audit.core.registry import CHECKS, STAGES, plugin_checks, plugin_stages, with_plugins
@@ -45,7 +46,7 @@ def run_audit(
         stages = with_plugins(STAGES, plugin_stages(), "stage")
     threads = request.threads or available_cores()
     with compute_threads(threads):
-        prepared = prepare(request, threads, progress)
+        prepared = prepare(request, threads, progress, known_checks(checks))
         return run_prepared(
             prepared,
             stages,

@@ -3,6 +3,7 @@ the one-line errors of a plugin that cannot be used."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -149,4 +150,59 @@ def test_a_plugin_may_not_take_a_released_id(
     assert_one_line_error(
         cli(*_audit_args(tmp_path)),
         "uses the id 'fairness.four_fifths', which another check already has",
+    )
+
+
+@pytest.fixture
+def example_plugin(monkeypatch: pytest.MonkeyPatch, installed: dict[str, list[EntryPoint]]) -> None:
+    """The example plugin, importable and registered as its pyproject.toml registers it."""
+    monkeypatch.syspath_prepend(str(PLUGIN))
+    installed[registry.STAGE_GROUP].append(
+        _entry(registry.STAGE_GROUP, "rai_audit_example_plugin.stage:ScoreMeansStage", "means")
+    )
+    installed[registry.CHECK_GROUP].append(
+        _entry(registry.CHECK_GROUP, "rai_audit_example_plugin.check:MeanScoreGapCheck", "gap")
+    )
+
+
+def _plugin_findings(out: Path) -> list[dict[str, object]]:
+    document = json.loads((out / "report.json").read_text("utf-8"))
+    return [finding for finding in document["findings"] if finding["check"] == CHECK_ID]
+
+
+def test_a_policy_file_sets_a_plugins_threshold_and_owner(
+    cli: Cli, tmp_path: Path, example_plugin: None
+) -> None:
+    args = _audit_args(tmp_path)
+    assert cli(*args).exit_code == 1
+    (finding,) = _plugin_findings(tmp_path / "out")
+    assert finding["accountable"] == "developer"
+
+    owned = tmp_path / "owned.toml"
+    owned.write_text('[accountability."example.mean_score_gap"]\naccountable = "deployer"\n')
+    assert cli(*args, "--config", owned).exit_code == 1
+    (finding,) = _plugin_findings(tmp_path / "out")
+    # The shipped consulted role is the new owner, so no one else is consulted.
+    assert (finding["accountable"], finding["consulted"]) == ("deployer", [])
+
+    # A wider limit than the gap (about 0.3): the measurement passes and no finding is made.
+    wider = tmp_path / "wider.toml"
+    wider.write_text("[thresholds.mean_score_gap]\nmax = 0.5\ncritical = 0.6\n")
+    cli(*args, "--config", wider)
+    assert _plugin_findings(tmp_path / "out") == []
+    document = json.loads((tmp_path / "out" / "report.json").read_text("utf-8"))
+    assert document["run"]["config"]["thresholds"]["mean_score_gap"]["max"] == 0.5
+
+
+def test_a_plugin_may_not_redefine_a_released_metric(
+    cli: Cli, tmp_path: Path, example_plugin: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rai_audit_example_plugin.check import MeanScoreGapCheck
+
+    knowledge = MeanScoreGapCheck.knowledge
+    clashing = dataclasses.replace(knowledge, thresholds={"base_rate_gap": {"max": 0.5}})
+    monkeypatch.setattr(MeanScoreGapCheck, "knowledge", clashing)
+    assert_one_line_error(
+        cli(*_audit_args(tmp_path)),
+        "'example.mean_score_gap' declares a default threshold for 'base_rate_gap'",
     )

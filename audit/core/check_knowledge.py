@@ -28,7 +28,7 @@ _CHECK_KEYS = {
     "severity",
     "accountability",
 }
-_OPTIONAL_CHECK_KEYS = {"name", "reasons", "severity_note", "cause", "metrics"}
+_OPTIONAL_CHECK_KEYS = {"name", "reasons", "severity_note", "cause", "metrics", "thresholds"}
 _OWNERSHIP_KEYS = {"consulted", "references", "actions"}
 
 
@@ -86,6 +86,9 @@ class CheckInfo:
     name: str | None = None
     # The metrics the check's evidence states ([metrics.<name>]), for reports to explain.
     metrics: dict[str, MetricMeaning] = field(default_factory=dict)
+    # Default thresholds of metrics that only this check judges (a plugin's), written as a
+    # policy file's [thresholds]; the policy validates them and a policy file overrides them.
+    thresholds: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def _check_keys(table: dict[str, Any], required: set[str], optional: set[str], where: str) -> None:
@@ -159,6 +162,7 @@ def load_check_info(check_id: str, text: str, source: str | None = None) -> Chec
             ownership=_ownership(entry["accountability"]),
             name=entry.get("name"),
             metrics=_metrics(entry.get("metrics", {})),
+            thresholds=entry.get("thresholds", {}),
         )
     except ValueError as exc:  # tomllib.TOMLDecodeError and an unknown role or severity too
         raise ValueError(f"{source or f'{check_id}.toml'}: {exc}") from exc

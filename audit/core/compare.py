@@ -33,7 +33,7 @@ from audit.core.comparison import (
 )
 from audit.core.errors import RaiAuditError
 from audit.core.findings import Severity
-from audit.core.gate import Baseline, ChangeKind, change_kind, violates
+from audit.core.gate import Baseline, ChangeKind, change_kind, is_regression, violates
 from audit.core.result import SCHEMA_VERSION, AuditResult, FileInfo
 from audit.core.serialize import to_document, validate_document
 
@@ -214,15 +214,14 @@ def _finding_changes(
         )
         shown = now if now is not None else old
         assert shown is not None
-        regression = (
-            kind in ("new", "worsened")
-            and now is not None
-            and violates(
+        regression = now is not None and is_regression(
+            kind,
+            violates(
                 _severity(now),
                 now["evidence"]["statistically_clear"],
                 fail_on,
                 require_significance,
-            )
+            ),
         )
         changes[kind].append(
             FindingChange(

@@ -49,6 +49,12 @@ def change_kind(before: Severity | None, now: Severity | None) -> ChangeKind:
     return "improved" if now.rank < before.rank else "unchanged"
 
 
+def is_regression(kind: ChangeKind, fails_gate: bool) -> bool:
+    """The one regression rule of the gate, ``rai-audit diff`` and the CLI's verdict: a new or
+    worsened finding that would fail the absolute gate."""
+    return fails_gate and kind in ("new", "worsened")
+
+
 def evaluate_gate(
     findings: tuple[Finding, ...], policy: Policy, baseline: Baseline | None = None
 ) -> Gate:
@@ -75,26 +81,18 @@ def evaluate_gate(
             continue
         before = baseline.severities.get(finding.fingerprint)
         kind = change_kind(before, finding.severity)
-        if kind == "new":
-            violations.append(
-                GateViolation(
-                    finding=finding.id,
-                    severity=severity,
-                    reason=f"{severity} (new): {finding.title}",
-                    kind="new",
-                )
-            )
-        elif kind == "worsened" and before is not None:
-            violations.append(
-                GateViolation(
-                    finding=finding.id,
-                    severity=severity,
-                    reason=f"{severity} (was {before.value}): {finding.title}",
-                    kind="worsened",
-                )
-            )
-        else:
+        if not is_regression(kind, fails_gate=True):
             carried += 1
+            continue
+        change = "new" if before is None else f"was {before.value}"
+        violations.append(
+            GateViolation(
+                finding=finding.id,
+                severity=severity,
+                reason=f"{severity} ({change}): {finding.title}",
+                kind=kind,
+            )
+        )
     return Gate(
         passed=not violations,
         fail_on=policy.fail_on.value,

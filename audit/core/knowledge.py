@@ -20,8 +20,14 @@ def knowledge_of(check: Check) -> CheckInfo | None:
     return own or check_table().get(check.id)
 
 
+def known_checks(checks: Sequence[Check]) -> tuple[CheckInfo, ...]:
+    """The knowledge of each check that has any (a check without it may still run and
+    measure nothing)."""
+    return tuple(info for check in checks if (info := knowledge_of(check)) is not None)
+
+
 def audit_knowledge(checks: Sequence[Check], accountability: AccountabilityTable) -> Knowledge:
-    infos = {check.id: info for check in checks if (info := knowledge_of(check)) is not None}
+    infos = {info.id: info for info in known_checks(checks)}
     # The fairness stage's metrics from its spec table, then those the checks' evidence states.
     metrics = {name: MetricMeaning(meaning) for name, meaning in METRIC_MEANINGS.items()}
     metrics |= {spec.name: MetricMeaning(spec.meaning, spec.components) for spec in DISPARITIES}
@@ -35,5 +41,5 @@ def audit_knowledge(checks: Sequence[Check], accountability: AccountabilityTable
         },
         roles=role_infos(),
         metrics=metrics,
-        policy_defaults=load_policy().model_dump(mode="json"),
+        policy_defaults=load_policy(checks=tuple(infos.values())).model_dump(mode="json"),
     )

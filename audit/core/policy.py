@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
 
 from audit.core.accountability import AccountabilityOverride, mapped_checks
+from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
 from audit.core.findings import Severity
 from audit.text.settings import TextSettings
@@ -84,7 +86,11 @@ class Policy(BaseModel):
     text: TextSettings = TextSettings()  # the text audit's [text] section (docs/text-models.md)
 
     @model_validator(mode="after")
-    def _ranges(self) -> Policy:
+    def _ranges(self, info: ValidationInfo) -> Policy:
+        # Plugins' checks and metrics (load_policy's ``checks``) are known too.
+        plugins: Sequence[CheckInfo] = (info.context or {}).get("checks", ())
+        checks = mapped_checks() | {plugin.id for plugin in plugins}
+        metrics = set(_defaults()["thresholds"]).union(*(plugin.thresholds for plugin in plugins))
         if self.min_group_size < 1:
             raise ValueError(f"min_group_size must be at least 1, got {self.min_group_size}")
         if self.max_intersection < 1:
@@ -105,21 +111,21 @@ class Policy(BaseModel):
             raise ValueError(f"exact_auc_rows must be 0 or more, got {self.exact_auc_rows}")
         if self.quantile_bands < 2:
             raise ValueError(f"quantile_bands must be at least 2, got {self.quantile_bands}")
-        unmapped = sorted(set(self.accountability) - mapped_checks())
+        unmapped = sorted(set(self.accountability) - checks)
         if unmapped:
-            known = ", ".join(sorted(mapped_checks()))
+            known = ", ".join(sorted(checks))
             raise ValueError(
                 f"[accountability] names unknown check {unmapped[0]!r}; checks: {known}"
             )
-        unordered = sorted(set(self.headline_order) - set(_defaults()["thresholds"]))
+        unordered = sorted(set(self.headline_order) - metrics)
         if unordered:
-            known = ", ".join(sorted(_defaults()["thresholds"]))
+            known = ", ".join(sorted(metrics))
             raise ValueError(
                 f"headline_order names unknown metric {unordered[0]!r}; known metrics: {known}"
             )
-        unknown = sorted(set(self.thresholds) - set(_defaults()["thresholds"]))
+        unknown = sorted(set(self.thresholds) - metrics)
         if unknown:
-            known = ", ".join(sorted(_defaults()["thresholds"]))
+            known = ", ".join(sorted(metrics))
             raise ValueError(f"unknown threshold metric {unknown[0]!r}; known metrics: {known}")
         return self
 
@@ -193,16 +199,30 @@ def read_config_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def load_policy(config_file: Path | None = None, overrides: dict[str, Any] | None = None) -> Policy:
-    """Defaults, then the config file, then ``overrides`` (the CLI's flags)."""
+def load_policy(
+    config_file: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    checks: Sequence[CheckInfo] = (),
+) -> Policy:
+    """Defaults, then the config file, then ``overrides`` (the CLI's flags). ``checks`` are
+    the knowledge of the audit's checks: a plugin's default thresholds join the defaults, and
+    its id may be named under [accountability]."""
     source = str(config_file) if config_file else "policy"
     merged = _defaults()
+    for check in checks:
+        taken = sorted(set(check.thresholds) & set(merged["thresholds"]))
+        if taken:
+            raise ConfigError(
+                f"check {check.id!r} declares a default threshold for {taken[0]!r}, which is "
+                "already a rai-audit metric; give the plugin's metric a name of its own"
+            )
+        merged["thresholds"] = {**merged["thresholds"], **check.thresholds}
     if config_file is not None:
         merged = _merge(merged, read_config_file(config_file))
     if overrides:
         merged = _merge(merged, overrides)
     try:
-        return Policy.model_validate(merged)
+        return Policy.model_validate(merged, context={"checks": tuple(checks)})
     except ValidationError as exc:
         raise ConfigError(f"{source}: {_describe(exc)}") from exc
 

@@ -8,13 +8,14 @@ Everything that can fail on the user's input fails here, before any stage runs.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from audit.core.check_knowledge import CheckInfo
 from audit.core.compare import baseline_of, load_report
 from audit.core.errors import ConfigError, UsageError
 from audit.core.policy import Policy, find_config_file, load_policy
@@ -325,19 +326,27 @@ def _rows_scorer(request: AuditRequest, scorer: RowScorer) -> Callable[[TableRow
     return score
 
 
-def resolve_policy(request: AuditRequest) -> tuple[Policy, Path | None]:
+def resolve_policy(
+    request: AuditRequest, checks: Sequence[CheckInfo]
+) -> tuple[Policy, Path | None]:
     config_file = request.config_file
     if config_file is None and request.search_config:
         config_file = find_config_file(Path.cwd())
-    return load_policy(config_file, request.policy_overrides), config_file
+    return load_policy(config_file, request.policy_overrides, checks), config_file
 
 
-def prepare(request: AuditRequest, threads: int, progress: Progress | None) -> PreparedAudit:
-    """The prepared audit of a ``validate``d ``request``. Raises a ``RaiAuditError`` for bad
-    input."""
+def prepare(
+    request: AuditRequest,
+    threads: int,
+    progress: Progress | None,
+    checks: Sequence[CheckInfo] = (),
+) -> PreparedAudit:
+    """The prepared audit of a ``validate``d ``request``; ``checks`` are the knowledge of the
+    checks that will run (their plugins' thresholds join the policy). Raises a
+    ``RaiAuditError`` for bad input."""
     # Read before the audit: a bad baseline fails in a moment, not after the model has run.
     baseline = baseline_of(load_report(request.baseline)) if request.baseline is not None else None
-    policy, config_file = resolve_policy(request)
+    policy, config_file = resolve_policy(request, checks)
     streamed = _is_streamed(request)
     # Read now (a streamed audit reads later, in passes): bad data fails before the model runs.
     frame = None if streamed else read_table(request.data, request.encoding, sep=request.sep)

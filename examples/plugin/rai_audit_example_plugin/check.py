@@ -1,7 +1,8 @@
 """The check: the largest gap between group mean scores of each sensitive column.
 
-It measures; rai-audit's engine grades each measurement against ``THRESHOLD``, words the
-finding from ``example.mean_score_gap.toml`` and names its owner from the same file.
+It measures; rai-audit's engine grades each measurement against the policy's threshold for
+``mean_score_gap`` (its default is in ``example.mean_score_gap.toml``; a policy file may change
+it), words the finding from the same file and names its owner from it.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from audit.core.check import AuditContext, CheckSkipped, Measurement, format_gro
 from audit.core.check_knowledge import load_check_info
 from audit.core.findings import Evidence
 from audit.core.intervals import interval_of
-from audit.core.policy import Threshold
 from rai_audit_example_plugin.stage import STAGE_ID, ScoreMeans
 
 CHECK_ID = "example.mean_score_gap"
-# A plugin's own threshold: the policy file's [thresholds] cover rai-audit's metrics.
-THRESHOLD = Threshold(max=0.1, critical=0.25)
+METRIC = "mean_score_gap"
 
 
 class MeanScoreGapCheck:
@@ -34,6 +33,7 @@ class MeanScoreGapCheck:
         report = context.report(STAGE_ID, ScoreMeans)
         if report is None:
             raise CheckSkipped("the score means stage did not run (the audit has no scores)")
+        threshold = context.policy.thresholds[METRIC]
         measured = []
         for column in report.columns:
             if len(column.groups) < 2:
@@ -41,11 +41,11 @@ class MeanScoreGapCheck:
             low, high = int(np.argmin(column.means)), int(np.argmax(column.means))
             groups = ((column.groups[low],), (column.groups[high],))
             evidence = Evidence(
-                metric="mean_score_gap",
+                metric=METRIC,
                 value=column.means[high] - column.means[low],
                 interval=interval_of(np.asarray(column.gap_replicates), report.confidence_level),
-                threshold=THRESHOLD.limit,
-                bound=THRESHOLD.bound,
+                threshold=threshold.limit,
+                bound=threshold.bound,
                 feature=(column.column,),
                 groups=groups,
                 n=(column.sizes[low], column.sizes[high]),
@@ -55,7 +55,7 @@ class MeanScoreGapCheck:
                 Measurement(
                     key=(column.column,),
                     evidence=evidence,
-                    threshold=THRESHOLD,
+                    threshold=threshold,
                     words={"feature": column.column, "groups": format_groups(groups)},
                 )
             )
