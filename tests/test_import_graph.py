@@ -73,6 +73,7 @@ RESULT_TYPES = {
     "audit.core.check_knowledge",
     "audit.core.comparison",
     "audit.core.serialize",
+    "audit.core.status",
     "audit.explain.results",
     "audit.privacy.report",
     "audit.text.results",

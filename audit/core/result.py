@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
 
 from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
 from audit.core.findings import Comparison, Finding, RoleInfo, Severity
+from audit.core.status import CheckStatus, GroupStatus
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
@@ -17,17 +17,6 @@ SCHEMA_VERSION = "1.3.0"
 # The metadata of a field that renderers in this process read but the JSON contract does not
 # carry (the serializer leaves it out): ``field(default=..., metadata=IN_MEMORY)``.
 IN_MEMORY = {"serialized": False}
-
-
-class GroupStatus(StrEnum):
-    OK = "ok"
-    INSUFFICIENT_DATA = "insufficient_data"
-
-
-class CheckStatus(StrEnum):
-    OK = "ok"
-    SKIPPED = "skipped"
-    ERROR = "error"
 
 
 # How a group metric over too few relevant rows says so (audit.fairness.tables.insufficient_reason):

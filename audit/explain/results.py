@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from audit.core.status import RunStatus
+
 # The attribution methods, in the order a finding prefers them: SHAP applies to every model,
 # so it is the primary evidence when it ran; Captum's methods corroborate it.
 METHOD_ORDER = ("shap", "integrated_gradients", "gradient_shap")
@@ -71,7 +73,7 @@ class CopyImportance:
 @dataclass(frozen=True)
 class MethodResult:
     method: str
-    status: str  # "ok", "skipped" or "error"
+    status: RunStatus
     reason: str | None = None
     library: str | None = None  # e.g. "shap 0.51.0"
     rows: int = 0
@@ -178,7 +180,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Explanations:
-    status: str  # "ok" or "skipped"
+    status: RunStatus
     reason: str | None = None
     explained: str | None = None  # the quantity explained, in words
     sample: Sample | None = None

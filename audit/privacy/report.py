@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-SectionStatus = Literal["ok", "skipped", "error"]
+from audit.core.status import MeasuredStatus, RunStatus
+
 Confidence = Literal["high", "medium", "low"]
 
 
@@ -31,7 +32,7 @@ class PiiDetection:
 
 @dataclass(frozen=True)
 class PiiScan:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     rows: int = 0
     columns_scanned: int = 0
@@ -81,7 +82,7 @@ class MembershipGroup:
     group: tuple[str, ...]
     members: int
     nonmembers: int
-    status: Literal["ok", "insufficient_data"]
+    status: MeasuredStatus
     auc: float | None
     ci: tuple[float, float] | None
     tpr_at_1pct_fpr: float | None
@@ -90,7 +91,7 @@ class MembershipGroup:
 
 @dataclass(frozen=True)
 class MembershipResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     members: int = 0
     nonmembers: int = 0
@@ -113,7 +114,7 @@ class AttributeGroup:
 @dataclass(frozen=True)
 class AttributeInference:
     attribute: str
-    status: Literal["ok", "insufficient_data"]
+    status: MeasuredStatus
     reason: str | None
     rows: int
     classes: int
@@ -127,7 +128,7 @@ class AttributeInference:
 
 @dataclass(frozen=True)
 class AttributeInferenceResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     inputs: tuple[str, ...] = ()  # what the attack sees: "score" or "decision"
     attack_model: str = ""

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-SectionStatus = Literal["ok", "skipped", "error"]
+from audit.core.status import MeasuredStatus, RunStatus
+
 Interval = tuple[float, float] | None
 
 
@@ -64,7 +65,7 @@ class SwapResult:
     terms: tuple[str, ...]
     rows: int  # texts the swap changed
     oriented_rows: int  # texts with more terms of one side than the other: they set score_gap
-    status: Literal["ok", "insufficient_data"]
+    status: MeasuredStatus
     # Mean of score(text with the second side's terms) - score(text with the first side's).
     score_gap: float | None
     score_gap_ci: Interval
@@ -87,7 +88,7 @@ class CategorySwaps:
 
 @dataclass(frozen=True)
 class CounterfactualResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     min_rows: int = 0
     rows_perturbed: int = 0
@@ -128,7 +129,7 @@ class CategoryProbe:
 
 @dataclass(frozen=True)
 class TemplateResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     sentences: int = 0
     categories: tuple[CategoryProbe, ...] = ()
@@ -141,7 +142,7 @@ class SubgroupAuc:
     group: str
     n: int
     positives: int
-    status: Literal["ok", "insufficient_data"]
+    status: MeasuredStatus
     metrics: dict[str, float | None]  # subgroup_auc, bpsn_auc, bnsp_auc
     ci: dict[str, Interval]
     gap: dict[str, float | None]  # overall AUC minus the metric
@@ -151,7 +152,7 @@ class SubgroupAuc:
 
 @dataclass(frozen=True)
 class SubgroupAucResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     rows: int = 0
     overall_auc: float | None = None
@@ -185,9 +186,9 @@ class PiiInsertion:
 
 @dataclass(frozen=True)
 class TextPiiResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
-    scan_status: SectionStatus = "skipped"
+    scan_status: RunStatus = "skipped"
     scan_reason: str | None = None
     detections: tuple[TextPiiDetection, ...] = ()
     insertion_forms: tuple[str, ...] = ()
@@ -229,7 +230,7 @@ class TermAttribution:
 
 @dataclass(frozen=True)
 class AttributionResult:
-    status: SectionStatus
+    status: RunStatus
     reason: str | None = None
     method: str | None = None  # "layer_integrated_gradients" or "feature_ablation"
     library: str | None = None
