@@ -99,3 +99,29 @@ def test_the_renderers_read_only_the_result() -> None:
     engine = {name for name in _reachable(graph, renderers) if name.split(".")[0] == "audit"}
     assert engine <= RESULT_TYPES, sorted(engine - RESULT_TYPES)
     assert "audit.core.result" in engine
+
+
+# Who may read an AuditRequest: the shells that build it, the module that prepares it, and the
+# places that resolve one part of it into their own frozen settings once.
+READS_THE_REQUEST = {
+    "audit",  # re-exports the type, lazily
+    "audit.api",
+    "audit.cli",
+    "audit.core.prepare",
+    "audit.models.inference",  # ScoringSpec.of: how rows are scored
+    "audit.models.scoring",  # the OutputKind type only
+    "audit.stream.run",  # open_engine: the engine the request names
+}
+
+
+def test_nothing_below_prepare_reads_the_request() -> None:
+    """Stages and checks read the prepared audit; the request is resolved once."""
+    graph = import_graph()
+    readers = {name for name, edges in graph.items() if "audit.core.request" in edges}
+    assert readers <= READS_THE_REQUEST, sorted(readers - READS_THE_REQUEST)
+    stages_and_checks = {
+        name for name in graph if name.endswith(".stage") or ".checks." in f"{name}."
+    }
+    for name in stages_and_checks:
+        reached = _reachable(graph, {name}) - {name}
+        assert "audit.core.prepare" not in reached, name

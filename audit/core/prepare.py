@@ -35,7 +35,7 @@ from audit.data.table import (
 from audit.fairness.calibration import CalibrationTable, calibration_table
 from audit.fairness.tables import AucSource, RowScores, cell_confusion
 from audit.models.features import FeatureMatrix, FeatureMetadata
-from audit.models.inference import RowScorer, feature_matrix, load_audited_model
+from audit.models.inference import RowScorer, ScoringSpec, feature_matrix, load_audited_model
 from audit.models.scoring import Predictions
 from audit.privacy.membership import Scored
 from audit.stream.dataset import is_partitioned, partition_files
@@ -296,7 +296,7 @@ def _streamed(
         audited,
         replace(first_predictions, decisions=sample.decisions, scores=sample.scores),
         (
-            feature_matrix(request, sample.frame, metadata, excluded)
+            feature_matrix(ScoringSpec.of(request), sample.frame, metadata, excluded)
             if request.model is not None
             else None
         ),
@@ -313,11 +313,12 @@ def _one_cell(rows: int) -> Partition:
     return Partition(np.zeros(rows, dtype=np.int64), np.zeros((1, 0), dtype=np.int64), 1)
 
 
-def _rows_scorer(request: AuditRequest, scorer: RowScorer) -> Callable[[TableRows], Scored]:
-    """Score another table (training rows, a holdout) exactly as the audited data."""
+def _rows_scorer(target: str, scorer: RowScorer) -> Callable[[TableRows], Scored]:
+    """Score another table (training rows, a holdout) exactly as the audited data; the
+    closure holds what it reads, not the request, since stages call it."""
 
     def score(rows: TableRows) -> Scored:
-        labels = prepare_target(rows.frame, request.target, scorer.positive_label, rows.source)
+        labels = prepare_target(rows.frame, target, scorer.positive_label, rows.source)
         predicted, _ = scorer.score(rows.frame, rows.source)
         if predicted.scores is None:
             raise UsageError(f"{rows.source}: membership inference needs scores; give --scores")
@@ -364,7 +365,7 @@ def prepare(
         # Read now: a bad identity terms file fails before the model has run.
         identity = load_identity(request.identity_terms, policy, config_file)
     elif request.model is not None:
-        loaded, metadata = load_audited_model(request)
+        loaded, metadata = load_audited_model(ScoringSpec.of(request))
     positive_label = (
         request.positive_label
         or (metadata.positive_label if metadata else None)
@@ -383,7 +384,9 @@ def prepare(
     )
 
     def scorer_for(positive_label: str, target_labels: tuple[str, ...]) -> RowScorer:
-        return RowScorer(request, positive_label, target_labels, excluded, loaded, metadata)
+        return RowScorer(
+            ScoringSpec.of(request), positive_label, target_labels, excluded, loaded, metadata
+        )
 
     extra = _OtherTables(members, holdout)
     read = (
@@ -417,6 +420,8 @@ def prepare(
             predictions=read.predictions,
             features=read.features,
             report_features=read.report_features,
-            score_rows=_rows_scorer(request, scorer_for(target.positive_label, target.labels)),
+            score_rows=_rows_scorer(
+                request.target, scorer_for(target.positive_label, target.labels)
+            ),
         ),
     )

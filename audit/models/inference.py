@@ -49,6 +49,45 @@ def _file_stamp(path: Path) -> tuple[int, int, int] | None:
 
 
 @dataclass(frozen=True)
+class ScoringSpec:
+    """How the audit scores rows, resolved once from the request by audit.core.prepare: the
+    stages that score more rows (streamed chunks, partitions on workers, training rows) read
+    this, never the request."""
+
+    data: Path  # the file that errors name
+    model: Path | None
+    predictions: str | None  # the decision column, for an audit without a model
+    scores: str | None
+    features: tuple[str, ...] | None
+    preprocessor: Path | None
+    output_kind: OutputKind
+    threshold: float
+    trust_model: bool
+    device: str
+    batch_size: int
+    allow_unsafe_imports: tuple[str, ...]
+    text_column: str | None
+
+    @classmethod
+    def of(cls, request: AuditRequest) -> ScoringSpec:
+        return cls(
+            data=request.data,
+            model=request.model,
+            predictions=request.predictions,
+            scores=request.scores,
+            features=request.features,
+            preprocessor=request.preprocessor,
+            output_kind=request.output_kind,
+            threshold=request.threshold,
+            trust_model=request.trust_model,
+            device=request.device,
+            batch_size=request.batch_size,
+            allow_unsafe_imports=request.allow_unsafe_imports,
+            text_column=request.text_column,
+        )
+
+
+@dataclass(frozen=True)
 class WorkerModel:
     """What a worker needs to load the audited model itself (hashable, for the cache)."""
 
@@ -68,10 +107,10 @@ def _load_on_worker(request: WorkerModel) -> tuple[LoadedModel, FeatureMetadata 
     return _load(request.path, request.device, request.trust, request.allowed_imports)
 
 
-def load_audited_model(request: AuditRequest) -> tuple[LoadedModel, FeatureMetadata | None]:
+def load_audited_model(spec: ScoringSpec) -> tuple[LoadedModel, FeatureMetadata | None]:
     """The model file with its embedded feature metadata, if any (not for text models)."""
-    assert request.model is not None  # callers check that a model was given
-    return _load(request.model, request.device, request.trust_model, request.allow_unsafe_imports)
+    assert spec.model is not None  # callers check that a model was given
+    return _load(spec.model, spec.device, spec.trust_model, spec.allow_unsafe_imports)
 
 
 @lru_cache(maxsize=4)
@@ -82,22 +121,22 @@ def _preprocessor(path: Path, stamp: tuple[int, int, int] | None, trust: bool) -
 
 
 def feature_matrix(
-    request: AuditRequest,
+    spec: ScoringSpec,
     frame: pd.DataFrame,
     metadata: FeatureMetadata | None,
     excluded: frozenset[str],
 ) -> FeatureMatrix:
-    if request.text_column is not None:
-        return text_feature_matrix(frame, request.text_column, request.data)
-    if request.features is not None:
-        return from_columns(frame, request.features, request.data, "features")
-    if request.preprocessor is not None:
-        path = request.preprocessor
-        transformer = _preprocessor(path, _file_stamp(path), request.trust_model)
-        return from_preprocessor(frame, transformer, excluded, request.data, request.preprocessor)
+    if spec.text_column is not None:
+        return text_feature_matrix(frame, spec.text_column, spec.data)
+    if spec.features is not None:
+        return from_columns(frame, spec.features, spec.data, "features")
+    if spec.preprocessor is not None:
+        path = spec.preprocessor
+        transformer = _preprocessor(path, _file_stamp(path), spec.trust_model)
+        return from_preprocessor(frame, transformer, excluded, spec.data, spec.preprocessor)
     if metadata is not None:
-        return from_metadata(frame, metadata, request.data)
-    return from_columns(frame, default_columns(frame, excluded), request.data, "numeric-columns")
+        return from_metadata(frame, metadata, spec.data)
+    return from_columns(frame, default_columns(frame, excluded), spec.data, "numeric-columns")
 
 
 def class_labels(model: LoadedModel, metadata: FeatureMetadata | None) -> tuple[str, ...] | None:
@@ -106,14 +145,14 @@ def class_labels(model: LoadedModel, metadata: FeatureMetadata | None) -> tuple[
     return model.class_labels
 
 
-def _output_kind(request: AuditRequest, metadata: FeatureMetadata | None) -> OutputKind:
-    if request.output_kind == "auto" and metadata is not None and metadata.output_kind:
+def _output_kind(spec: ScoringSpec, metadata: FeatureMetadata | None) -> OutputKind:
+    if spec.output_kind == "auto" and metadata is not None and metadata.output_kind:
         return metadata.output_kind
-    return request.output_kind
+    return spec.output_kind
 
 
 def predict(
-    request: AuditRequest,
+    spec: ScoringSpec,
     model: LoadedModel,
     metadata: FeatureMetadata | None,
     positive_label: str,
@@ -121,22 +160,22 @@ def predict(
     matrix: FeatureMatrix,
 ) -> Predictions:
     """Run the model on a feature matrix and read its output as scores and decisions."""
-    assert request.model is not None  # only called when a model was given
+    assert spec.model is not None  # only called when a model was given
     output = raw_output(
         model,
         matrix.values,
-        request.batch_size,
-        request.model,
+        spec.batch_size,
+        spec.model,
         columns=matrix.columns,
         feature_source=matrix.source,
     )
     return model_predictions(
         output,
-        _output_kind(request, metadata),
-        request.threshold,
+        _output_kind(spec, metadata),
+        spec.threshold,
         class_labels(model, metadata),
         positive_label,
-        request.model,
+        spec.model,
         target_labels,
     )
 
@@ -146,10 +185,10 @@ class RowScorer:
     """Scores any rows of the audited table: by the model, or read from the decision columns.
 
     Pickled to workers without its model (``model=None``); a worker then loads the model
-    from ``request.model`` once per process.
+    from ``spec.model`` once per process.
     """
 
-    request: AuditRequest
+    spec: ScoringSpec
     positive_label: str
     target_labels: tuple[str, ...]
     excluded: frozenset[str]
@@ -162,13 +201,13 @@ class RowScorer:
 
     def score(self, frame: pd.DataFrame, source: Path) -> tuple[Predictions, FeatureMatrix | None]:
         """Decisions and scores of ``frame``'s rows; errors name ``source``."""
-        request = replace(self.request, data=source)
-        if request.model is None:
-            assert request.predictions is not None  # an audit has a model or decisions
+        spec = replace(self.spec, data=source)
+        if spec.model is None:
+            assert spec.predictions is not None  # an audit has a model or decisions
             predicted = column_predictions(
                 frame,
-                request.predictions,
-                request.scores,
+                spec.predictions,
+                spec.scores,
                 self.target_labels,
                 self.positive_label,
                 source,
@@ -179,17 +218,15 @@ class RowScorer:
             if self.model is not None
             else _load_on_worker(
                 WorkerModel(
-                    request.model,
-                    _file_stamp(request.model),
-                    request.device,
-                    request.trust_model,
-                    request.allow_unsafe_imports,
-                    request.text_column is not None,
+                    spec.model,
+                    _file_stamp(spec.model),
+                    spec.device,
+                    spec.trust_model,
+                    spec.allow_unsafe_imports,
+                    spec.text_column is not None,
                 )
             )
         )
-        matrix = feature_matrix(request, frame, metadata, self.excluded)
-        predicted = predict(
-            request, model, metadata, self.positive_label, self.target_labels, matrix
-        )
+        matrix = feature_matrix(spec, frame, metadata, self.excluded)
+        predicted = predict(spec, model, metadata, self.positive_label, self.target_labels, matrix)
         return predicted, matrix
