@@ -183,6 +183,7 @@ def _request(option: Mapping[str, Any]) -> AuditRequest:
         output_kind=option["output_kind"],
         threshold=option["threshold"],
         positive_label=option["positive_label"],
+        model_positive_class=option["model_positive_class"],
         trust_model=option["trust_model"],
         device=option["device"],
         batch_size=option["batch_size"],
@@ -348,6 +349,15 @@ def run(
         str | None,
         typer.Option(
             help="The target's positive class, e.g. --positive-label '>50K'. Inferred for 0/1, yes/no, true/false.",
+            rich_help_panel=DATA,
+        ),
+    ] = None,
+    model_positive_class: Annotated[
+        str | None,
+        typer.Option(
+            help="The model's class that means positive, when the model's classes are not the "
+            "target's values, e.g. a model trained on 0/1 against '<=50K'/'>50K' takes "
+            "--positive-label '>50K' --model-positive-class 1.",
             rich_help_panel=DATA,
         ),
     ] = None,

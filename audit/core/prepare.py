@@ -34,7 +34,9 @@ from audit.data.table import (
 )
 from audit.fairness.calibration import CalibrationTable, calibration_table
 from audit.fairness.tables import AucSource, RowScores, cell_confusion
+from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix, FeatureMetadata
+from audit.models.in_process import is_in_process
 from audit.models.inference import RowScorer, ScoringSpec, feature_matrix, load_audited_model
 from audit.models.scoring import Predictions
 from audit.privacy.membership import Scored
@@ -91,6 +93,18 @@ def validate(request: AuditRequest) -> None:
         raise UsageError(f"--explain-samples must be at least 1, got {request.explain_samples}")
     if request.holdout is not None and request.train_data is None:
         raise UsageError("--holdout goes with --train-data: the rows the model was trained on")
+    if request.model_positive_class is not None and request.model is None:
+        raise UsageError(
+            "--model-positive-class names a class of the model; decisions read with "
+            "--predictions take --positive-label only"
+        )
+    if is_in_process(request.model) and (
+        request.text_column is not None or request.engine != "local"
+    ):
+        raise UsageError(
+            "a model object (Python API) audits tabular data in this process: save it to a "
+            "file for --text-column or --engine dask"
+        )
     if request.allow_unsafe_imports and not request.trust_model:
         raise UsageError(
             "--allow-unsafe-imports only matters for a pickle loaded with --trust-model; "
@@ -235,6 +249,7 @@ def _streamed(
     policy: Policy,
     positive_label: str | None,
     scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
+    loaded: LoadedModel | None,
     metadata: FeatureMetadata | None,
     excluded: frozenset[str],
     progress: Progress | None,
@@ -296,7 +311,7 @@ def _streamed(
         audited,
         replace(first_predictions, decisions=sample.decisions, scores=sample.scores),
         (
-            feature_matrix(ScoringSpec.of(request), sample.frame, metadata, excluded)
+            feature_matrix(ScoringSpec.of(request), sample.frame, metadata, excluded, loaded)
             if request.model is not None
             else None
         ),
@@ -358,6 +373,7 @@ def prepare(
     )
     loaded, metadata, text_model, identity = None, None, None, None
     if request.model is not None and request.text_column is not None:
+        assert isinstance(request.model, Path)  # validate refuses a model object here
         text_model = load_text_model(request.model, request.device)
         loaded = text_model.loaded
         if request.output_kind == "auto" and text_model.metadata.output_kind:
@@ -365,7 +381,7 @@ def prepare(
         # Read now: a bad identity terms file fails before the model has run.
         identity = load_identity(request.identity_terms, policy, config_file)
     elif request.model is not None:
-        loaded, metadata = load_audited_model(ScoringSpec.of(request))
+        loaded, metadata = load_audited_model(request)
     positive_label = (
         request.positive_label
         or (metadata.positive_label if metadata else None)
@@ -393,7 +409,7 @@ def prepare(
         _whole(request, frame, policy, positive_label, scorer_for, extra)
         if frame is not None
         else _streamed(
-            request, policy, positive_label, scorer_for, metadata, excluded, progress, extra
+            request, policy, positive_label, scorer_for, loaded, metadata, excluded, progress, extra
         )
     )
     target = read.data.target
@@ -412,7 +428,7 @@ def prepare(
         ),
         data=read.data,
         model=AuditedModel(
-            file=request.model,
+            file=ScoringSpec.of(request).model,
             loaded=loaded,
             metadata=metadata,
             text=text_model,

@@ -20,7 +20,10 @@ class AuditRequest:
     data: Path
     target: str
     sensitive: tuple[str, ...] = ()  # required unless text_column is set
-    model: Path | None = None
+    # A model file, or (Python API) a model object in this process: anything with
+    # scikit-learn's predict_proba (or decision_function), or a function of the float32
+    # feature batch returning scores (audit.models.in_process); it is not hashed.
+    model: Path | object | None = None
     predictions: str | None = None
     scores: str | None = None
     features: tuple[str, ...] | None = None
@@ -28,6 +31,10 @@ class AuditRequest:
     output_kind: OutputKind = "auto"
     threshold: float = 0.5
     positive_label: str | None = None
+    # The model's class that means positive (e.g. "1"), when the model's classes are not the
+    # target's values (e.g. a 0/1 model against '<=50K'/'>50K'); None: the class named like
+    # the target's positive value.
+    model_positive_class: str | None = None
     trust_model: bool = False
     device: str = "cpu"
     batch_size: int = 8192
@@ -69,7 +76,7 @@ class AuditRequest:
             path
             for path in (
                 self.data,
-                self.model,
+                self.model if isinstance(self.model, Path) else None,
                 self.preprocessor,
                 self.config_file,
                 self.baseline,

@@ -21,6 +21,7 @@ from audit.explain.results import Explanations
 from audit.explain.stage import STAGE_ID as EXPLAIN
 from audit.fairness.stage import STAGE_ID as FAIRNESS
 from audit.fairness.tables import FairnessTables
+from audit.models.in_process import IN_PROCESS_KIND
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
 from audit.text.results import TextReport
@@ -109,7 +110,10 @@ def run_prepared(
         confidence_level=settings.policy.confidence_level,
         model=ModelInfo(
             kind=loaded.kind if loaded else "predictions",
-            file=file_info(model.file) if model.file else None,
+            # A model object in this process has no file to hash (audit.models.in_process).
+            file=file_info(model.file)
+            if model.file and loaded and loaded.kind != IN_PROCESS_KIND
+            else None,
             trusted=loaded.trusted if loaded else False,
             output_kind=predictions.output_kind,
             output_shape=predictions.output_shape,

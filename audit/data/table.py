@@ -406,7 +406,9 @@ def fit_target(
     elif positive_label not in distinct:
         raise DataError(
             f"{source}: --positive-label {positive_label!r} is not a value of target column "
-            f"{column!r}; its values are {', '.join(map(repr, distinct[:20]))}"
+            f"{column!r}; its values are {', '.join(map(repr, distinct[:20]))} (--positive-label "
+            "names the target's value; a model's own class for it goes in "
+            "--model-positive-class)"
         )
     positive = (labels == positive_label).to_numpy(dtype=np.int8)
     return TargetEncoding(

@@ -87,6 +87,7 @@ class ExplainInputs:
     policy: Policy
     samples: int
     threads: int = 1  # cores for the explainers' blocks
+    model_class: str | None = None  # --model-positive-class, as the audit read the output
 
 
 def explain_stage(inputs: ExplainInputs) -> StageOutcome:
@@ -155,6 +156,7 @@ class ExplainStage:
                 target_labels=data.target.labels,
                 positive_label=data.target.positive_label,
                 model_path=model.file,
+                model_class=model.predictions.model_class,
                 threshold=settings.threshold,
                 batch_size=settings.batch_size,
                 policy=settings.policy,
@@ -239,6 +241,7 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
         inputs.target_labels,
         inputs.positive_label,
         inputs.model_path,
+        inputs.model_class,
     )
     sample = stratified_sample(
         inputs.fine.cell_of_row, inputs.fine.n_cells, inputs.samples, BACKGROUND_ROWS, policy.seed

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from audit.models.frame_input import FrameCodec
 
 
 @runtime_checkable
@@ -30,3 +33,7 @@ class LoadedModel:
     metadata_text: str | None  # the embedded rai_audit.json, if any
     notes: tuple[str, ...] = field(default_factory=tuple)
     extra: dict[str, Any] = field(default_factory=dict)
+    # A model that reads the table's raw columns by name (a scikit-learn pipeline fitted on a
+    # DataFrame): its batches are those columns as ``frame_input`` encodes them, and its
+    # adapter decodes them back into a DataFrame (audit.models.frame_input).
+    frame_input: FrameCodec | None = None

@@ -68,7 +68,8 @@ class FeatureMatrix:
     values: np.ndarray  # float32 [n, width]
     columns: tuple[str, ...]  # the table's columns that feed the model
     # "text": a text model's input, values an object array [n, 1] of strings (audit.text).
-    source: Literal["metadata", "features", "preprocessor", "numeric-columns", "text"]
+    # "frame": the raw columns a model reads by name, one input each (audit.models.frame_input).
+    source: Literal["metadata", "features", "preprocessor", "numeric-columns", "text", "frame"]
     unseen_categories: dict[str, int] = field(default_factory=dict)
     # For each model input (column of ``values``), the table column it encodes: a one-hot
     # block maps to its column; a preprocessor output that names no column keeps its own name.

@@ -24,6 +24,7 @@ from audit.models.features import (
     from_preprocessor,
     parse_metadata,
 )
+from audit.models.in_process import IN_PROCESS_SOURCE, from_object, is_in_process
 from audit.models.scoring import Predictions, column_predictions, model_predictions, raw_output
 from audit.models.sklearn_models import load_skops_object
 from audit.text.adapter import load_text_model
@@ -55,13 +56,14 @@ class ScoringSpec:
     this, never the request."""
 
     data: Path  # the file that errors name
-    model: Path | None
+    model: Path | None  # the file, or IN_PROCESS_SOURCE for a model object
     predictions: str | None  # the decision column, for an audit without a model
     scores: str | None
     features: tuple[str, ...] | None
     preprocessor: Path | None
     output_kind: OutputKind
     threshold: float
+    model_positive_class: str | None
     trust_model: bool
     device: str
     batch_size: int
@@ -72,13 +74,16 @@ class ScoringSpec:
     def of(cls, request: AuditRequest) -> ScoringSpec:
         return cls(
             data=request.data,
-            model=request.model,
+            model=(
+                IN_PROCESS_SOURCE if is_in_process(request.model) else request.model  # type: ignore[arg-type]
+            ),
             predictions=request.predictions,
             scores=request.scores,
             features=request.features,
             preprocessor=request.preprocessor,
             output_kind=request.output_kind,
             threshold=request.threshold,
+            model_positive_class=request.model_positive_class,
             trust_model=request.trust_model,
             device=request.device,
             batch_size=request.batch_size,
@@ -107,8 +112,12 @@ def _load_on_worker(request: WorkerModel) -> tuple[LoadedModel, FeatureMetadata 
     return _load(request.path, request.device, request.trust, request.allowed_imports)
 
 
-def load_audited_model(spec: ScoringSpec) -> tuple[LoadedModel, FeatureMetadata | None]:
-    """The model file with its embedded feature metadata, if any (not for text models)."""
+def load_audited_model(request: AuditRequest) -> tuple[LoadedModel, FeatureMetadata | None]:
+    """The model file with its embedded feature metadata, if any, or the request's model
+    object (not for text models)."""
+    if is_in_process(request.model):
+        return from_object(request.model), None
+    spec = ScoringSpec.of(request)
     assert spec.model is not None  # callers check that a model was given
     return _load(spec.model, spec.device, spec.trust_model, spec.allow_unsafe_imports)
 
@@ -125,6 +134,7 @@ def feature_matrix(
     frame: pd.DataFrame,
     metadata: FeatureMetadata | None,
     excluded: frozenset[str],
+    model: LoadedModel | None = None,
 ) -> FeatureMatrix:
     if spec.text_column is not None:
         return text_feature_matrix(frame, spec.text_column, spec.data)
@@ -134,6 +144,8 @@ def feature_matrix(
         path = spec.preprocessor
         transformer = _preprocessor(path, _file_stamp(path), spec.trust_model)
         return from_preprocessor(frame, transformer, excluded, spec.data, spec.preprocessor)
+    if model is not None and model.frame_input is not None:
+        return model.frame_input.matrix(frame, spec.data)
     if metadata is not None:
         return from_metadata(frame, metadata, spec.data)
     return from_columns(frame, default_columns(frame, excluded), spec.data, "numeric-columns")
@@ -177,6 +189,7 @@ def predict(
         positive_label,
         spec.model,
         target_labels,
+        spec.model_positive_class,
     )
 
 
@@ -227,6 +240,6 @@ class RowScorer:
                 )
             )
         )
-        matrix = feature_matrix(spec, frame, metadata, self.excluded)
+        matrix = feature_matrix(spec, frame, metadata, self.excluded, model)
         predicted = predict(spec, model, metadata, self.positive_label, self.target_labels, matrix)
         return predicted, matrix

@@ -49,20 +49,45 @@ class PositiveScore:
 
 
 def positive_column(
-    width: int, class_labels: tuple[str, ...] | None, positive_label: str, source: Path
+    width: int,
+    class_labels: tuple[str, ...] | None,
+    positive_label: str,
+    source: Path,
+    model_class: str | None = None,
 ) -> int:
+    """The output column of the positive class: the model's class ``model_class``
+    (--model-positive-class) when given, else the class named like the target's positive
+    value ``positive_label`` (--positive-label)."""
     if class_labels is not None:
         if len(class_labels) != width:
             raise ModelError(
                 f"{source}: the model names {len(class_labels)} classes but returns {width} "
                 "columns; fix class_labels in its metadata"
             )
+        shown = ", ".join(map(repr, class_labels))
+        if model_class is not None:
+            if model_class not in class_labels:
+                raise ModelError(
+                    f"{source}: --model-positive-class {model_class!r} is not one of the "
+                    f"model's classes ({shown}); name one of them (the target's positive value "
+                    "goes in --positive-label)"
+                )
+            return class_labels.index(model_class)
         if positive_label not in class_labels:
             raise ModelError(
-                f"{source}: the positive label {positive_label!r} is not one of the model's "
-                f"classes ({', '.join(map(repr, class_labels))}); pass --positive-label"
+                f"{source}: the target's positive value {positive_label!r} (--positive-label) "
+                f"is not one of the model's classes ({shown}); name the model's class that "
+                f"means {positive_label!r} with --model-positive-class, e.g. "
+                f"--model-positive-class {class_labels[-1]!r}"
             )
         return class_labels.index(positive_label)
+    if model_class is not None:
+        if model_class.isdigit() and int(model_class) < width:
+            return int(model_class)
+        raise ModelError(
+            f"{source}: the model names no classes, so --model-positive-class must be an "
+            f"output column index below {width}, got {model_class!r}"
+        )
     if width == 2:
         return 1
     raise ModelError(
@@ -78,11 +103,14 @@ def positive_score(
     target_labels: tuple[str, ...],
     positive_label: str,
     source: Path,
+    model_class: str | None = None,
 ) -> PositiveScore:
     """How to read the positive-class score from output of shape ``[n, *output_shape]``.
 
     A model that names no classes is read in the target's sorted label order (the order
-    scikit-learn gives ``classes_``), so ``--positive-label`` picks its column.
+    scikit-learn gives ``classes_``), so ``--positive-label`` picks its column;
+    ``model_class`` (--model-positive-class) names the model's class when its classes are not
+    the target's values (a model trained on 0/1 against '<=50K'/'>50K').
     """
     # The kind the audit resolved its scores with ("logits" or "probabilities").
     kind: Literal["logits", "probabilities"] = (
@@ -91,6 +119,6 @@ def positive_score(
     if len(output_shape) == 0 or output_shape == (1,):
         return PositiveScore(kind, None)
     width = output_shape[0]
-    assumed = class_labels is None and len(target_labels) == width
+    assumed = class_labels is None and model_class is None and len(target_labels) == width
     labels = tuple(sorted(target_labels)) if assumed else class_labels
-    return PositiveScore(kind, positive_column(width, labels, positive_label, source))
+    return PositiveScore(kind, positive_column(width, labels, positive_label, source, model_class))

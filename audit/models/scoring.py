@@ -25,6 +25,9 @@ class Predictions:
     output_kind: str  # "logits", "probabilities", "decisions" or "scores-column"
     output_shape: tuple[int, ...]
     notes: tuple[str, ...] = ()  # assumptions made reading the output, for the report
+    # The model's class read as positive (--model-positive-class); None: the class named like
+    # the target's positive value.
+    model_class: str | None = None
 
 
 # How each feature source chose its columns, for messages about the model's input.
@@ -33,6 +36,7 @@ _FEATURE_SOURCES = {
     "features": "given by --features",
     "metadata": "from the model's embedded feature list",
     "preprocessor": "through --preprocessor",
+    "frame": "the raw columns the model was fitted on, by name",
 }
 
 
@@ -128,14 +132,26 @@ def model_predictions(
     positive_label: str,
     source: Path,
     target_labels: tuple[str, ...] = (),
+    model_class: str | None = None,
 ) -> Predictions:
     """Scores and decisions from raw output, the score read by audit.models.positive_score."""
     resolved = detect_output_kind(output) if kind == "auto" else kind
     score = positive_score(
-        resolved, tuple(output.shape[1:]), class_labels, target_labels, positive_label, source
+        resolved,
+        tuple(output.shape[1:]),
+        class_labels,
+        target_labels,
+        positive_label,
+        source,
+        model_class,
     )
     notes: tuple[str, ...] = ()
-    if score.column is not None and class_labels is None:
+    if model_class is not None:
+        notes = (
+            f"the model's class {model_class!r} (--model-positive-class) was read as the "
+            f"target's positive value {positive_label!r}",
+        )
+    elif score.column is not None and class_labels is None:
         # Documented default, but silent otherwise: a reviewer should see the assumption.
         notes = (
             f"the model names no classes; output column {score.column} was read as the "
@@ -148,7 +164,7 @@ def model_predictions(
             "[0, 1]; use --output-kind logits"
         )
     decisions = (scores >= threshold).astype(np.int8)
-    return Predictions(decisions, scores, resolved, tuple(output.shape[1:]), notes)
+    return Predictions(decisions, scores, resolved, tuple(output.shape[1:]), notes, model_class)
 
 
 def column_predictions(

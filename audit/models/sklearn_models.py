@@ -10,18 +10,21 @@ import pandas as pd
 
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
+from audit.models.frame_input import FrameCodec, frame_columns
 
 
 class SklearnAdapter:
-    def __init__(self, estimator: Any) -> None:
+    """An estimator fitted on an array reads the batch as is; one fitted on a DataFrame
+    (``feature_names_in_``) reads the raw columns it names, decoded by ``frame``."""
+
+    def __init__(self, estimator: Any, frame: FrameCodec | None = None) -> None:
         self._estimator = estimator
+        self._frame = frame
 
     def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        names = getattr(self._estimator, "feature_names_in_", None)
-        inputs: np.ndarray | pd.DataFrame = batch
-        if names is not None and len(names) == batch.shape[1]:
-            # Fitted on a DataFrame: hand it one, or scikit-learn warns on every batch.
-            inputs = pd.DataFrame(batch, columns=list(names))
+        inputs: np.ndarray | pd.DataFrame = (
+            self._frame.decode(batch) if self._frame is not None else batch
+        )
         if hasattr(self._estimator, "predict_proba"):
             return np.asarray(self._estimator.predict_proba(inputs), dtype=np.float64)
         return np.asarray(self._estimator.decision_function(inputs), dtype=np.float64)
@@ -61,14 +64,17 @@ def from_estimator(
         )
     classes = getattr(estimator, "classes_", None)
     width = getattr(estimator, "n_features_in_", None)
+    columns = frame_columns(estimator)
+    frame = FrameCodec(columns) if columns is not None else None
     return LoadedModel(
-        adapter=SklearnAdapter(estimator),
+        adapter=SklearnAdapter(estimator, frame),
         kind=kind,
         trusted=trusted,
         input_width=int(width) if width is not None else None,
         class_labels=tuple(_label(c) for c in classes) if classes is not None else None,
         metadata_text=None,
         notes=notes,
+        frame_input=frame,
     )
 
 

@@ -126,6 +126,7 @@ def text_inputs(
             positive_label,
             model.source,
             target_labels,
+            predictions.model_class,
         )
         assert read.scores is not None  # a model always gives scores
         return read.scores
@@ -149,6 +150,7 @@ def text_inputs(
             target_labels,
             positive_label,
             model.source,
+            predictions.model_class,
         ),
         identity=identity,
         policy=policy,
