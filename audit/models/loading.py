@@ -12,6 +12,7 @@ import torch
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.sklearn_models import from_estimator, load_skops_object
+from audit.models.torch_files import state_dict_error, unpickling_error
 from audit.models.torch_models import (
     check_device,
     from_pickled_module,
@@ -67,6 +68,10 @@ def load_model(
         check_device(device)
         if _is_torchscript(path):
             return load_torchscript(path, device)
+        # A state_dict is weights only: no flag runs it, so it is told how to export.
+        refused = state_dict_error(path)
+        if refused is not None:
+            raise refused
         if not trust:
             raise _refuse_pickle(path)
         return _load_torch_pickle(path, device, allow_unsafe_imports)
@@ -100,7 +105,7 @@ def _load_torch_pickle(path: Path, device: str, allow: Sequence[str]) -> LoadedM
     except ModelError:
         raise
     except Exception as exc:  # unpickling user files can raise anything
-        raise ModelError(f"{path}: torch.load failed ({type(exc).__name__}: {exc})") from exc
+        raise unpickling_error(path, exc) from exc
     if isinstance(loaded, torch.nn.Module):
         return _with_scan(from_pickled_module(loaded, device), guard.record(scan))
     raise ModelError(

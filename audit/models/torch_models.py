@@ -106,8 +106,9 @@ def load_exported(path: Path, device: str) -> LoadedModel:
     # torch attaches its own console handler to this logger: it is set aside, not added to.
     handlers, logger.handlers = logger.handlers, [captured]
     propagate, logger.propagate = logger.propagate, False
+    extra = {METADATA_FILE: ""}
     try:
-        program = torch.export.load(str(path))
+        program = torch.export.load(str(path), extra_files=extra)
     except Exception as exc:  # torch raises many types for a bad archive
         cause = captured.cause() or (
             f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
@@ -120,13 +121,14 @@ def load_exported(path: Path, device: str) -> LoadedModel:
         logger.propagate = propagate
     module = program.module()
     module.to(device)
+    metadata: str | bytes = extra[METADATA_FILE]
     return LoadedModel(
         adapter=TorchAdapter(module, device),
         kind="torch-export",
         trusted=False,
         input_width=first_layer_width(module),
         class_labels=None,
-        metadata_text=None,
+        metadata_text=(metadata if isinstance(metadata, str) else metadata.decode("utf-8")) or None,
     )
 
 
