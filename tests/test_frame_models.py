@@ -7,6 +7,7 @@ the table as pandas reads it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,10 @@ from sklearn.metrics import accuracy_score
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from audit import AuditRequest, ModelError, run_audit
+from audit import AuditRequest, ModelError, run_audit, to_json
 from audit.core.errors import DataError
 from audit.core.result import AuditResult
+from audit.core.serialize import validate_document
 
 NUMERIC = ["age", "hours"]
 CATEGORICAL = ["job", "sex"]
@@ -139,6 +141,20 @@ def test_pipeline_on_raw_columns_gets_the_frame(
     assert all(item.inputs == 1 for item in shap.global_importance)
     for name in ("integrated_gradients", "gradient_shap"):
         assert explanations.methods[name].status == "skipped"
+    # sex is a model input: the flip test writes the other group's raw value into it.
+    assert explanations.sensitive_inputs == ("sex",)
+    assert {(f.from_group, f.to_group) for f in explanations.flips} == {
+        ("Female", "Male"),
+        ("Male", "Female"),
+    }
+    # Every row is flipped here (fewer than the flip test's per-group sample): the count of
+    # changed decisions is the pipeline's own on the rewritten frame.
+    for flip in explanations.flips:
+        rows = read[read["sex"] == flip.from_group]
+        rewritten = rows.assign(sex=flip.to_group)
+        before = pipeline.predict_proba(rows[NUMERIC + CATEGORICAL])[:, positive] >= 0.5
+        after = pipeline.predict_proba(rewritten[NUMERIC + CATEGORICAL])[:, positive] >= 0.5
+        assert (flip.n, flip.changed) == (len(rows), int((before != after).sum()))
 
 
 def test_streamed_pipeline_audit_equals_the_in_memory_one(
@@ -172,6 +188,10 @@ def test_in_process_pipeline_is_recorded_and_not_hashed(
     assert info.kind == "in-process"
     assert info.file is None
     assert "in-process model, not hashed" in info.notes
+    document = json.loads(to_json(result))
+    validate_document(document)
+    assert document["run"]["model"]["kind"] == "in-process"
+    assert document["run"]["model"]["file"] is None
     positive = list(pipeline.classes_).index(">50K")
     decisions = pipeline.predict_proba(read[NUMERIC + CATEGORICAL])[:, positive] >= 0.5
     assert_figures(result, expected_by_sex(read, decisions))
