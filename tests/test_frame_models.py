@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_N_BOOT, Workspace
+from conftest import FAST_N_BOOT, Cli, Workspace
 from fairlearn.metrics import MetricFrame, selection_rate, true_positive_rate
 from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
@@ -284,3 +284,18 @@ def test_model_positive_class_reads_the_right_column(
     other = audit(data, model, model_positive_class="0", explain=False)
     zero = pipeline.predict_proba(read[NUMERIC + CATEGORICAL])[:, 0] >= 0.5
     assert_figures(other, expected_by_sex(read, zero))
+
+
+def test_cli_errors_name_the_flag_for_each_side(
+    cli: Cli, zero_one_model: tuple[pd.DataFrame, Path, Pipeline, Path]
+) -> None:
+    _, data, _, model = zero_one_model
+    common = ("run", model, data, "--target", "income", "--sensitive", "sex", "--no-explain")
+    cli.input_error(
+        (*common, "--positive-label", ">50K"),
+        "(--positive-label)",
+        "--model-positive-class '1'",
+    )
+    cli.input_error((*common, "--positive-label", "1"), "--model-positive-class")
+    result = cli(*common, "--positive-label", ">50K", "--model-positive-class", "1", "-o", "out")
+    assert result.exit_code in (0, 1), result.output

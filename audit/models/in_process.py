@@ -35,7 +35,7 @@ class CallableAdapter:
 
 def is_in_process(model: object) -> bool:
     """A request's model that is an object rather than a file path."""
-    return model is not None and not isinstance(model, (str, Path))
+    return model is not None and not isinstance(model, Path)
 
 
 def from_object(model: object) -> LoadedModel:
@@ -54,6 +54,6 @@ def from_object(model: object) -> LoadedModel:
             notes=(IN_PROCESS_NOTE,),
         )
     raise UsageError(
-        f"AuditRequest.model is a {type(model).__name__}: give a model file path, an object "
+        f"AuditRequest.model is a {type(model).__name__}: give a model file as a Path, an object "
         "with predict_proba (scikit-learn style) or a function returning scores"
     )

@@ -75,7 +75,9 @@ class ScoringSpec:
         return cls(
             data=request.data,
             model=(
-                IN_PROCESS_SOURCE if is_in_process(request.model) else request.model  # type: ignore[arg-type]
+                request.model
+                if request.model is None or isinstance(request.model, Path)
+                else IN_PROCESS_SOURCE
             ),
             predictions=request.predictions,
             scores=request.scores,
