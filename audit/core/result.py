@@ -13,7 +13,7 @@ from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 # The metadata of a field that renderers in this process read but the JSON contract does not
 # carry (the serializer leaves it out): ``field(default=..., metadata=IN_MEMORY)``.
 IN_MEMORY = {"serialized": False}
