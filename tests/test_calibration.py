@@ -102,9 +102,10 @@ def test_adult_calibration_error_equals_numpy_on_the_raw_rows(
             measured += 1
     assert measured >= 10
     sexes = groups_of(result, ("sex",))
-    # The figures, to the digits that rounding scores to 2^-32 cannot move.
-    assert sexes[("Female",)].metrics[NAME] == pytest.approx(0.0116984292714, abs=1e-12)
-    assert sexes[("Male",)].metrics[NAME] == pytest.approx(0.0174035836504, abs=1e-12)
+    # The figures, to the digits that the CPU's float32 kernels (which differ in the last bits
+    # of the model's scores between machines) cannot move.
+    assert sexes[("Female",)].metrics[NAME] == pytest.approx(0.0116984293, abs=1e-9)
+    assert sexes[("Male",)].metrics[NAME] == pytest.approx(0.0174035837, abs=1e-9)
 
 
 @pytest.mark.parametrize(

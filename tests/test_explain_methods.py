@@ -78,8 +78,10 @@ def test_linear_model_attributions_match_weight_times_distance_to_baseline() -> 
     ig_values = integrated_gradients(forward, inputs, background, columns, batch_size=1024)
     np.testing.assert_allclose(shap_values.values, expected, atol=2e-5)
     np.testing.assert_allclose(ig_values.values, expected, atol=2e-5)
-    # A column the model ignores gets exactly nothing.
-    assert np.all(shap_values.values[:, 3] == 0) and np.all(ig_values.values[:, 3] == 0)
+    # A column the model ignores gets nothing but float32 rounding: masking it still runs the
+    # matrix product, whose accumulation order depends on the CPU's kernels.
+    np.testing.assert_allclose(shap_values.values[:, 3], 0, atol=1e-8)
+    np.testing.assert_allclose(ig_values.values[:, 3], 0, atol=1e-8)
     for attributions in (shap_values, ig_values):
         measured = completeness(attributions)
         assert measured.mean_abs_error < 1e-5
