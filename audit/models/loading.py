@@ -11,6 +11,7 @@ import torch
 
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
+from audit.models.file_kinds import unsupported_model
 from audit.models.sklearn_models import from_estimator, load_skops_object
 from audit.models.torch_files import state_dict_error, unpickling_error
 from audit.models.torch_models import (
@@ -62,7 +63,7 @@ def load_model(
     if not path.exists():
         raise ModelError(f"{path}: model file not found; check the path")
     if path.is_dir():
-        raise ModelError(f"{path}: is a directory; name the model file (.pt, .pt2, .skops)")
+        raise unsupported_model(path)
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
         check_device(device)
@@ -86,10 +87,7 @@ def load_model(
         if not trust:
             raise _refuse_pickle(path)
         return _load_pickle(path, device, allow_unsafe_imports)
-    raise ModelError(
-        f"{path}: unknown model format {path.suffix!r}; use .pt (TorchScript), .pt2 "
-        "(torch.export) or .skops, or audit predictions with --predictions COL"
-    )
+    raise unsupported_model(path)
 
 
 def _with_scan(model: LoadedModel, scan: ModelFileScan) -> LoadedModel:
