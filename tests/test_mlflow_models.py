@@ -477,6 +477,15 @@ def test_directory_without_mlmodel_says_what_a_model_directory_is(
     )
 
 
+def test_the_mlmodel_file_itself_names_its_directory(
+    workspace: Workspace, frame: pd.DataFrame
+) -> None:
+    directory = save_sklearn(LogisticRegression().fit([[0], [1]], [0, 1]), workspace.root / "m")
+
+    with pytest.raises(ModelError, match="MLmodel file of an MLflow model; name its directory"):
+        load_model(directory / "MLmodel")
+
+
 def test_mlmodel_cannot_name_a_file_outside_its_directory(
     workspace: Workspace, frame: pd.DataFrame
 ) -> None:

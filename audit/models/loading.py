@@ -64,6 +64,10 @@ def load_model(
     """
     if not path.exists():
         raise ModelError(f"{path}: model file not found; check the path")
+    if path.name == MLMODEL_FILE and path.is_file():
+        raise ModelError(
+            f"{path}: is the MLmodel file of an MLflow model; name its directory, {path.parent}"
+        )
     if is_mlflow_model(path):
         return load_mlflow_model(
             path, lambda file: load_model(file, device, trust, allow_unsafe_imports)
