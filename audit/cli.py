@@ -249,7 +249,7 @@ def run(
         list[Path],
         typer.Argument(
             metavar="[MODEL] DATA",
-            help="Model file (.pt TorchScript, .pt2, .skops; pickles need --trust-model) then the data file (.csv, .csv.gz, .parquet). With --predictions, only the data file.",
+            help="Model file (.pt TorchScript, .pt2, .skops; pickles need --trust-model) or MLflow model directory, then the data file (.csv, .csv.gz, .parquet). With --predictions, only the data file.",
             show_default=False,
         ),
     ],

@@ -79,6 +79,8 @@ def test_every_kind_has_a_recipe() -> None:
         "in-process",
         "torch-export",
         "torch-export-audit",
+        "mlflow-sklearn",
+        "mlflow-sklearn-audit",
     }
 
 
@@ -120,3 +122,21 @@ def test_recipes_run_as_written(cli: Cli) -> None:
     assert reported_selection(document) == pytest.approx(
         selection_by_sex(frame, (logits[:, 1] >= logits[:, 0]).numpy())
     )
+
+
+def test_mlflow_recipe_runs_as_written(cli: Cli) -> None:
+    frame = census()
+    frame.to_csv("data.csv", index=False)
+    found = recipes()
+    namespace: dict[str, Any] = {}
+    exec(found["mlflow-sklearn"], namespace)
+    pipeline = namespace["pipeline"]
+    document = run_console(cli, found["mlflow-sklearn-audit"])
+    model = document["run"]["model"]
+    assert model["kind"] == "mlflow-sklearn" and model["feature_source"] == "frame"
+    assert model["notes"][0] == (
+        "MLflow model, flavour sklearn (skops, model.skops), saved by MLflow 3.15.1"
+    )
+    positive = list(pipeline.classes_).index(">50K")
+    expected = pipeline.predict_proba(frame.drop(columns="income"))[:, positive] >= 0.5
+    assert reported_selection(document) == pytest.approx(selection_by_sex(frame, expected))

@@ -17,6 +17,13 @@ TRACKED_PACKAGES = ("rai-audit", "numpy", "pandas", "scikit-learn", "fairlearn",
 
 
 def file_info(path: Path) -> FileInfo:
+    """SHA-256 and size of a file; of a folder (an MLflow model directory), a hash over its
+    files' relative paths and hashes in sorted order, and their total size."""
+    if path.is_dir():
+        files = sorted(
+            (part.relative_to(path).as_posix(), part) for part in path.rglob("*") if part.is_file()
+        )
+        return _combined(path, files)
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -29,13 +36,18 @@ def dataset_info(data: Path, files: Sequence[Path]) -> FileInfo:
     hashes in order, and their total size."""
     if len(files) == 1 and files[0] == data:
         return file_info(data)
+    return _combined(data, [(path.name, path) for path in files])
+
+
+def _combined(root: Path, files: Sequence[tuple[str, Path]]) -> FileInfo:
+    """One hash over named files: each name and its file's hash, in the order given."""
     digest = hashlib.sha256()
     size = 0
-    for path in files:
+    for name, path in files:
         part = file_info(path)
-        digest.update(f"{path.name}\0{part.sha256}\n".encode())
+        digest.update(f"{name}\0{part.sha256}\n".encode())
         size += part.bytes
-    return FileInfo(path=str(data), sha256=digest.hexdigest(), bytes=size)
+    return FileInfo(path=str(root), sha256=digest.hexdigest(), bytes=size)
 
 
 def versions() -> dict[str, str]:

@@ -12,6 +12,7 @@ import torch
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.file_kinds import unsupported_model
+from audit.models.mlflow_models import MLMODEL_FILE, is_mlflow_model, load_mlflow_model
 from audit.models.sklearn_models import from_estimator, load_skops_object
 from audit.models.torch_files import state_dict_error, unpickling_error
 from audit.models.torch_models import (
@@ -59,9 +60,19 @@ def load_model(
 
     A pickle (only with ``trust``) is scanned first and guarded while it loads: a dangerous
     import refuses it unless ``allow_unsafe_imports`` names it (audit.privacy.model_files).
+    An MLflow model directory is read through its ``MLmodel`` file, its model file loaded
+    here like any other (audit.models.mlflow_models).
     """
     if not path.exists():
         raise ModelError(f"{path}: model file not found; check the path")
+    if path.name == MLMODEL_FILE and path.is_file():
+        raise ModelError(
+            f"{path}: is the MLmodel file of an MLflow model; name its directory, {path.parent}"
+        )
+    if is_mlflow_model(path):
+        return load_mlflow_model(
+            path, lambda file: load_model(file, device, trust, allow_unsafe_imports)
+        )
     if path.is_dir():
         raise unsupported_model(path)
     suffix = path.suffix.lower()
