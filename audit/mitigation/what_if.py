@@ -299,8 +299,10 @@ def _slice_what_if(
     fine, policy = inputs.fine, inputs.policy
     measured_slices = [slice_, _overall_slice(fine.n_cells)]
     groups = slice_.group_of_cell[fine.cell_of_row]
-    scores = (
-        inputs.scores if inputs.scores is not None else inputs.decisions.astype(np.float64)
+    # float64: Fairlearn writes its interpolated probabilities into a frame of the scores'
+    # dtype, which refuses them in float32 (and decisions only are 0/1 scores).
+    scores = np.asarray(
+        inputs.scores if inputs.scores is not None else inputs.decisions, dtype=np.float64
     )
 
     def measure(method_id: str, decisions: np.ndarray, unchanged: dict[str, str]) -> Method:
