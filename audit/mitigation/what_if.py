@@ -13,7 +13,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from typing import Any
 
@@ -92,7 +92,7 @@ def cross_fit_halves(cell_of_row: np.ndarray, labels: np.ndarray, seed: int) -> 
 def _score_passthrough_type() -> type:
     from sklearn.base import BaseEstimator
 
-    class ScorePassthrough(BaseEstimator):  # type: ignore[misc]
+    class ScorePassthrough(BaseEstimator):
         """A fitted "estimator" whose prediction is its first input column: the audited
         model's score, so ThresholdOptimizer post-processes the model as it was audited
         (it needs an estimator, and the model may be a file of any kind or decisions)."""
@@ -156,7 +156,7 @@ def fitted_groups(
     present = np.zeros((n_groups, 2, 2), dtype=np.int64)
     np.add.at(present, (groups, halves, labels.astype(np.int64)), 1)
     enough = rows >= min_group_size
-    both_labels = (present > 0).all(axis=(1, 2))
+    both_labels: np.ndarray = np.all(present > 0, axis=(1, 2))
     unchanged = {}
     for index, label in enumerate(slice_.labels):
         if not enough[index]:
@@ -206,9 +206,7 @@ def kamiran_calders_odds(
             unchanged[label] = "one label class in the training data"
         else:
             # (P(1) / P(1 | g)) / (P(0) / P(0 | g)), the group sizes cancelling.
-            factors[label] = float(
-                (positives * group_negatives) / (negatives * group_positives)
-            )
+            factors[label] = float((positives * group_negatives) / (negatives * group_positives))
     return factors, unchanged
 
 
@@ -290,7 +288,9 @@ def _not_measured(method_id: str, status: str, reason: str) -> Method:
     )
 
 
-Decide = Callable[[], "tuple[np.ndarray, dict[str, str]] | str"]
+# A method's decisions and the groups it left unchanged, or why it cannot run.
+Decided = tuple[np.ndarray, dict[str, str]] | str
+Decide = Callable[[], Decided]
 
 
 def _slice_what_if(
@@ -310,7 +310,7 @@ def _slice_what_if(
         tables = fairness_from_counts(fine.n_cells, measured_slices, counts, None, None, policy)
         return _measured(method_id, tables, slice_, unchanged)
 
-    def thresholds(constraint: str) -> tuple[np.ndarray, dict[str, str]] | str:
+    def thresholds(constraint: str) -> Decided:
         fitted, unchanged = fitted_groups(
             groups, inputs.labels, halves, slice_, policy.min_group_size
         )
@@ -323,7 +323,7 @@ def _slice_what_if(
         )[rows]
         return decided, unchanged
 
-    def reweighting() -> tuple[np.ndarray, dict[str, str]] | str:
+    def reweighting() -> Decided:
         if inputs.members is None:
             return NO_TRAINING_DATA
         if inputs.scores is None or not inputs.thresholded:
@@ -350,8 +350,7 @@ def _slice_what_if(
 
     methods = [measure(BEFORE, inputs.decisions, {})]
     decide: dict[str, Decide] = {
-        f"thresholds_{constraint}": lambda constraint=constraint: thresholds(constraint)
-        for constraint in CONSTRAINTS
+        f"thresholds_{constraint}": partial(thresholds, constraint) for constraint in CONSTRAINTS
     }
     decide[REWEIGHTING] = reweighting
     for method_id, make in decide.items():
