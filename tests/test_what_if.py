@@ -313,3 +313,59 @@ def test_adult_example_reports_the_trade_off_in_every_format(cli: Cli, tmp_path:
     html = (out / "report.html").read_text("utf-8")
     assert 'id="what-if"' in html and "disparate treatment" in html
     assert 'aria-label="Demographic parity difference by method, sex"' in html
+
+
+def test_a_crashing_method_is_recorded_and_the_audit_is_incomplete(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import audit.mitigation.what_if as what_if
+
+    def crash(*args: Any, **kwargs: Any) -> np.ndarray:
+        raise RuntimeError("deliberate failure")
+
+    monkeypatch.setattr(what_if, "threshold_decisions", crash)
+    result = audit(workspace.table(planted(rows=100)))
+    assert result.what_if is not None and result.what_if.status == "error"
+    found = method(result, "thresholds_equalized_odds")
+    assert found.status == "error" and found.reason == "RuntimeError: deliberate failure"
+    assert method(result, "before").status == "ok"
+    assert result.incomplete  # exit code 3, like a crashed check
+    assert any(check.id == "what_if" for check in result.checks)
+    json.loads(to_json(result))
+
+
+def test_decisions_read_from_the_data_are_thresholded_on_their_scores(
+    workspace: Workspace,
+) -> None:
+    frame = planted(rows=300)
+    frame["score"] = score(frame[["x"]].to_numpy(dtype=np.float32)).astype(np.float64)
+    frame["decision"] = (frame["score"] >= 0.5).astype(int)
+    data = workspace.table(frame)
+    result = run_audit(
+        AuditRequest(
+            data=data,
+            target="y",
+            sensitive=("g",),
+            predictions="decision",
+            scores="score",
+            train_data=workspace.table(frame.sample(200, random_state=1), "train.csv"),
+            search_config=False,
+            what_if=True,
+            policy_overrides={"n_boot": 50, "seed": SEED},
+        )
+    )
+    read = pd.read_csv(data)
+    expected = expected_figures(read, expected_thresholds(read, "demographic_parity"))
+    assert_matches(method(result, "thresholds_demographic_parity"), expected)
+    reweighting = method(result, "reweighting")
+    assert reweighting.status == "skipped" and "read from the data" in (reweighting.reason or "")
+
+
+def test_reweighting_needs_the_sensitive_column_in_the_training_data(
+    workspace: Workspace,
+) -> None:
+    data = workspace.table(planted(rows=100))
+    train = workspace.table(planted(rows=100, seed=2).drop(columns="g"), "train.csv")
+    found = method(audit(data, train_data=train), "reweighting")
+    assert found.status == "skipped"
+    assert found.reason == "the training data (train.csv) has no column 'g'"
