@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -275,11 +275,11 @@ def _measured(
     )
 
 
-def _not_measured(method_id: str, status: str, reason: str) -> Method:
+def _not_measured(method_id: str, status: Literal["skipped", "error"], reason: str) -> Method:
     return Method(
         id=method_id,
         name=METHOD_NAMES[method_id],
-        status="error" if status == "error" else "skipped",
+        status=status,
         reason=reason,
         metrics={name: None for name in TRADE_OFF_METRICS},
         ci={name: None for name in TRADE_OFF_METRICS},
