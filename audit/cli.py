@@ -204,6 +204,7 @@ def _request(option: Mapping[str, Any]) -> AuditRequest:
         allow_unsafe_imports=tuple(_split(option["allow_unsafe_imports"])),
         explain=option["explain"],
         explain_samples=option["explain_samples"],
+        what_if=option["what_if"],
         text_column=option["text_column"],
         identity_terms=tuple(option["identity_terms"] or ()),
     )
@@ -327,6 +328,14 @@ def run(
             rich_help_panel=MODEL,
         ),
     ] = DEFAULT_SAMPLES,
+    what_if: Annotated[
+        bool,
+        typer.Option(
+            "--what-if",
+            help="Mitigation what-if: accuracy, selection rates and disparities under per-group thresholds (Fairlearn's ThresholdOptimizer) and, with --train-data, a reweighting estimate, cross-fitted on the data with intervals. Evidence of the achievable trade-off, not advice to deploy. See docs/what-if.md.",
+            rich_help_panel=MODEL,
+        ),
+    ] = False,
     target: Annotated[
         str,
         typer.Option(

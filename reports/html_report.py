@@ -37,6 +37,7 @@ from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
 from reports.text_charts import TEXT_CSS, method_name, text_view
+from reports.what_if_view import what_if_view
 
 CHARTED_METRICS = ("selection_rate", "true_positive_rate", "false_positive_rate")
 # A finding's chart sits beside its evidence table, so it is narrower than the slice charts.
@@ -197,6 +198,7 @@ def environment() -> Environment:
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name
+    env.globals["what_if_view"] = what_if_view  # the mitigation what-if's tables and charts
     return env
 
 

@@ -21,6 +21,7 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+from audit.mitigation.results import Method, WhatIf
 
 # GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
 MAX_CHARS = 60_000
@@ -415,6 +416,57 @@ def _check_lines(result: AuditResult) -> list[MarkdownSafe]:
     return lines
 
 
+def _estimate(method: Method, metric: str) -> MarkdownSafe:
+    value = method.metrics.get(metric)
+    if value is None:
+        return md_text(method.undefined.get(metric, "undefined"))
+    return MarkdownSafe(f"{number(value)} {interval(method.ci.get(metric))}")
+
+
+def _what_if_tables(what_if: WhatIf | None) -> list[dict[str, Any]]:
+    """The trade-off table of each sensitive feature: one row per method."""
+    tables = []
+    for slice_ in what_if.slices if what_if is not None else ():
+        rows = []
+        for method in slice_.methods:
+            if method.status != "ok":
+                blank = MarkdownSafe("–")
+                why = md_text(f"{'not run' if method.status == 'skipped' else 'error'}: ")
+                reason = MarkdownSafe(why + md_text(method.reason or ""))
+                rows.append(
+                    {
+                        "name": method.name,
+                        "accuracy": blank,
+                        "dp": blank,
+                        "eo": blank,
+                        "groups": reason,
+                    }
+                )
+                continue
+            groups = MarkdownSafe(
+                "; ".join(
+                    f"{md_code(label(group.group), in_table=True, limit=SUMMARY_NAME_LIMIT)} "
+                    + (
+                        "too few rows"
+                        if group.selection_rate is None
+                        else f"{number(group.selection_rate)} {interval(group.ci)}"
+                    )
+                    for group in method.groups
+                )
+            )
+            rows.append(
+                {
+                    "name": method.name,
+                    "accuracy": _estimate(method, "accuracy"),
+                    "dp": _estimate(method, "demographic_parity_difference"),
+                    "eo": _estimate(method, "equalized_odds_difference"),
+                    "groups": groups,
+                }
+            )
+        tables.append({"feature": slice_.feature, "rows": rows})
+    return tables
+
+
 def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
     failing = violation_ids(result)
     by_id = {finding.id: finding for finding in result.findings}
@@ -457,6 +509,8 @@ def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
         "violations_omitted": max(0, len(violations) - ACT_FIRST - caps.violations),
         "disparities": disparity_rows[: caps.disparities],
         "disparities_omitted": max(0, len(disparity_rows) - caps.disparities),
+        "what_if": result.what_if,
+        "what_if_tables": _what_if_tables(result.what_if),
         "group_columns": columns,
         "groups": groups[: caps.groups],
         "groups_omitted": max(0, len(groups) - caps.groups),

@@ -75,6 +75,7 @@ RESULT_TYPES = {
     "audit.core.serialize",
     "audit.core.status",
     "audit.explain.results",
+    "audit.mitigation.results",
     "audit.privacy.report",
     "audit.text.results",
 }

@@ -176,6 +176,7 @@ def _audited_data(
     columns: int,
     files: tuple[Path, ...],
     notes: tuple[str, ...] = (),
+    sampled: bool = False,
 ) -> AuditedData:
     return AuditedData(
         file=request.data,
@@ -196,6 +197,7 @@ def _audited_data(
         members=extra.members,
         holdout=extra.holdout,
         notes=notes,
+        sampled=sampled,
     )
 
 
@@ -306,6 +308,7 @@ def _streamed(
         columns=data.columns,
         files=files,
         notes=notes,
+        sampled=True,
     )
     return _Read(
         audited,
@@ -425,6 +428,7 @@ def prepare(
             batch_size=request.batch_size,
             explain=request.explain,
             explain_samples=request.explain_samples,
+            what_if=request.what_if,
         ),
         data=read.data,
         model=AuditedModel(

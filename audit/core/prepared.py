@@ -42,6 +42,7 @@ class AuditSettings:
     batch_size: int
     explain: bool  # False with --no-explain
     explain_samples: int
+    what_if: bool = False  # --what-if: the mitigation what-if (audit.mitigation)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class AuditedData:
     members: TableRows | None  # --train-data
     holdout: TableRows | None  # --holdout
     notes: tuple[str, ...] = ()
+    # A streamed audit: the row-level fields hold its seeded stratified sample, not every row.
+    sampled: bool = False
 
 
 @dataclass(frozen=True)

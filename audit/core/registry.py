@@ -24,6 +24,7 @@ from audit.fairness.checks.disparity import DisparityCheck
 from audit.fairness.checks.four_fifths import FourFifthsCheck
 from audit.fairness.checks.small_groups import SmallGroupsCheck
 from audit.fairness.stage import FairnessStage
+from audit.mitigation.stage import WhatIfStage
 from audit.privacy.checks.attribute_inference import AttributeInferenceCheck
 from audit.privacy.checks.membership import MembershipInferenceCheck
 from audit.privacy.checks.pii_in_data import PiiInDataCheck
@@ -37,7 +38,13 @@ from audit.text.checks.templates import TemplateProbesCheck
 from audit.text.stage import TextStage
 
 # A stage may read the reports of the stages before it.
-STAGES: tuple[Stage, ...] = (FairnessStage(), PrivacyStage(), ExplainStage(), TextStage())
+STAGES: tuple[Stage, ...] = (
+    FairnessStage(),
+    PrivacyStage(),
+    ExplainStage(),
+    TextStage(),
+    WhatIfStage(),
+)
 
 CHECKS: tuple[Check, ...] = (
     DisparityCheck(),

@@ -58,6 +58,9 @@ class AuditRequest:
     # Explanations (docs/explanations.md): off with --no-explain; rows explained.
     explain: bool = True
     explain_samples: int = DEFAULT_SAMPLES
+    # The mitigation what-if (docs/what-if.md): per-group thresholds and, with train_data, a
+    # reweighting estimate, measured by cross-fitting on the audited rows.
+    what_if: bool = False
     # Text models (docs/text-models.md): the column holding the text (the model then reads
     # it and --sensitive becomes optional), and more identity term files.
     text_column: str | None = None

@@ -10,6 +10,7 @@ from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
 from audit.core.findings import Comparison, Finding, RoleInfo, Severity
 from audit.core.status import CheckStatus, GroupStatus
 from audit.explain.results import Explanations
+from audit.mitigation.results import WhatIf
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
 
@@ -169,6 +170,8 @@ class AuditResult:
     explanations: Explanations | None = None
     # Identity-term probes of a text model (audit.text); None unless --text-column was given.
     text: TextReport | None = None
+    # The mitigation what-if (audit.mitigation); None unless --what-if was given.
+    what_if: WhatIf | None = None
     # Every measurement with its outcome, in the order the checks made them.
     comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)

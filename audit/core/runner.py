@@ -21,6 +21,8 @@ from audit.explain.results import Explanations
 from audit.explain.stage import STAGE_ID as EXPLAIN
 from audit.fairness.stage import STAGE_ID as FAIRNESS
 from audit.fairness.tables import FairnessTables
+from audit.mitigation.results import WhatIf
+from audit.mitigation.stage import STAGE_ID as WHAT_IF
 from audit.models.in_process import IN_PROCESS_KIND
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
@@ -155,6 +157,7 @@ def run_prepared(
         privacy=_section(reports, PRIVACY, PrivacyReport),
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
+        what_if=_section(reports, WHAT_IF, WhatIf),
         comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

@@ -57,6 +57,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["explanations"] = plain["explanations"]
     if plain.get("text") is not None:
         document["text"] = plain["text"]
+    if plain.get("what_if") is not None:
+        document["what_if"] = plain["what_if"]
     return document
 
 
