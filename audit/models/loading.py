@@ -11,6 +11,7 @@ import torch
 
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
+from audit.models.onnx_models import load_onnx
 from audit.models.sklearn_models import from_estimator, load_skops_object
 from audit.models.torch_files import state_dict_error, unpickling_error
 from audit.models.torch_models import (
@@ -78,6 +79,8 @@ def load_model(
     if suffix == ".pt2":
         check_device(device)
         return load_exported(path, device)
+    if suffix == ".onnx":
+        return load_onnx(path, device)
     if suffix == ".skops":
         estimator, untrusted = load_skops_object(path, trust)
         notes = (f"accepted untrusted skops types: {', '.join(untrusted)}",) if untrusted else ()
@@ -88,7 +91,7 @@ def load_model(
         return _load_pickle(path, device, allow_unsafe_imports)
     raise ModelError(
         f"{path}: unknown model format {path.suffix!r}; use .pt (TorchScript), .pt2 "
-        "(torch.export) or .skops, or audit predictions with --predictions COL"
+        "(torch.export), .onnx or .skops, or audit predictions with --predictions COL"
     )
 
 
