@@ -12,6 +12,7 @@ label. The feature metadata of a TorchScript file travels as a metadata prop und
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -140,6 +141,28 @@ def _score_output(path: Path, outputs: Sequence[Any]) -> tuple[Any, bool]:
     )
 
 
+class GraphColumns(FrameCodec):
+    """The table columns a graph's inputs are named after.
+
+    skl2onnx names each input after its column made a C identifier (``re.sub(r"[^\\w+]", "_",
+    name)``, with ``_`` before a leading digit): ``hours-per-week`` becomes ``hours_per_week``.
+    An input that names no column is matched, on the first frame, to the column written so.
+    """
+
+    def encode(self, frame: pd.DataFrame, source: Path) -> np.ndarray:
+        if not set(self.columns) <= set(frame.columns):
+            written = {_identifier(str(column)): str(column) for column in frame.columns}
+            self.columns = tuple(
+                name if name in frame.columns else written.get(name, name) for name in self.columns
+            )
+        return super().encode(frame, source)
+
+
+def _identifier(column: str) -> str:
+    name = re.sub(r"[^\w+]", "_", column)
+    return f"_{name}" if re.match("[0-9]", name) else name
+
+
 class OnnxAdapter:
     """An onnxruntime session fed the batch as one matrix, or as one input per column
     (decoded from the batch by ``frame``)."""
@@ -165,8 +188,8 @@ class OnnxAdapter:
             return {name: values[:, 0] if rank == 1 else values}
         frame: pd.DataFrame = self._frame.decode(batch)
         feeds = {}
-        for name, dtype, rank in self._inputs:
-            column = frame[name]
+        for position, (name, dtype, rank) in enumerate(self._inputs):
+            column = frame.iloc[:, position]  # the input's table column (GraphColumns)
             values = (
                 column.astype(str).to_numpy(dtype=object)
                 if dtype is np.str_
@@ -220,7 +243,7 @@ def load_onnx(path: Path, device: str) -> LoadedModel:
         width = 1 if len(inputs[0].shape) == 1 else last if isinstance(last, int) else None
     elif all(_is_column_input(node) for node in inputs):
         # One input per table column, named after it: the audit feeds the raw columns by name.
-        frame = FrameCodec([node.name for node in inputs])
+        frame = GraphColumns([node.name for node in inputs])
         width = len(inputs)
     else:
         listed = ", ".join(f"{node.name} {_shape(node)}" for node in inputs)
