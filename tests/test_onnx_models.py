@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from audit import AuditRequest, run_audit
 from audit.core.errors import ModelError
 from audit.models import load_model
 
@@ -186,6 +187,7 @@ def test_frame_pipeline_reads_its_columns_by_name(tmp_path: Path, zipmap: bool) 
     assert model.frame_input is not None
     assert model.frame_input.columns == ("age", "hours", "job", "sex")
     assert model.input_width == 4
+    assert model.class_labels == (("<=50K", ">50K") if zipmap else None)
     matrix = model.frame_input.matrix(frame, Path("data.csv"))
     scores = model.adapter.predict_proba(matrix.values)
     np.testing.assert_allclose(scores, pipeline.predict_proba(frame[example.columns]), atol=1e-6)
@@ -288,6 +290,27 @@ def test_audit_equals_the_audit_of_its_predictions(
     assert from_model["groups"] == from_column["groups"]
     assert from_model["disparities"] == from_column["disparities"]
     assert from_model["explanations"]["status"] == "ok"
+
+
+def test_streamed_audit_equals_the_in_memory_one(workspace: Workspace) -> None:
+    data = workspace.table(table())
+    model, _ = onnx_case("frame-pipeline-tensor", pd.read_csv(data), workspace.root)
+
+    def groups(**options: Any) -> list[Any]:
+        request = AuditRequest(
+            data=data,
+            model=model,
+            target="income",
+            positive_label=">50K",
+            sensitive=("sex",),
+            explain=False,
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            **options,
+        )
+        return list(run_audit(request).groups)
+
+    assert groups(chunk_rows=50) == groups()
 
 
 # --- refused inputs: one line, exit 2 ---------------------------------------------------------
