@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,10 @@ def test_every_kind_has_a_recipe() -> None:
         "torch-export-audit",
         "mlflow-sklearn",
         "mlflow-sklearn-audit",
+        "onnx-sklearn",
+        "onnx-sklearn-audit",
+        "onnx-torch",
+        "onnx-torch-audit",
     }
 
 
@@ -140,3 +145,49 @@ def test_mlflow_recipe_runs_as_written(cli: Cli) -> None:
     positive = list(pipeline.classes_).index(">50K")
     expected = pipeline.predict_proba(frame.drop(columns="income"))[:, positive] >= 0.5
     assert reported_selection(document) == pytest.approx(selection_by_sex(frame, expected))
+
+
+NUMBERS = ("age", "hours-per-week")
+
+
+def test_onnx_recipes_run_as_written(cli: Cli) -> None:
+    import onnxruntime
+    import torch
+
+    frame = census()
+    frame.to_csv("data.csv", index=False)
+    found = recipes()
+    namespace: dict[str, Any] = {}
+    exec(found["sklearn-pipeline"], namespace)
+    exec(found["onnx-sklearn"], namespace)
+    session = onnxruntime.InferenceSession("pipeline.onnx", providers=["CPUExecutionProvider"])
+    # One input per column, in order, named as skl2onnx writes names ('hours_per_week').
+    names = [node.name for node in session.get_inputs()]
+    assert names == ["age", "workclass", "hours_per_week", "sex"]
+    feeds = {  # the example's float32 numbers, and strings as objects
+        name: frame[[column]].to_numpy(dtype=np.float32 if column in NUMBERS else object)
+        for name, column in zip(names, namespace["example"].columns, strict=True)
+    }
+    scores = np.array([row[">50K"] for row in session.run(None, feeds)[1]])
+    pipeline = namespace["pipeline"]
+    positive = list(pipeline.classes_).index(">50K")
+    np.testing.assert_allclose(
+        scores, pipeline.predict_proba(frame.drop(columns="income"))[:, positive], atol=1e-6
+    )
+    document = run_console(cli, found["onnx-sklearn-audit"])
+    assert document["run"]["model"]["kind"] == "onnx"
+    assert document["run"]["model"]["feature_source"] == "frame"
+    assert reported_selection(document) == pytest.approx(selection_by_sex(frame, scores >= 0.5))
+
+    exec(found["torch-export"], namespace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # torch deprecates this exporter
+        exec(found["onnx-torch"], namespace)
+    with torch.no_grad():
+        logits = namespace["model"](namespace["inputs"])
+    document = run_console(cli, found["onnx-torch-audit"])
+    assert document["run"]["model"]["kind"] == "onnx"
+    assert document["run"]["model"]["feature_source"] == "metadata"
+    assert reported_selection(document) == pytest.approx(
+        selection_by_sex(frame, (logits[:, 1] >= logits[:, 0]).numpy())
+    )

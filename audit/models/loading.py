@@ -13,6 +13,7 @@ from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.file_kinds import unsupported_model
 from audit.models.mlflow_models import MLMODEL_FILE, is_mlflow_model, load_mlflow_model
+from audit.models.onnx_models import load_onnx
 from audit.models.sklearn_models import from_estimator, load_skops_object
 from audit.models.torch_files import state_dict_error, unpickling_error
 from audit.models.torch_models import (
@@ -90,6 +91,8 @@ def load_model(
     if suffix == ".pt2":
         check_device(device)
         return load_exported(path, device)
+    if suffix == ".onnx":
+        return load_onnx(path, device)
     if suffix == ".skops":
         estimator, untrusted = load_skops_object(path, trust)
         notes = (f"accepted untrusted skops types: {', '.join(untrusted)}",) if untrusted else ()
