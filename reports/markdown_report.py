@@ -21,6 +21,7 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
+from reports.significance import significance_note
 
 # GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
 MAX_CHARS = 60_000
@@ -246,6 +247,7 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
         text += f" ({bound_text(evidence.bound, evidence.threshold)})"
     if evidence.groups:
         text += f"; groups {groups}"
+    text += md_text(significance_note(evidence))
     if finding.related_evidence:
         text += f"; and {len(finding.related_evidence)} more measurement(s) of this cause"
     return MarkdownSafe(text)
