@@ -322,14 +322,28 @@ def _verdict(result: AuditResult) -> dict[str, Any]:
         what = "new or worsened finding(s)"
     else:
         against, what = "", "finding(s)"
+    alpha = gate.p_value_alpha
+    significant = (
+        ""
+        if alpha is None
+        else md_text(f" A selection-rate ratio counts only where Fisher's exact p < {alpha:g}.")
+    )
     if gate.passed:
         sentence = f"**Gate passed**{against}: no {what.replace('(s)', '')} at or above {fail_on}"
         sentence += f" ({below} finding(s) below it)." if below else "."
-        return {"icon": "✅", "headline": "gate passed", "sentence": MarkdownSafe(sentence)}
+        return {
+            "icon": "✅",
+            "headline": "gate passed",
+            "sentence": MarkdownSafe(sentence + significant),
+        }
     sentence = f"**Gate failed**{against}: {failing} {what} at or above {fail_on}"
     if gate.require_significance:
         sentence += ", counting only violations whose interval clears the threshold"
-    return {"icon": "❌", "headline": "gate failed", "sentence": MarkdownSafe(sentence + ".")}
+    return {
+        "icon": "❌",
+        "headline": "gate failed",
+        "sentence": MarkdownSafe(sentence + "." + significant),
+    }
 
 
 def _subject(result: AuditResult, name_limit: int) -> MarkdownSafe:

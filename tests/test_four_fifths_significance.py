@@ -20,12 +20,15 @@ from conftest import Cli
 from scipy.stats import fisher_exact
 
 from audit.api import AuditRequest, run_audit
+from audit.core.compare import compare
 from audit.core.findings import Severity
 from audit.core.gate import Graded, finding_violates
 from audit.core.registry import CHECKS
 from audit.core.result import AuditResult
-from audit.core.serialize import validate_document
+from audit.core.serialize import to_document, validate_document
 from audit.fairness.significance import selection_test
+from reports import render
+from reports.markdown_report import md_text
 
 FAIRNESS_CHECKS = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
 # The planted gap: group b is selected at half group a's rate, on enough rows to be sure.
@@ -265,3 +268,54 @@ def test_alpha_outside_the_unit_interval_is_a_one_line_error(cli: Cli, tmp_path:
         ),
         "four_fifths_alpha must lie in (0, 1), got 5",
     )
+
+
+def _loosened(**policy: Any) -> dict[str, Any]:
+    """Policy overrides with the label-based gaps loosened (as LABEL_GAPS_LOOSENED)."""
+    thresholds = {
+        "equalized_odds_ratio": {"min": 0.1},
+        "equalized_odds_difference": {"max": 0.5},
+        "equal_opportunity_difference": {"max": 0.5},
+    }
+    return {"thresholds": thresholds, **policy}
+
+
+def test_diff_excuses_a_ratio_that_chance_explains_as_the_run_does(tmp_path: Path) -> None:
+    fair = _write(_table({"large": (1000, 400), "small": (60, 24)}), tmp_path)
+    baseline = to_document(_audit(fair, **_loosened()))
+    assert baseline["findings"] == []
+    small = tmp_path / "small"
+    small.mkdir()
+    path = _write(_table(SMALL), small)
+    for required in (False, True):
+        current = _audit(path, **_loosened(four_fifths_requires_p_value=required))
+        diff = compare(baseline, current)
+        (new,) = diff.new
+        assert new.check == "fairness.disparity"
+        # The diff's regression is the run's own gate verdict on the same finding.
+        assert new.regression is (not required) is (not current.gate.passed)
+
+
+def test_reports_say_the_p_value_and_shortfall_next_to_the_ratio(tmp_path: Path) -> None:
+    frame = _table(SMALL)
+    result = _audit(_write(frame, tmp_path), **_loosened(four_fifths_requires_p_value=True))
+    p_value = _expected_p(frame, "small", "large")
+    rendered = render(result, ["html", "markdown", "junit"])
+    html = rendered["report.html"]
+    assert (
+        f"would still arise by chance with probability {p_value:.3f} (Fisher&#39;s exact test); "
+        "1 more positive decision(s) for small would bring the ratio up to the policy&#39;s "
+        "minimum of 0.80."
+    ) in html
+    assert (
+        "only when that probability is below 0.05, so this one does not stop the release."
+    ) in html
+    note = f"Fisher's exact p = {p_value:.3g}, 1 selection(s) short of the threshold"
+    assert note + "; not significant, does not fail the gate" in rendered["report.junit.xml"]
+    assert (
+        md_text("A selection-rate ratio counts only where Fisher's exact p < 0.05.")
+        in (rendered["report.md"])
+    )
+    # Where the ratio fails the gate, the summary's finding line carries its significance.
+    failing = _audit(_write(frame, tmp_path), **_loosened())
+    assert md_text(note) in render(failing, ["markdown"])["report.md"]
