@@ -36,6 +36,7 @@ from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
+from reports.significance import significance_sentence
 from reports.text_charts import TEXT_CSS, method_name, text_view
 from reports.what_if_view import what_if_view
 
@@ -243,9 +244,10 @@ class RelatedRow:
     limit: str  # "minimum 0.800", or "" without a threshold
     severity: str
     also_seen: bool  # measured on an intersection whose gap is no larger than this slice's
+    significance: str | None  # a selection-rate ratio's p-value and shortfall, in words
 
 
-def related_rows(finding: Finding) -> tuple[RelatedRow, ...]:
+def related_rows(finding: Finding, alpha: float | None) -> tuple[RelatedRow, ...]:
     return tuple(
         RelatedRow(
             title=row.title,
@@ -260,6 +262,7 @@ def related_rows(finding: Finding) -> tuple[RelatedRow, ...]:
             f"{row.evidence.threshold:.3f}",
             severity=row.severity.value,
             also_seen=row.evidence.feature != finding.evidence.feature,
+            significance=significance_sentence(row.evidence, alpha),
         )
         for row in finding.related_evidence
     )
@@ -274,6 +277,7 @@ class FindingView:
     plain: str  # the finding in one plain sentence
     meaning: str | None  # what its metric means
     certainty: str | None  # what the interval says
+    significance: str | None  # a selection-rate ratio's p-value and shortfall, in words
     severity_words: str
     blocks_release: bool
     samples: tuple[int, ...]  # evidence n that is not one size per group (a sample drawn)
@@ -666,13 +670,14 @@ def finding_views(result: AuditResult) -> list[FindingView]:
                 plain=plain_sentence(finding, groups, min_group_size),
                 meaning=meaning,
                 certainty=certainty_sentence(finding, level),
+                significance=significance_sentence(evidence, result.gate.p_value_alpha),
                 severity_words=SEVERITY_WORDS[finding.severity],
                 blocks_release=finding.id in blocking,
                 columns=columns,
                 rows=rows,
                 charts=charts,
                 feature=" × ".join(finding.evidence.feature),
-                related=related_rows(finding),
+                related=related_rows(finding, result.gate.p_value_alpha),
             )
         )
     return views

@@ -24,6 +24,7 @@ from typing import Literal
 
 from audit.core.findings import Comparison, ComparisonOutcome, Evidence, Finding, Severity
 from audit.core.result import AuditResult, CheckStatus
+from reports.significance import significance_note
 
 Outcome = Literal["passed", "failure", "error", "skipped"]
 
@@ -180,6 +181,7 @@ def _disparity(comparison: Comparison, confidence: str) -> tuple[str, str]:
     compared = (
         f"{name}: {_number(evidence.value)}, {confidence} interval "
         f"{_interval(evidence.interval)}; threshold {_threshold(evidence)}; groups {groups}"
+        f"{significance_note(evidence)}"
     )
     return name, compared
 
@@ -192,6 +194,7 @@ def _four_fifths(comparison: Comparison, confidence: str) -> tuple[str, str]:
         f"{name}: selection rate {evidence.details['selection_rate']:.3f} over the highest, "
         f"{_label(top)}'s {evidence.details['highest_selection_rate']:.3f}, is "
         f"{_number(evidence.value)}; threshold {_threshold(evidence)}"
+        f"{significance_note(evidence)}"
     )
     return name, compared
 

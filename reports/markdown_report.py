@@ -22,6 +22,7 @@ from jinja2 import Environment, FunctionLoader, StrictUndefined
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 from audit.mitigation.results import Method, WhatIf
+from reports.significance import significance_note
 
 # GitHub refuses a comment over 65,536 characters; the rest is room for a CI step's own header.
 MAX_CHARS = 60_000
@@ -247,6 +248,7 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
         text += f" ({bound_text(evidence.bound, evidence.threshold)})"
     if evidence.groups:
         text += f"; groups {groups}"
+    text += md_text(significance_note(evidence))
     if finding.related_evidence:
         text += f"; and {len(finding.related_evidence)} more measurement(s) of this cause"
     return MarkdownSafe(text)
@@ -321,14 +323,28 @@ def _verdict(result: AuditResult) -> dict[str, Any]:
         what = "new or worsened finding(s)"
     else:
         against, what = "", "finding(s)"
+    alpha = gate.p_value_alpha
+    significant = (
+        ""
+        if alpha is None
+        else md_text(f" A selection-rate ratio counts only where Fisher's exact p < {alpha:g}.")
+    )
     if gate.passed:
         sentence = f"**Gate passed**{against}: no {what.replace('(s)', '')} at or above {fail_on}"
         sentence += f" ({below} finding(s) below it)." if below else "."
-        return {"icon": "✅", "headline": "gate passed", "sentence": MarkdownSafe(sentence)}
+        return {
+            "icon": "✅",
+            "headline": "gate passed",
+            "sentence": MarkdownSafe(sentence + significant),
+        }
     sentence = f"**Gate failed**{against}: {failing} {what} at or above {fail_on}"
     if gate.require_significance:
         sentence += ", counting only violations whose interval clears the threshold"
-    return {"icon": "❌", "headline": "gate failed", "sentence": MarkdownSafe(sentence + ".")}
+    return {
+        "icon": "❌",
+        "headline": "gate failed",
+        "sentence": MarkdownSafe(sentence + "." + significant),
+    }
 
 
 def _subject(result: AuditResult, name_limit: int) -> MarkdownSafe:

@@ -24,6 +24,7 @@ from urllib.parse import quote
 from audit.core.findings import Finding, Severity
 from audit.core.result import AuditResult, CheckStatus
 from reports.markdown_report import generic_recommendation, md_text
+from reports.significance import significance_note
 
 SCHEMA_URI = (
     "https://raw.githubusercontent.com/oasis-tcs/sarif-spec/master/Schemata/sarif-schema-2.1.0.json"
@@ -204,7 +205,8 @@ def _result(
         "ruleIndex": rules.index[finding.check],
         "level": LEVELS[finding.severity],
         "message": {
-            "text": f"{finding.title}{numbers}. {finding.severity_reason} "
+            "text": f"{finding.title}{numbers}{significance_note(evidence)}. "
+            f"{finding.severity_reason} "
             f"{finding.recommendation} {who}".replace("  ", " "),
         },
         "locations": [

@@ -81,6 +81,7 @@ def test_gate_passes_for_a_fair_model(cli: Cli, workspace: Workspace, tmp_path: 
         "passed": True,
         "fail_on": "medium",
         "require_significance": False,
+        "p_value_alpha": None,
         "violations": [],
         "baseline": None,
     }

@@ -33,7 +33,14 @@ from audit.core.comparison import (
 )
 from audit.core.errors import RaiAuditError
 from audit.core.findings import Severity
-from audit.core.gate import Baseline, ChangeKind, change_kind, is_regression, violates
+from audit.core.gate import (
+    Baseline,
+    ChangeKind,
+    Graded,
+    change_kind,
+    finding_violates,
+    is_regression,
+)
 from audit.core.result import SCHEMA_VERSION, AuditResult, FileInfo
 from audit.core.serialize import to_document, validate_document
 
@@ -204,6 +211,8 @@ def _finding_changes(
     folded_before, folded_after = _folded(baseline), _folded(current)
     gate = current["gate"]
     fail_on, require_significance = Severity(gate["fail_on"]), bool(gate["require_significance"])
+    # Since 1.4; an older report's gate never excused a ratio by its p-value.
+    p_value_alpha = gate.get("p_value_alpha")
     changes: dict[str, list[FindingChange]] = {kind: [] for kind in get_args(ChangeKind)}
     for key in sorted(before.keys() | after.keys()):
         old = before.get(key) or folded_before.get(key)
@@ -216,12 +225,7 @@ def _finding_changes(
         assert shown is not None
         regression = now is not None and is_regression(
             kind,
-            violates(
-                _severity(now),
-                now["evidence"]["statistically_clear"],
-                fail_on,
-                require_significance,
-            ),
+            finding_violates(_graded_rows(now), fail_on, require_significance, p_value_alpha),
         )
         changes[kind].append(
             FindingChange(
@@ -238,6 +242,19 @@ def _finding_changes(
     for listed in changes.values():
         listed.sort(key=_severity_order)
     return changes
+
+
+def _graded_rows(finding: Mapping[str, Any]) -> tuple[Graded, ...]:
+    """What the gate reads of a report's finding: its headline, then its related evidence."""
+    rows = [finding, *finding.get("related_evidence", ())]
+    return tuple(
+        Graded(
+            _severity(row),
+            row["evidence"]["statistically_clear"],
+            row["evidence"]["details"].get("p_value"),
+        )
+        for row in rows
+    )
 
 
 def _severity_order(change: FindingChange) -> tuple[int, str]:

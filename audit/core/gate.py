@@ -3,7 +3,7 @@ which findings are regressions."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,17 +21,59 @@ class Baseline:
     severities: Mapping[str, Severity]
 
 
+@dataclass(frozen=True)
+class Graded:
+    """What the gate reads of one measurement of a finding."""
+
+    severity: Severity
+    statistically_clear: bool | None
+    p_value: float | None  # a selection-rate ratio's Fisher's exact test; None for others
+
+
+def chance_explains(p_value: float | None, p_value_alpha: float | None) -> bool:
+    """Whether the policy lets chance explain a selection-rate ratio: it requires
+    significance (``p_value_alpha`` set) and the ratio's test does not reach it."""
+    return p_value_alpha is not None and p_value is not None and p_value >= p_value_alpha
+
+
 def violates(
-    severity: Severity,
-    statistically_clear: bool | None,
+    measured: Graded,
     fail_on: Severity,
     require_significance: bool,
+    p_value_alpha: float | None = None,
 ) -> bool:
-    """Whether a finding with this grade fails the absolute gate."""
-    if severity.rank < fail_on.rank:
+    """Whether one measurement with this grade fails the absolute gate."""
+    if measured.severity.rank < fail_on.rank:
         return False
     # statistically_clear is None where the finding has no sampling error to speak of.
-    return not (require_significance and statistically_clear is False)
+    if require_significance and measured.statistically_clear is False:
+        return False
+    return not chance_explains(measured.p_value, p_value_alpha)
+
+
+def finding_violates(
+    measurements: Sequence[Graded],
+    fail_on: Severity,
+    require_significance: bool,
+    p_value_alpha: float | None = None,
+) -> bool:
+    """Whether a finding (its headline first, then its related measurements) fails the
+    absolute gate. Its headline decides, unless chance explains the headline's ratio: then
+    the finding fails only if another of its measurements does (an equalized-odds gap, a
+    more significant group's four-fifths ratio)."""
+    headline, *related = measurements
+    if violates(headline, fail_on, require_significance, p_value_alpha):
+        return True
+    if not violates(headline, fail_on, require_significance):
+        return False
+    return any(violates(row, fail_on, require_significance, p_value_alpha) for row in related)
+
+
+def graded_rows(finding: Finding) -> tuple[Graded, ...]:
+    return tuple(
+        Graded(row.severity, row.evidence.statistically_clear, row.evidence.details.get("p_value"))
+        for row in finding.measurements()
+    )
 
 
 ChangeKind = Literal["new", "resolved", "worsened", "improved", "unchanged"]
@@ -64,11 +106,11 @@ def evaluate_gate(
     violations = []
     carried = 0
     for finding in findings:
-        if not violates(
-            finding.severity,
-            finding.evidence.statistically_clear,
+        if not finding_violates(
+            graded_rows(finding),
             policy.fail_on,
             policy.require_significance,
+            policy.p_value_alpha,
         ):
             continue
         severity = finding.severity.value
@@ -97,6 +139,7 @@ def evaluate_gate(
         passed=not violations,
         fail_on=policy.fail_on.value,
         require_significance=policy.require_significance,
+        p_value_alpha=policy.p_value_alpha,
         violations=tuple(violations),
         baseline=baseline.file if baseline else None,
         carried=carried,

@@ -75,6 +75,10 @@ class Policy(BaseModel):
     compare: Literal["between_groups", "reference"]
     fail_on: Severity
     require_significance: bool
+    # A selection-rate ratio below its limit fails the gate only if Fisher's exact test
+    # gives p < four_fifths_alpha (audit.fairness.significance).
+    four_fifths_requires_p_value: bool
+    four_fifths_alpha: float
     headline_order: tuple[str, ...]
     n_boot: int
     max_n_boot: int
@@ -105,6 +109,8 @@ class Policy(BaseModel):
             )
         if not 0.5 <= self.confidence_level < 1:
             raise ValueError(f"confidence_level must lie in [0.5, 1), got {self.confidence_level}")
+        if not 0 < self.four_fifths_alpha < 1:
+            raise ValueError(f"four_fifths_alpha must lie in (0, 1), got {self.four_fifths_alpha}")
         if self.max_groups < 2:
             raise ValueError(f"max_groups must be at least 2, got {self.max_groups}")
         if self.exact_auc_rows < 0:
@@ -128,6 +134,12 @@ class Policy(BaseModel):
             known = ", ".join(sorted(metrics))
             raise ValueError(f"unknown threshold metric {unknown[0]!r}; known metrics: {known}")
         return self
+
+    @property
+    def p_value_alpha(self) -> float | None:
+        """The level a selection-rate ratio's p-value must fall below to fail the gate, None
+        when the policy does not require it."""
+        return self.four_fifths_alpha if self.four_fifths_requires_p_value else None
 
     def threshold(self, metric: str) -> Threshold:
         return self.thresholds[metric]

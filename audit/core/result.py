@@ -86,6 +86,9 @@ class Gate:
     fail_on: str
     require_significance: bool
     violations: tuple[GateViolation, ...]
+    # The level below which a selection-rate ratio's p-value must fall for the ratio to fail
+    # the gate (four_fifths_alpha); None when the policy does not require it.
+    p_value_alpha: float | None = None
     baseline: FileInfo | None = None  # the report the run was gated against (--baseline)
     # With a baseline: findings that fail the absolute gate but were already in the baseline
     # at that grade or worse. The terminal summary counts them; the report lists the findings.

@@ -11,8 +11,20 @@ from __future__ import annotations
 
 from audit.core.check import AuditContext, Measurement, format_groups
 from audit.core.findings import Evidence
+from audit.core.policy import Policy
+from audit.core.result import Disparity
 from audit.fairness.checks.common import fairness_tables
 from audit.fairness.metrics import DISPARITIES
+from audit.fairness.significance import significance_details
+from audit.fairness.tables import FairnessTables
+
+# Disparities that are one group's selection rate over another's: adverse-impact ratios,
+# reported with their significance as the four-fifths rule's are.
+SELECTION_RATIOS = frozenset(
+    spec.name
+    for spec in DISPARITIES
+    if spec.kind == "ratio" and spec.components == ("selection_rate",)
+)
 
 
 class DisparityCheck:
@@ -43,6 +55,8 @@ class DisparityCheck:
             }
             if disparity.value is None:
                 details["undefined"] = disparity.undefined
+            elif disparity.metric in SELECTION_RATIOS and len(disparity.groups) == 2:
+                details.update(_significance(tables, disparity, threshold.limit, policy))
             evidence = Evidence(
                 metric=disparity.metric,
                 value=disparity.value,
@@ -67,3 +81,15 @@ class DisparityCheck:
                 )
             )
         return tuple(measured)
+
+
+def _significance(
+    tables: FairnessTables, disparity: Disparity, limit: float, policy: Policy
+) -> dict[str, object]:
+    """The p-value and shortfall of a selection-rate ratio: its less selected group of the
+    pair that sets it against the more selected one."""
+    stats = next(stats for stats in tables.slices if stats.slice.features == disparity.feature)
+    first, second = (stats.slice.labels.index(group) for group in disparity.groups)
+    rates = stats.point["selection_rate"]
+    lower, higher = (first, second) if rates[first] <= rates[second] else (second, first)
+    return significance_details(stats.counts, lower, higher, limit, policy)

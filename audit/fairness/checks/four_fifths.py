@@ -8,6 +8,7 @@ from audit.core.check import AuditContext, Measurement
 from audit.core.findings import Evidence
 from audit.core.intervals import interval_of
 from audit.fairness.checks.common import fairness_tables
+from audit.fairness.significance import significance_details
 
 THRESHOLD = "selection_rate_ratio"
 
@@ -50,6 +51,9 @@ class FourFifthsCheck:
                     details={
                         "selection_rate": float(rates[index]),
                         "highest_selection_rate": float(rates[top]),
+                        **significance_details(
+                            stats.counts, int(index), top, threshold.limit, policy
+                        ),
                     },
                 )
                 measured.append(
