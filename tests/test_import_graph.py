@@ -76,6 +76,7 @@ RESULT_TYPES = {
     "audit.core.status",
     "audit.explain.results",
     "audit.privacy.report",
+    "audit.regulatory.results",
     "audit.text.results",
 }
 

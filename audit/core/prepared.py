@@ -42,6 +42,7 @@ class AuditSettings:
     batch_size: int
     explain: bool  # False with --no-explain
     explain_samples: int
+    ll144: bool = False  # compute the Local Law 144 pack (--format ll144)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from audit.privacy.checks.pii_in_data import PiiInDataCheck
 from audit.privacy.checks.pii_model_input import PiiModelInputCheck
 from audit.privacy.checks.unsafe_model_file import UnsafeModelFileCheck
 from audit.privacy.stage import PrivacyStage
+from audit.regulatory.stage import LL144Stage
 from audit.text.checks.counterfactual import CounterfactualSubstitutionCheck
 from audit.text.checks.pii import PiiInTextCheck
 from audit.text.checks.subgroup_auc import SubgroupAucCheck
@@ -37,7 +38,13 @@ from audit.text.checks.templates import TemplateProbesCheck
 from audit.text.stage import TextStage
 
 # A stage may read the reports of the stages before it.
-STAGES: tuple[Stage, ...] = (FairnessStage(), PrivacyStage(), ExplainStage(), TextStage())
+STAGES: tuple[Stage, ...] = (
+    FairnessStage(),
+    PrivacyStage(),
+    ExplainStage(),
+    TextStage(),
+    LL144Stage(),
+)
 
 CHECKS: tuple[Check, ...] = (
     DisparityCheck(),
