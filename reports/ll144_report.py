@@ -66,7 +66,7 @@ def _words(pack: LL144Pack) -> dict[str, str]:
             "mode_words": f"scoring tool: a score above the median ({median}) counts",
             "rate_definition": (
                 "A category's scoring rate is the share of its applicants who scored above "
-                f"the median score of all {pack.applicants} applicants ({median})."
+                f"the median score of all {pack.applicants:,} applicants ({median})."
             ),
         }
     return {
