@@ -17,6 +17,9 @@ ENTRY_POINT_GROUP = "rai_audit.formatters"
 
 
 class Formatter(Protocol):
+    """Writes ``report.<extension>``; a formatter that also has ``render_files(result)``
+    (file name -> text) writes those files instead."""
+
     extension: str
 
     def render(self, result: AuditResult) -> str: ...

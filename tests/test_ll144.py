@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ import pandas as pd
 import pytest
 from conftest import Cli
 
+from audit.api import AuditRequest, run_audit
 from audit.core.serialize import ll144_schema, validate_document
+from reports import render
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "adult"
 METADATA = (
@@ -370,6 +373,28 @@ def test_other_formats_skip_the_pack_and_json_carries_it(cli: Cli, tmp_path: Pat
     report = json.loads((both / "report.json").read_text("utf-8"))
     validate_document(report)
     assert report["ll144"] == written(both)["ll144"]
+
+
+def test_the_python_api_asks_for_the_pack(tmp_path: Path) -> None:
+    metadata = dict(zip(METADATA[::2], METADATA[1::2], strict=True))
+    request = AuditRequest(
+        data=worked_example(tmp_path / "applicants.csv"),
+        target="decision",
+        predictions="decision",
+        sensitive=("sex", "race"),
+        search_config=False,
+        policy_overrides={
+            "n_boot": 0,
+            "ll144": {flag.removeprefix("--").replace("-", "_"): v for flag, v in metadata.items()},
+        },
+        ll144=True,
+    )
+    files = render(run_audit(request), ["ll144"])
+    assert sorted(files) == ["ll144.csv", "ll144.html", "ll144.json"]
+    check_worked_example(json.loads(files["ll144.json"]))
+    # Without ll144=True the audit has no pack, and the format says how to get one.
+    with pytest.raises(ValueError, match="ll144=True"):
+        render(run_audit(replace(request, ll144=False)), ["ll144"])
 
 
 @pytest.mark.slow

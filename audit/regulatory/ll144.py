@@ -20,8 +20,11 @@ from audit.fairness.tables import AucSource, RowScores
 from audit.regulatory.results import (
     CategoryRate,
     CategoryTable,
+    Dimension,
     LL144Pack,
+    MappingSource,
     PackMetadata,
+    TableDimension,
     ValueMapping,
 )
 from audit.regulatory.settings import (
@@ -72,7 +75,7 @@ def _percent(share: float) -> str:
 
 
 def _table(
-    dimension: str,
+    dimension: TableDimension,
     columns: tuple[str, ...],
     category_of_cell: list[tuple[str, ...] | None],  # None: unknown
     order: list[tuple[str, ...]],
@@ -110,7 +113,7 @@ def _table(
     else:
         reference = max(included, key=lambda category: rates[category])  # first of a tie
     return CategoryTable(
-        dimension=dimension,  # type: ignore[arg-type]
+        dimension=dimension,
         columns=columns,
         categories=tuple(
             CategoryRate(
@@ -135,34 +138,19 @@ def _table(
     )
 
 
-def _categories_of(column: SensitiveColumn, categories: CategoryMap) -> list[str | None]:
-    """Each group's category; None for unknown."""
-    found: list[str | None] = []
-    for group in column.groups:
-        category = UNKNOWN if group == MISSING_GROUP else categories.category(group)[0]
-        found.append(None if category == UNKNOWN else category)
-    return found
-
-
 def _mapping(
     column: SensitiveColumn, codes: np.ndarray, totals: CellTotals, categories: CategoryMap
 ) -> list[ValueMapping]:
+    """The category of each of the column's groups, in group-code order, with its rows."""
     rows = np.zeros(len(column.groups), dtype=np.int64)
     np.add.at(rows, codes, totals.rows)
     mapped = []
     for code, group in enumerate(column.groups):
-        if group == MISSING_GROUP:
-            category, source = UNKNOWN, "missing"
-        else:
-            category, source = categories.category(group)
+        missing: tuple[str, MappingSource] = (UNKNOWN, "missing")
+        category, source = missing if group == MISSING_GROUP else categories.category(group)
         mapped.append(
             ValueMapping(
-                dimension=categories.dimension,  # type: ignore[arg-type]
-                column=column.name,
-                value=group,
-                category=category,
-                source=source,  # type: ignore[arg-type]
-                rows=int(rows[code]),
+                categories.dimension, column.name, group, category, source, int(rows[code])
             )
         )
     return mapped
@@ -178,17 +166,20 @@ def ll144_pack(
     """The pack of the cells ``cell_codes`` (``[cells, sensitive columns]``) with ``totals``."""
     position = {column.name: index for index, column in enumerate(sensitive)}
     maps = {SEX: category_map(settings, SEX), RACE: category_map(settings, RACE)}
-    per_cell: dict[str, list[str | None]] = {}
+    per_cell: dict[Dimension, list[str | None]] = {}
     mapping: list[ValueMapping] = []
     for dimension, column_name in zip((SEX, RACE), columns, strict=True):
         column = sensitive[position[column_name]]
         codes = cell_codes[:, position[column_name]]
-        of_group = _categories_of(column, maps[dimension])
-        per_cell[dimension] = [of_group[code] for code in codes]
-        mapping.extend(_mapping(column, codes, totals, maps[dimension]))
+        of_group = _mapping(column, codes, totals, maps[dimension])
+        mapping.extend(of_group)
+        per_cell[dimension] = [
+            None if of_group[code].category == UNKNOWN else of_group[code].category
+            for code in codes
+        ]
     applicants = int(totals.rows.sum())
 
-    def alone(dimension: str) -> list[tuple[str, ...] | None]:
+    def alone(dimension: Dimension) -> list[tuple[str, ...] | None]:
         return [None if c is None else (c,) for c in per_cell[dimension]]
 
     both: list[tuple[str, ...] | None] = [
@@ -198,7 +189,10 @@ def ll144_pack(
     sex_order: list[tuple[str, ...]] = [(name,) for name in maps[SEX].categories]
     race_order: list[tuple[str, ...]] = [(name,) for name in maps[RACE].categories]
     both_order: list[tuple[str, ...]] = [(s, r) for (s,) in sex_order for (r,) in race_order]
-    table_inputs = (
+    table_inputs: tuple[
+        tuple[TableDimension, tuple[str, ...], list[tuple[str, ...] | None], list[tuple[str, ...]]],
+        ...,
+    ] = (
         (SEX, (columns[0],), alone(SEX), sex_order),
         (RACE, (columns[1],), alone(RACE), race_order),
         ("intersectional", columns, both, both_order),

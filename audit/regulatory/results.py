@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+Dimension = Literal["sex", "race_ethnicity"]
+TableDimension = Literal["sex", "race_ethnicity", "intersectional"]
+# Where a value's category came from: the shipped map, the policy, neither (unknown), or a
+# missing value (unknown).
+MappingSource = Literal["default", "policy", "unmapped", "missing"]
+
 
 @dataclass(frozen=True)
 class PackMetadata:
@@ -33,7 +39,7 @@ class CategoryRate:
 
 @dataclass(frozen=True)
 class CategoryTable:
-    dimension: Literal["sex", "race_ethnicity", "intersectional"]
+    dimension: TableDimension
     columns: tuple[str, ...]  # the data columns it is read from
     categories: tuple[CategoryRate, ...]
     reference: tuple[str, ...] | None  # the most selected category the ratios divide by
@@ -45,11 +51,11 @@ class CategoryTable:
 
 @dataclass(frozen=True)
 class ValueMapping:
-    dimension: Literal["sex", "race_ethnicity"]
+    dimension: Dimension
     column: str
     value: str  # the data's value ("missing" for missing values)
     category: str  # a category, or "unknown"
-    source: Literal["default", "policy", "unmapped", "missing"]
+    source: MappingSource
     rows: int
 
 

@@ -15,9 +15,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from audit.core.errors import ConfigError
+from audit.regulatory.results import Dimension, MappingSource
 
 UNKNOWN = "unknown"
-SEX, RACE = "sex", "race_ethnicity"
+SEX: Dimension = "sex"
+RACE: Dimension = "race_ethnicity"
 # A column of --sensitive with one of these names (case-folded) holds the dimension, unless
 # the policy names the column.
 COLUMN_NAMES = {SEX: ("sex", "gender"), RACE: ("race", "ethnicity", "race_ethnicity")}
@@ -73,7 +75,7 @@ def pack_columns(settings: LL144Settings, sensitive: Sequence[str]) -> tuple[str
     )
 
 
-def _column(named: str | None, dimension: str, key: str, sensitive: Sequence[str]) -> str:
+def _column(named: str | None, dimension: Dimension, key: str, sensitive: Sequence[str]) -> str:
     shown = ", ".join(sensitive) or "none"
     if named is not None:
         if named not in sensitive:
@@ -96,12 +98,12 @@ def _column(named: str | None, dimension: str, key: str, sensitive: Sequence[str
 class CategoryMap:
     """One dimension's categories, in the rules' order, and the category of each known value."""
 
-    dimension: str
+    dimension: Dimension
     categories: tuple[str, ...]
     values: dict[str, str]  # case-folded value -> category or UNKNOWN
     overridden: frozenset[str]  # case-folded values the policy maps
 
-    def category(self, value: str) -> tuple[str, str]:
+    def category(self, value: str) -> tuple[str, MappingSource]:
         """The value's category (UNKNOWN when unmapped) and where that came from."""
         key = value.strip().casefold()
         if key not in self.values:
@@ -115,7 +117,7 @@ def _shipped() -> dict[str, dict[str, object]]:
     return tomllib.loads(text)
 
 
-def category_map(settings: LL144Settings, dimension: str) -> CategoryMap:
+def category_map(settings: LL144Settings, dimension: Dimension) -> CategoryMap:
     shipped = _shipped()[dimension]
     categories = tuple(str(name) for name in shipped["categories"])  # type: ignore[attr-defined]
     values = {name.casefold(): name for name in categories}
