@@ -145,8 +145,23 @@ POLICY_KEYS = (
 )
 
 
+# Options that set the [ll144] key of the same name (the ll144 pack's, docs/regulators.md).
+LL144_KEYS = {
+    "audit_date": "audit_date",
+    "tool_name": "tool_name",
+    "tool_version": "tool_version",
+    "distribution_date": "distribution_date",
+    "data_source": "data_source",
+    "data_kind": "data_kind",
+    "ll144_mode": "mode",
+}
+
+
 def _overrides(option: Mapping[str, Any]) -> dict[str, Any]:
     overrides = {key: option[key] for key in POLICY_KEYS if option[key] is not None}
+    ll144 = {key: option[name] for name, key in LL144_KEYS.items() if option[name] is not None}
+    if ll144:
+        overrides["ll144"] = ll144
     if option["reference"]:
         overrides["reference_groups"] = _pairs(option["reference"], "--reference")
     thresholds: dict[str, dict[str, float]] = {}
@@ -207,6 +222,7 @@ def _request(option: Mapping[str, Any]) -> AuditRequest:
         what_if=option["what_if"],
         text_column=option["text_column"],
         identity_terms=tuple(option["identity_terms"] or ()),
+        ll144="ll144" in _formats(option["output_format"]),
     )
 
 
@@ -529,6 +545,62 @@ def run(
             rich_help_panel=OUTPUTS,
         ),
     ] = "json,html",
+    audit_date: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: the date of the bias audit, e.g. --audit-date "
+            "2026-12-01. Policy: [ll144] audit_date. See docs/regulators.md.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    tool_name: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: the automated employment decision tool audited, e.g. "
+            "--tool-name 'Resume Screen'. Policy: [ll144] tool_name.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    tool_version: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: the tool's version, e.g. --tool-version 3.1. Policy: "
+            "[ll144] tool_version.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    distribution_date: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: when the tool was first distributed, e.g. "
+            "--distribution-date 2025-06-01. Policy: [ll144] distribution_date.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    data_source: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: where the audited data comes from, e.g. --data-source "
+            "'ATS export 2025'. Policy: [ll144] data_source.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    data_kind: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: historical (the tool's real use) or test data, e.g. "
+            "--data-kind historical. Policy: [ll144] data_kind.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
+    ll144_mode: Annotated[
+        str | None,
+        typer.Option(
+            help="With --format ll144: selection (the decision selects; default) or scoring "
+            "(a score above the median counts), e.g. --ll144-mode scoring. Policy: [ll144] mode.",
+            rich_help_panel=OUTPUTS,
+        ),
+    ] = None,
     progress: Annotated[
         bool | None,
         typer.Option(

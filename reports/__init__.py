@@ -1,7 +1,8 @@
 """Renderers of a finished audit.
 
 Formatters are plugins found through the entry-point group ``rai_audit.formatters``; each
-turns an ``AuditResult`` into the text of one file, ``report.<extension>``. This package
+turns an ``AuditResult`` into the text of one file, ``report.<extension>``, or, with a
+``render_files`` method, into several files it names itself (the ll144 pack's three). This package
 reads only the engine's result types; writing files is the engine's job (``audit.core.output``).
 """
 
@@ -16,6 +17,9 @@ ENTRY_POINT_GROUP = "rai_audit.formatters"
 
 
 class Formatter(Protocol):
+    """Writes ``report.<extension>``; a formatter that also has ``render_files(result)``
+    (file name -> text) writes those files instead."""
+
     extension: str
 
     def render(self, result: AuditResult) -> str: ...
@@ -31,7 +35,11 @@ def render(result: AuditResult, formats: list[str]) -> dict[str, str]:
     rendered = {}
     for name in formats:
         formatter = formatters[name]()
-        rendered[f"report.{formatter.extension}"] = formatter.render(result)
+        files = getattr(formatter, "render_files", None)
+        if callable(files):
+            rendered.update(files(result))
+        else:
+            rendered[f"report.{formatter.extension}"] = formatter.render(result)
     return rendered
 
 

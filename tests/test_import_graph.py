@@ -77,6 +77,7 @@ RESULT_TYPES = {
     "audit.explain.results",
     "audit.mitigation.results",
     "audit.privacy.report",
+    "audit.regulatory.results",
     "audit.text.results",
 }
 

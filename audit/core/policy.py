@@ -8,12 +8,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
 from audit.core.accountability import AccountabilityOverride, mapped_checks
 from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
 from audit.core.findings import Severity
+from audit.regulatory.settings import LL144Settings
 from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
@@ -88,6 +96,10 @@ class Policy(BaseModel):
     thresholds: dict[str, Threshold]
     accountability: dict[str, AccountabilityOverride]
     text: TextSettings = TextSettings()  # the text audit's [text] section (docs/text-models.md)
+    # The Local Law 144 pack's [ll144] section (docs/regulators.md). Left out of the report's
+    # run.config: the pack records its metadata itself, and other audits' reports stay as
+    # they were.
+    ll144: LL144Settings = Field(default=LL144Settings(), exclude=True)
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> Policy:
@@ -260,6 +272,8 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(Threshold.model_fields)
     if parent[0] == "text":
         return sorted(TextSettings.model_fields)
+    if parent[0] == "ll144":
+        return sorted(LL144Settings.model_fields)
     if parent[0] == "accountability":
         return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

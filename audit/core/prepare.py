@@ -40,6 +40,7 @@ from audit.models.in_process import is_in_process
 from audit.models.inference import RowScorer, ScoringSpec, feature_matrix, load_audited_model
 from audit.models.scoring import Predictions
 from audit.privacy.membership import Scored
+from audit.regulatory.settings import pack_columns, require_metadata
 from audit.stream.dataset import is_partitioned, partition_files
 from audit.stream.run import StreamSettings, open_engine, stream_dataset
 from audit.text.adapter import load_text_model
@@ -366,6 +367,9 @@ def prepare(
     # Read before the audit: a bad baseline fails in a moment, not after the model has run.
     baseline = baseline_of(load_report(request.baseline)) if request.baseline is not None else None
     policy, config_file = resolve_policy(request, checks)
+    if request.ll144:  # before any data is read: a pack without its metadata is refused
+        require_metadata(policy.ll144)
+        pack_columns(policy.ll144, request.sensitive)
     streamed = _is_streamed(request)
     # Read now (a streamed audit reads later, in passes): bad data fails before the model runs.
     frame = None if streamed else read_table(request.data, request.encoding, sep=request.sep)
@@ -429,6 +433,7 @@ def prepare(
             explain=request.explain,
             explain_samples=request.explain_samples,
             what_if=request.what_if,
+            ll144=request.ll144,
         ),
         data=read.data,
         model=AuditedModel(

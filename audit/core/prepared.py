@@ -43,6 +43,7 @@ class AuditSettings:
     explain: bool  # False with --no-explain
     explain_samples: int
     what_if: bool = False  # --what-if: the mitigation what-if (audit.mitigation)
+    ll144: bool = False  # compute the Local Law 144 pack (--format ll144)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from audit.privacy.checks.pii_in_data import PiiInDataCheck
 from audit.privacy.checks.pii_model_input import PiiModelInputCheck
 from audit.privacy.checks.unsafe_model_file import UnsafeModelFileCheck
 from audit.privacy.stage import PrivacyStage
+from audit.regulatory.stage import LL144Stage
 from audit.text.checks.counterfactual import CounterfactualSubstitutionCheck
 from audit.text.checks.pii import PiiInTextCheck
 from audit.text.checks.subgroup_auc import SubgroupAucCheck
@@ -44,6 +45,7 @@ STAGES: tuple[Stage, ...] = (
     ExplainStage(),
     TextStage(),
     WhatIfStage(),
+    LL144Stage(),
 )
 
 CHECKS: tuple[Check, ...] = (

@@ -73,6 +73,9 @@ class AuditRequest:
     engine: Engine = "local"
     scheduler: str | None = None
     workers: int | None = None
+    # Compute the New York City Local Law 144 pack (the ll144 format, docs/regulators.md);
+    # its metadata and columns come from the policy's [ll144] section.
+    ll144: bool = False
 
     def input_paths(self) -> list[Path]:
         return [

@@ -26,6 +26,8 @@ from audit.mitigation.stage import STAGE_ID as WHAT_IF
 from audit.models.in_process import IN_PROCESS_KIND
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
+from audit.regulatory.results import LL144Pack
+from audit.regulatory.stage import STAGE_ID as LL144
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT
 
@@ -158,6 +160,7 @@ def run_prepared(
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
         what_if=_section(reports, WHAT_IF, WhatIf),
+        ll144=_section(reports, LL144, LL144Pack),
         comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

@@ -59,6 +59,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["text"] = plain["text"]
     if plain.get("what_if") is not None:
         document["what_if"] = plain["what_if"]
+    if plain.get("ll144") is not None:
+        document["ll144"] = plain["ll144"]
     return document
 
 
@@ -77,4 +79,40 @@ def validate_document(document: dict[str, Any]) -> None:
 def to_json(result: AuditResult) -> str:
     document = to_document(result)
     validate_document(document)
+    return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def ll144_document(result: AuditResult) -> dict[str, Any]:
+    """ll144.json: the Local Law 144 pack alone, with the tool and the report's schema version."""
+    if result.ll144 is None:
+        raise ValueError(
+            "the audit has no ll144 pack: run it with --format ll144 (AuditRequest(ll144=True))"
+        )
+    return {
+        "schema_version": result.schema_version,
+        "tool": {"name": "rai-audit", "version": result.tool_version},
+        "ll144": _plain(result.ll144),
+    }
+
+
+def ll144_schema() -> dict[str, Any]:
+    """The schema of ll144.json: its pack is the report's ``ll144`` section."""
+    report = schema()
+    return {
+        "$schema": report["$schema"],
+        "type": "object",
+        "required": ["schema_version", "tool", "ll144"],
+        "additionalProperties": False,
+        "properties": {
+            "schema_version": report["properties"]["schema_version"],
+            "tool": report["properties"]["tool"],
+            "ll144": {"$ref": "#/$defs/ll144_pack"},
+        },
+        "$defs": report["$defs"],
+    }
+
+
+def ll144_json(result: AuditResult) -> str:
+    document = ll144_document(result)
+    jsonschema.Draft202012Validator(ll144_schema()).validate(document)
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -1,0 +1,1 @@
+"""Regulator packs: the figures a regulation asks a bias audit to publish (docs/regulators.md)."""
