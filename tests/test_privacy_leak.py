@@ -56,7 +56,9 @@ def test_no_output_format_contains_a_planted_value(
     members = with_features(planted_frame(rows=160, seed=11), seed=2)
     data, train = workspace.table(audited), workspace.table(members, "train.csv")
     model = workspace.torchscript(linear([[0.0, 0.0, 0.0], [1.0, 0.5, 0.001]], [0.0, 0.0]))
-    formats = sorted(available_formatters())
+    # The ll144 pack needs a race column and its metadata flags; it holds group labels and
+    # counts only (tests/test_ll144.py).
+    formats = sorted(set(available_formatters()) - {"ll144"})
     out = tmp_path / "out"
     result = cli(
         "run",
