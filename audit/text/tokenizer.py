@@ -15,6 +15,21 @@ from audit.text.model_format import TokenizerSpec
 class Encoded:
     ids: np.ndarray  # int64 [n, width], padded with the pad id
     lengths: np.ndarray  # int64 [n], at least 1
+    # Columns before a row's own tokens and after them (within its length): the special
+    # tokens a Hugging Face tokenizer adds ([CLS] ... [SEP]); none for rai-audit/text-v1.
+    prefix: int = 0
+    suffix: int = 0
+
+    def text_span(self, row: int) -> slice:
+        """The columns of row ``row`` that hold the text's own tokens."""
+        return slice(self.prefix, int(self.lengths[row]) - self.suffix)
+
+    def baseline(self, pad_id: int) -> np.ndarray:
+        """The ids with every text token replaced by the pad token, special tokens kept."""
+        baseline = self.ids.copy()
+        for row in range(len(baseline)):
+            baseline[row, self.text_span(row)] = pad_id
+        return baseline
 
 
 class Tokenizer:
