@@ -17,6 +17,10 @@ TRACKED_PACKAGES = ("rai-audit", "numpy", "pandas", "scikit-learn", "fairlearn",
 
 
 def file_info(path: Path) -> FileInfo:
+    """The SHA-256 and size of a file; of a folder (a Hugging Face model), as ``dataset_info``
+    hashes a partitioned dataset: over its files in sorted order."""
+    if path.is_dir():
+        return dataset_info(path, sorted(part for part in path.rglob("*") if part.is_file()))
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

@@ -40,7 +40,7 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _refuse_pickle(path: Path) -> ModelError:
+def refuse_pickle(path: Path) -> ModelError:
     return ModelError(
         f"{path}: is a pickle, and loading a pickle runs arbitrary code from the file; "
         "save the model as TorchScript, torch.export (.pt2) or skops instead, or pass "
@@ -73,7 +73,7 @@ def load_model(
         if refused is not None:
             raise refused
         if not trust:
-            raise _refuse_pickle(path)
+            raise refuse_pickle(path)
         return _load_torch_pickle(path, device, allow_unsafe_imports)
     if suffix == ".pt2":
         check_device(device)
@@ -84,7 +84,7 @@ def load_model(
         return from_estimator(estimator, "skops", trusted=bool(untrusted), notes=notes)
     if suffix in _PICKLE_SUFFIXES:
         if not trust:
-            raise _refuse_pickle(path)
+            raise refuse_pickle(path)
         return _load_pickle(path, device, allow_unsafe_imports)
     raise ModelError(
         f"{path}: unknown model format {path.suffix!r}; use .pt (TorchScript), .pt2 "
