@@ -403,7 +403,7 @@ def run(
     text_column: Annotated[
         str | None,
         typer.Option(
-            help="Audit a text model (TorchScript with its tokenizer, see docs/text-models.md) on this column: identity-term counterfactuals, templated probes, subgroup AUCs, PII in text, token attributions, e.g. --text-column review.",
+            help="Audit a text model (TorchScript with its tokenizer, or a Hugging Face save_pretrained folder; see docs/text-models.md) on this column: identity-term counterfactuals, templated probes, subgroup AUCs, PII in text, token attributions, e.g. --text-column review.",
             rich_help_panel=DATA,
         ),
     ] = None,

@@ -107,3 +107,15 @@ def test_a_folder_of_model_files_is_ambiguous_and_lists_them(tmp_path: Path) -> 
     assert outcome.exit_code == 2
     line = outcome.output.strip()
     assert "a.pt, b.skops" in line and "notes.txt" not in line and "name the one to audit" in line
+
+
+def test_a_hugging_face_folder_without_text_column_is_told_to_name_it(tmp_path: Path) -> None:
+    folder = tmp_path / "bert"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    outcome = CliRunner().invoke(
+        app, ["run", str(folder), str(DATA), "--target", "income", "--sensitive", "sex"]
+    )
+    assert outcome.exit_code == 2
+    line = outcome.output.strip()
+    assert "is a Hugging Face model folder" in line and "--text-column COL" in line

@@ -86,6 +86,8 @@ def test_every_kind_has_a_recipe() -> None:
         "onnx-sklearn-audit",
         "onnx-torch",
         "onnx-torch-audit",
+        "huggingface",
+        "huggingface-audit",
     }
 
 
@@ -191,3 +193,25 @@ def test_onnx_recipes_run_as_written(cli: Cli) -> None:
     assert reported_selection(document) == pytest.approx(
         selection_by_sex(frame, (logits[:, 1] >= logits[:, 0]).numpy())
     )
+
+
+def test_huggingface_recipe_runs_as_written(cli: Cli) -> None:
+    pytest.importorskip("transformers")
+    import torch
+    from test_text_kit import sentences
+
+    frame = sentences(60, seed=30)
+    frame.to_csv("reviews.csv", index=False)
+    found = recipes()
+    namespace: dict[str, Any] = {}
+    exec(found["huggingface"], namespace)
+    document = run_console(cli, found["huggingface-audit"])
+    assert document["run"]["model"]["kind"] == "huggingface"
+    assert document["text"]["model"]["format"] == "huggingface/bert"
+    model, tokenizer = namespace["model"], namespace["tokenizer"]
+    batch = tokenizer(list(frame["text"]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        scores = torch.softmax(model(**batch).logits.double(), dim=1)[:, 1].numpy()
+    positive = (frame["label"] == "positive").to_numpy()
+    performance = document["text"]["performance"]
+    assert performance["accuracy"] == pytest.approx(float(((scores >= 0.5) == positive).mean()))

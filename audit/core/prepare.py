@@ -381,7 +381,9 @@ def prepare(
     loaded, metadata, text_model, identity = None, None, None, None
     if request.model is not None and request.text_column is not None:
         assert isinstance(request.model, Path)  # validate refuses a model object here
-        text_model = load_text_model(request.model, request.device)
+        text_model = load_text_model(
+            request.model, request.device, request.trust_model, request.allow_unsafe_imports
+        )
         loaded = text_model.loaded
         if request.output_kind == "auto" and text_model.metadata.output_kind:
             request = replace(request, output_kind=text_model.metadata.output_kind)

@@ -24,8 +24,8 @@ from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix, FeatureMetadata
 from audit.models.scoring import Predictions
 from audit.privacy.membership import Scored
-from audit.text.adapter import TextModel
 from audit.text.identity import IdentityTerms
+from audit.text.model import TextModel
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 from audit.core.errors import ModelError
 
 KINDS_FILE = "knowledge/model_kinds.toml"
+# The file that makes a folder a Hugging Face model (audit.text.huggingface).
+HF_CONFIG_FILE = "config.json"
 HEAD_BYTES = 4096
 DOC = "docs/model-formats.md"
 # What load_model reads, for the error of a file that matches no known kind.

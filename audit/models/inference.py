@@ -110,7 +110,8 @@ class WorkerModel:
 def _load_on_worker(request: WorkerModel) -> tuple[LoadedModel, FeatureMetadata | None]:
     """A worker process loads each model once, however many partitions it scores."""
     if request.text:
-        return load_text_model(request.path, request.device).loaded, None
+        text = load_text_model(request.path, request.device, request.trust, request.allowed_imports)
+        return text.loaded, None
     return _load(request.path, request.device, request.trust, request.allowed_imports)
 
 

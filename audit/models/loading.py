@@ -11,7 +11,7 @@ import torch
 
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
-from audit.models.file_kinds import unsupported_model
+from audit.models.file_kinds import HF_CONFIG_FILE, unsupported_model
 from audit.models.mlflow_models import MLMODEL_FILE, is_mlflow_model, load_mlflow_model
 from audit.models.onnx_models import load_onnx
 from audit.models.sklearn_models import from_estimator, load_skops_object
@@ -43,7 +43,7 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def _refuse_pickle(path: Path) -> ModelError:
+def refuse_pickle(path: Path) -> ModelError:
     return ModelError(
         f"{path}: is a pickle, and loading a pickle runs arbitrary code from the file; "
         "save the model as TorchScript, torch.export (.pt2) or skops instead, or pass "
@@ -75,6 +75,11 @@ def load_model(
             path, lambda file: load_model(file, device, trust, allow_unsafe_imports)
         )
     if path.is_dir():
+        if (path / HF_CONFIG_FILE).is_file():
+            raise ModelError(
+                f"{path}: is a Hugging Face model folder, which rai-audit audits as a text "
+                "classifier; name the column of texts with --text-column COL (docs/text-models.md)"
+            )
         raise unsupported_model(path)
     suffix = path.suffix.lower()
     if suffix in (".pt", ".pth"):
@@ -86,7 +91,7 @@ def load_model(
         if refused is not None:
             raise refused
         if not trust:
-            raise _refuse_pickle(path)
+            raise refuse_pickle(path)
         return _load_torch_pickle(path, device, allow_unsafe_imports)
     if suffix == ".pt2":
         check_device(device)
@@ -99,7 +104,7 @@ def load_model(
         return from_estimator(estimator, "skops", trusted=bool(untrusted), notes=notes)
     if suffix in _PICKLE_SUFFIXES:
         if not trust:
-            raise _refuse_pickle(path)
+            raise refuse_pickle(path)
         return _load_pickle(path, device, allow_unsafe_imports)
     raise unsupported_model(path)
 

@@ -3,21 +3,23 @@
 ``TextAdapter.predict_proba`` takes an array of strings (``[n]`` or ``[n, 1]``), tokenizes
 inside and runs the TorchScript module under ``torch.no_grad`` in length-sorted micro-batches
 (so that a batch pads to similar lengths), returning the raw output in the input's order.
+A folder saved with Hugging Face's ``save_pretrained`` loads through ``audit.text.huggingface``.
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
+from torch import nn
 
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
+from audit.models.file_kinds import HF_CONFIG_FILE
 from audit.models.torch_models import check_device
+from audit.text.model import ScoreFunction, TextModel, TextRunner, failure_line
 from audit.text.model_format import (
     DOCS,
     TEXT_METADATA_FILE,
@@ -28,21 +30,30 @@ from audit.text.model_format import (
 )
 from audit.text.tokenizer import Encoded, Tokenizer
 
-MICRO_BATCH = 512
+# A folder with this file is a model saved with Hugging Face's save_pretrained.
 
 
-def _why(exc: Exception) -> str:
-    """One line: TorchScript puts the model's own error on the last line of its message."""
-    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-    if not lines:
-        return type(exc).__name__
-    if len(lines) > 1 and "TorchScript interpreter" in lines[0]:
-        return lines[-1].removeprefix("builtins.")
-    return f"{type(exc).__name__}: {lines[0]}"
+class EmbeddingForward(nn.Module):
+    """An eager copy of the archive's embedding feeding its scripted ``forward_embedded``.
+
+    TorchScript runs no Python hooks, so Captum cannot hook the archive's own embedding."""
+
+    def __init__(self, module: torch.nn.Module, weight: torch.Tensor, score: ScoreFunction) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding.from_pretrained(weight.detach().clone(), freeze=True)
+        self.module = module
+        self.score = score
+
+    def forward(self, ids: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        # A TorchScript method, which mypy cannot see on a typed nn.Module.
+        output = self.module.forward_embedded(self.embedding(ids), second)  # type: ignore[operator]
+        if isinstance(output, (tuple, list)):
+            output = output[0]
+        return self.score(output)
 
 
-class TextAdapter:
-    """A text model as the audit sees it: strings in, per-class output out."""
+class TextAdapter(TextRunner):
+    """A TorchScript text model as the audit sees it: strings in, per-class output out."""
 
     def __init__(
         self,
@@ -66,6 +77,30 @@ class TextAdapter:
         width = encoded.ids.shape[1]
         return (torch.arange(width)[None, :] < lengths[:, None]).to(self.device)
 
+    def forward_ids(self, ids: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+        output: torch.Tensor = self.module(ids, second)
+        return output
+
+    def gradient_route(self, score: ScoreFunction) -> EmbeddingForward | str:
+        """The eager-embedding route, or why it is not available."""
+        module = self.module
+        name = self.metadata.embedding
+        if not hasattr(module, "forward_embedded"):
+            return (
+                "the model exports no forward_embedded(embedded, lengths) method, and TorchScript "
+                "runs no hooks on its embedding layer"
+            )
+        embedding = getattr(module, name, None)
+        weight = getattr(embedding, "weight", None)
+        if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+            return f"the model has no embedding submodule {name!r} with a 2-D weight"
+        if weight.shape[0] != len(self.tokenizer.vocab):
+            return (
+                f"the embedding {name!r} has {weight.shape[0]} rows but the vocabulary "
+                f"{len(self.tokenizer.vocab)} tokens"
+            )
+        return EmbeddingForward(module, weight, score)
+
     def run_encoded(self, encoded: Encoded) -> torch.Tensor:
         ids = torch.from_numpy(encoded.ids).to(self.device)
         try:
@@ -73,7 +108,7 @@ class TextAdapter:
         except Exception as exc:  # the model is user code: any failure is reported
             raise ModelError(
                 f"{self.source}: the text model failed on a batch of {len(encoded.ids)} texts "
-                f"({_why(exc)}); check that forward takes (ids, "
+                f"({failure_line(exc)}); check that forward takes (ids, "
                 f"{'lengths' if self.metadata.input == 'ids_and_lengths' else 'mask'}) as "
                 f"{TEXT_METADATA_FILE} declares (see {DOCS})"
             ) from exc
@@ -86,51 +121,28 @@ class TextAdapter:
             )
         return output
 
-    def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [self.tokenizer.ids(text) for text in texts]
-        order = np.argsort([len(row) for row in rows], kind="stable")
-        outputs: list[np.ndarray] = []
-        # Without TorchScript's profiling optimizer: every batch of texts has another shape,
-        # and it would re-profile and re-specialise the graph for each (slower, same numbers).
-        with torch.no_grad(), torch.jit.optimized_execution(False):
-            for start in range(0, len(rows), MICRO_BATCH):
-                chosen = order[start : start + MICRO_BATCH]
-                encoded = self.tokenizer.pad([rows[index] for index in chosen])
-                output = self.run_encoded(encoded)
-                outputs.append(output.detach().to("cpu", torch.float64).numpy())
-        if not outputs:
-            return np.zeros((0, 1))
-        stacked = np.concatenate(outputs)
-        restored = np.empty_like(stacked)
-        restored[order] = stacked
-        return restored
-
-    def predict_proba(self, batch: np.ndarray) -> np.ndarray:
-        values = np.asarray(batch, dtype=object).reshape(len(batch), -1)[:, 0]
-        return self.predict_texts(["" if value is None else str(value) for value in values])
-
-
-@dataclass(frozen=True)
-class TextModel:
-    """A loaded text model: the engine's ``LoadedModel`` and what the text probes need."""
-
-    loaded: LoadedModel
-    adapter: TextAdapter
-    metadata: TextMetadata
-    tokenizer: Tokenizer
-    source: Path
-
 
 def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8")
 
 
-def load_text_model(path: Path, device: str = "cpu") -> TextModel:
-    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file)."""
+def load_text_model(
+    path: Path, device: str = "cpu", trust: bool = False, allow_unsafe_imports: Sequence[str] = ()
+) -> TextModel:
+    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file), or
+    a Hugging Face folder (``config.json``, weights, tokenizer); ``trust`` and
+    ``allow_unsafe_imports`` only matter for a folder whose weights are a pickle."""
     if not path.exists():
         raise ModelError(f"{path}: model file not found; check the path")
     if path.is_dir():
-        raise ModelError(f"{path}: is a directory; name the text model's .pt file")
+        if (path / HF_CONFIG_FILE).is_file():
+            from audit.text.huggingface import load_huggingface_model
+
+            return load_huggingface_model(path, device, trust, allow_unsafe_imports)
+        raise ModelError(
+            f"{path}: is a directory without {HF_CONFIG_FILE}; name the text model's .pt file, "
+            "or a folder saved with Hugging Face's save_pretrained"
+        )
     if path.suffix.lower() not in (".pt", ".pth"):
         raise ModelError(
             f"{path}: a text model must be a TorchScript .pt archive with {TEXT_METADATA_FILE}"

@@ -1,26 +1,28 @@
 """Token attributions with Captum: which tokens move the positive-class probability.
 
-Layer Integrated Gradients on the embedding layer, from a baseline of pad tokens. TorchScript
-runs no Python hooks, so Captum cannot hook the archive's own embedding; instead the
-embedding table is copied into an eager ``nn.Embedding`` whose output feeds the archive's
-exported ``forward_embedded(embedded, lengths_or_mask)``. That is the same function as the
-archive's ``forward`` (checked on the attributed texts before use), so the attributions are
-those of the model itself. A model that exports no ``forward_embedded`` gets a gradient-free
-fallback, Captum's ``FeatureAblation``: each token in turn replaced by the pad token.
+Layer Integrated Gradients on the embedding layer, from a baseline of pad tokens (the model's
+special tokens, such as ``[CLS]``, kept). The model's runner supplies the route: TorchScript
+runs no Python hooks, so for an archive the embedding table is copied into an eager
+``nn.Embedding`` whose output feeds the archive's exported
+``forward_embedded(embedded, lengths_or_mask)`` (``audit.text.adapter``); a Hugging Face model
+is eager, and Captum hooks its ``get_input_embeddings()`` (``audit.text.huggingface``). The
+route must compute the same function as the model (checked on the attributed texts before
+use), so the attributions are those of the model itself. A model without a route gets a
+gradient-free fallback, Captum's ``FeatureAblation``: each token in turn replaced by the pad
+token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
 import torch
-from torch import nn
 
-from audit.text.adapter import TextAdapter
 from audit.text.identity import IdentityTerms
+from audit.text.model import ScoreFunction, TextRunner
 from audit.text.results import (
     AttributedText,
     AttributedToken,
@@ -32,47 +34,6 @@ from audit.text.results import (
 EXTRA_HINT = "pip install 'rai-audit[explain]'"
 BATCH = 16  # texts per Captum call; Integrated Gradients runs BATCH x n_steps sequences at once
 FIDELITY_TOLERANCE = 1e-4
-
-# Raw model output -> positive-class probability (audit.models.positive_score.PositiveScore).
-ScoreFunction = Callable[[torch.Tensor], torch.Tensor]
-
-
-class EmbeddingForward(nn.Module):
-    """An eager copy of the archive's embedding feeding its scripted ``forward_embedded``."""
-
-    def __init__(self, module: torch.nn.Module, weight: torch.Tensor, score: ScoreFunction) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding.from_pretrained(weight.detach().clone(), freeze=True)
-        self.module = module
-        self.score = score
-
-    def forward(self, ids: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-        # A TorchScript method, which mypy cannot see on a typed nn.Module.
-        output = self.module.forward_embedded(self.embedding(ids), second)  # type: ignore[operator]
-        if isinstance(output, (tuple, list)):
-            output = output[0]
-        return self.score(output)
-
-
-def _gradient_route(adapter: TextAdapter, score: ScoreFunction) -> EmbeddingForward | str:
-    """The eager-embedding route, or why it is not available."""
-    module = adapter.module
-    name = adapter.metadata.embedding
-    if not hasattr(module, "forward_embedded"):
-        return (
-            "the model exports no forward_embedded(embedded, lengths) method, and TorchScript "
-            "runs no hooks on its embedding layer"
-        )
-    embedding = getattr(module, name, None)
-    weight = getattr(embedding, "weight", None)
-    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
-        return f"the model has no embedding submodule {name!r} with a 2-D weight"
-    if weight.shape[0] != len(adapter.tokenizer.vocab):
-        return (
-            f"the embedding {name!r} has {weight.shape[0]} rows but the vocabulary "
-            f"{len(adapter.tokenizer.vocab)} tokens"
-        )
-    return EmbeddingForward(module, weight, score)
 
 
 @dataclass(frozen=True)
@@ -90,7 +51,7 @@ def _batches(encoded_rows: list[list[int]], size: int) -> list[np.ndarray]:
 
 def attribute_texts(
     texts: Sequence[str],
-    adapter: TextAdapter,
+    adapter: TextRunner,
     score: ScoreFunction,
     n_steps: int,
 ) -> tuple[list[Attributed], str, list[str]]:
@@ -104,7 +65,7 @@ def attribute_texts(
 def _attribute(
     attr: ModuleType,
     texts: Sequence[str],
-    adapter: TextAdapter,
+    adapter: TextRunner,
     score: ScoreFunction,
     n_steps: int,
 ) -> tuple[list[Attributed], str, list[str]]:
@@ -112,8 +73,8 @@ def _attribute(
     rows = [tokenizer.ids(text) or [tokenizer.pad_id] for text in texts]
     token_lists = [tokenizer.tokens(text) or [tokenizer.spec.pad] for text in texts]
     notes: list[str] = []
-    route = _gradient_route(adapter, score)
-    if isinstance(route, EmbeddingForward):
+    route = adapter.gradient_route(score)
+    if not isinstance(route, str):
         encoded = tokenizer.pad(rows)
         with torch.no_grad():
             direct = score(adapter.run_encoded(encoded)).cpu().numpy()
@@ -133,9 +94,9 @@ def _attribute(
         encoded = tokenizer.pad([rows[index] for index in chosen])
         ids = torch.from_numpy(encoded.ids).to(adapter.device)
         second = adapter.second_input(encoded)
-        baseline = torch.full_like(ids, tokenizer.pad_id)
+        baseline = torch.from_numpy(encoded.baseline(tokenizer.pad_id)).to(adapter.device)
         deltas: np.ndarray | None = None
-        if isinstance(route, EmbeddingForward):
+        if not isinstance(route, str):
             explainer = attr.LayerIntegratedGradients(route, route.embedding)
             values, delta = explainer.attribute(
                 ids,
@@ -152,22 +113,22 @@ def _attribute(
         else:
 
             def forward_ids(batch_ids: torch.Tensor, batch_second: torch.Tensor) -> torch.Tensor:
-                return score(adapter.module(batch_ids, batch_second))
+                return score(adapter.forward_ids(batch_ids, batch_second))
 
             with torch.no_grad():
                 per_token = (
                     attr.FeatureAblation(forward_ids)
-                    .attribute(ids, baselines=tokenizer.pad_id, additional_forward_args=(second,))
+                    .attribute(ids, baselines=baseline, additional_forward_args=(second,))
                     .cpu()
                     .numpy()
                     .astype(np.float64)
                 )
                 scores = forward_ids(ids, second).cpu().numpy()
         for position, index in enumerate(chosen):
-            length = int(encoded.lengths[position])
+            span = encoded.text_span(position)
             results[index] = Attributed(
-                token_lists[index][:length],
-                per_token[position, :length].astype(np.float64),
+                token_lists[index][: span.stop - span.start],
+                per_token[position, span].astype(np.float64),
                 float(scores[position]),
                 float(deltas[position]) if deltas is not None else None,
             )
@@ -183,7 +144,7 @@ class TermTokens:
     tokens: tuple[str, ...]
 
 
-def term_tokens(identity: IdentityTerms, adapter: TextAdapter) -> dict[str, list[TermTokens]]:
+def term_tokens(identity: IdentityTerms, adapter: TextRunner) -> dict[str, list[TermTokens]]:
     """Identity terms as token sequences, indexed by first token, longest first."""
     index: dict[str, list[TermTokens]] = {}
     for category in identity.categories:
@@ -220,7 +181,7 @@ def _rounded(value: float | np.floating) -> float:
     return round(float(value), 6)
 
 
-def attributed_text(item: Attributed, adapter: TextAdapter, identity: set[int]) -> AttributedText:
+def attributed_text(item: Attributed, adapter: TextRunner, identity: set[int]) -> AttributedText:
     return AttributedText(
         score=_rounded(item.score),
         tokens=tuple(
@@ -253,7 +214,7 @@ class ExampleRequest:
 
 
 def token_attributions(
-    adapter: TextAdapter,
+    adapter: TextRunner,
     score: ScoreFunction,
     identity: IdentityTerms,
     sample_texts: Sequence[str],

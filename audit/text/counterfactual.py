@@ -17,10 +17,10 @@ import numpy as np
 
 from audit.text.identity import IdentityCategory, IdentityTerms, SwapSet
 from audit.text.intervals import mean_interval
+from audit.text.model import TextTokenizer
 from audit.text.results import CategorySwaps, CounterfactualResult, SwapResult
 from audit.text.scorer import Scorer
 from audit.text.substitution import Swapper, swapper
-from audit.text.tokenizer import Tokenizer
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _collect(job: SwapJob, texts: Sequence[str], candidates: np.ndarray) -> Swap
     )
 
 
-def _in_vocabulary(tokenizer: Tokenizer, term: str) -> bool:
+def _in_vocabulary(tokenizer: TextTokenizer, term: str) -> bool:
     tokens = tokenizer.tokens(term)
     return bool(tokens) and all(tokenizer.known(token) for token in tokens)
 
@@ -84,7 +84,7 @@ def _summarise(
     detail: SwapDetail,
     scores: np.ndarray,
     scorer: Scorer,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     min_rows: int,
     n_boot: int,
     level: float,
@@ -140,7 +140,7 @@ def counterfactuals(
     texts: Sequence[str],
     scores: np.ndarray,
     scorer: Scorer,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     identity: IdentityTerms,
     *,
     min_rows: int,

@@ -23,7 +23,6 @@ from audit.core.stage import Need, StageOutcome
 from audit.core.stage_guard import guarded
 from audit.models.positive_score import PositiveScore, positive_score
 from audit.models.scoring import Predictions, model_predictions, raw_output
-from audit.text.adapter import TextModel
 from audit.text.attributions import (
     EXTRA_HINT,
     ExampleRequest,
@@ -32,6 +31,7 @@ from audit.text.attributions import (
 )
 from audit.text.counterfactual import SwapDetail, counterfactuals
 from audit.text.identity import IdentityTerms, Membership, load_identity_terms, membership
+from audit.text.model import TextModel
 from audit.text.pii import text_pii
 from audit.text.results import (
     AttributionResult,

@@ -15,9 +15,9 @@ import numpy as np
 from audit.core.intervals import interval_of
 from audit.text.identity import IdentityTerms
 from audit.text.intervals import mean_replicates, poisson_weights
+from audit.text.model import TextTokenizer
 from audit.text.results import CategoryProbe, TemplateResult, TermProbe
 from audit.text.scorer import Scorer
-from audit.text.tokenizer import Tokenizer
 
 
 def fill(template: str, term: str) -> str:
@@ -27,7 +27,7 @@ def fill(template: str, term: str) -> str:
 
 def template_probes(
     scorer: Scorer,
-    tokenizer: Tokenizer,
+    tokenizer: TextTokenizer,
     identity: IdentityTerms,
     *,
     n_boot: int,

@@ -15,6 +15,21 @@ from audit.text.model_format import TokenizerSpec
 class Encoded:
     ids: np.ndarray  # int64 [n, width], padded with the pad id
     lengths: np.ndarray  # int64 [n], at least 1
+    # Columns before a row's own tokens and after them (within its length): the special
+    # tokens a Hugging Face tokenizer adds ([CLS] ... [SEP]); none for rai-audit/text-v1.
+    prefix: int = 0
+    suffix: int = 0
+
+    def text_span(self, row: int) -> slice:
+        """The columns of row ``row`` that hold the text's own tokens."""
+        return slice(self.prefix, int(self.lengths[row]) - self.suffix)
+
+    def baseline(self, pad_id: int) -> np.ndarray:
+        """The ids with every text token replaced by the pad token, special tokens kept."""
+        baseline = self.ids.copy()
+        for row in range(len(baseline)):
+            baseline[row, self.text_span(row)] = pad_id
+        return baseline
 
 
 class Tokenizer:
@@ -51,15 +66,19 @@ class Tokenizer:
         return self.pad([self.ids(text) for text in texts])
 
     def pad(self, rows: Sequence[Sequence[int]]) -> Encoded:
-        """Id rows padded to the longest one.
+        return padded(rows, self.pad_id)
 
-        A text without any token becomes one pad token of length 1: recurrent layers reject
-        empty sequences, and the pad token stands for "nothing here".
-        """
-        filled = [list(row) or [self.pad_id] for row in rows]
-        lengths = np.array([len(row) for row in filled], dtype=np.int64)
-        width = int(lengths.max()) if len(filled) else 1
-        ids = np.full((len(filled), width), self.pad_id, dtype=np.int64)
-        for position, row in enumerate(filled):
-            ids[position, : len(row)] = row
-        return Encoded(ids, lengths)
+
+def padded(rows: Sequence[Sequence[int]], pad_id: int, prefix: int = 0, suffix: int = 0) -> Encoded:
+    """Id rows padded to the longest one.
+
+    A text without any token becomes one pad token of length 1: recurrent layers reject
+    empty sequences, and the pad token stands for "nothing here".
+    """
+    filled = [list(row) or [pad_id] for row in rows]
+    lengths = np.array([len(row) for row in filled], dtype=np.int64)
+    width = int(lengths.max()) if len(filled) else 1
+    ids = np.full((len(filled), width), pad_id, dtype=np.int64)
+    for position, row in enumerate(filled):
+        ids[position, : len(row)] = row
+    return Encoded(ids, lengths, prefix, suffix)
