@@ -76,6 +76,7 @@ RESULT_TYPES = {
     "audit.core.status",
     "audit.explain.results",
     "audit.privacy.report",
+    "audit.robustness.results",
     "audit.text.results",
 }
 

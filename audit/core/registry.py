@@ -30,6 +30,9 @@ from audit.privacy.checks.pii_in_data import PiiInDataCheck
 from audit.privacy.checks.pii_model_input import PiiModelInputCheck
 from audit.privacy.checks.unsafe_model_file import UnsafeModelFileCheck
 from audit.privacy.stage import PrivacyStage
+from audit.robustness.checks.recourse import RecourseGapCheck
+from audit.robustness.checks.stability import StabilityGapCheck
+from audit.robustness.stage import RobustnessStage
 from audit.text.checks.counterfactual import CounterfactualSubstitutionCheck
 from audit.text.checks.pii import PiiInTextCheck
 from audit.text.checks.subgroup_auc import SubgroupAucCheck
@@ -37,7 +40,13 @@ from audit.text.checks.templates import TemplateProbesCheck
 from audit.text.stage import TextStage
 
 # A stage may read the reports of the stages before it.
-STAGES: tuple[Stage, ...] = (FairnessStage(), PrivacyStage(), ExplainStage(), TextStage())
+STAGES: tuple[Stage, ...] = (
+    FairnessStage(),
+    PrivacyStage(),
+    ExplainStage(),
+    RobustnessStage(),  # after explain: it holds the encoded copies it finds fixed
+    TextStage(),
+)
 
 CHECKS: tuple[Check, ...] = (
     DisparityCheck(),
@@ -58,6 +67,8 @@ CHECKS: tuple[Check, ...] = (
     TemplateProbesCheck(),
     SubgroupAucCheck(),
     PiiInTextCheck(),
+    StabilityGapCheck(),
+    RecourseGapCheck(),
 )
 
 CHECK_GROUP = "rai_audit.checks"

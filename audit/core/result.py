@@ -11,6 +11,7 @@ from audit.core.findings import Comparison, Finding, RoleInfo, Severity
 from audit.core.status import CheckStatus, GroupStatus
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
+from audit.robustness.results import Robustness
 from audit.text.results import TextReport
 
 SCHEMA_VERSION = "1.4.0"
@@ -169,6 +170,8 @@ class AuditResult:
     explanations: Explanations | None = None
     # Identity-term probes of a text model (audit.text); None unless --text-column was given.
     text: TextReport | None = None
+    # Perturbation stability and recourse per group (audit.robustness); None when not run.
+    robustness: Robustness | None = None
     # Every measurement with its outcome, in the order the checks made them.
     comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)

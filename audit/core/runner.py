@@ -24,6 +24,8 @@ from audit.fairness.tables import FairnessTables
 from audit.models.in_process import IN_PROCESS_KIND
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
+from audit.robustness.results import Robustness
+from audit.robustness.stage import STAGE_ID as ROBUSTNESS
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT
 
@@ -155,6 +157,7 @@ def run_prepared(
         privacy=_section(reports, PRIVACY, PrivacyReport),
         explanations=_section(reports, EXPLAIN, Explanations),
         text=_section(reports, TEXT, TextReport),
+        robustness=_section(reports, ROBUSTNESS, Robustness),
         comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

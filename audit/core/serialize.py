@@ -57,6 +57,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["explanations"] = plain["explanations"]
     if plain.get("text") is not None:
         document["text"] = plain["text"]
+    if plain.get("robustness") is not None:
+        document["robustness"] = plain["robustness"]
     return document
 
 
