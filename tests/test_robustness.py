@@ -313,3 +313,16 @@ def test_a_policy_column_the_data_lacks_is_a_one_line_error(tmp_path: Path) -> N
 
     with pytest.raises(ConfigError, match=r"actionable names the column 'hours'"):
         audit(Workspace(tmp_path), "steady", robustness={"actionable": {"hours": "increase"}})
+
+
+def test_the_html_report_says_it_in_words_with_a_chart_per_question(
+    audits: dict[str, AuditResult],
+) -> None:
+    from reports.html_report import HtmlFormatter
+
+    html = HtmlFormatter().render(audits["steep"])
+    section = html[html.index('<section id="robustness"') :]
+    section = section[: section.index("</section>")]
+    assert section.count("<svg") == 2
+    assert "of rejected people could be approved" in section
+    assert "group=B least often" in section
