@@ -326,3 +326,28 @@ def test_the_html_report_says_it_in_words_with_a_chart_per_question(
     assert section.count("<svg") == 2
     assert "of rejected people could be approved" in section
     assert "group=B least often" in section
+
+
+def test_a_streamed_audit_perturbs_the_streamed_sample(tmp_path: Path) -> None:
+    frame = planted_frame("fragile")
+    result = run_audit(
+        AuditRequest(
+            data=Workspace(tmp_path).table(frame, "fragile.csv"),
+            model=MODELS["fragile"],
+            features=FEATURES,
+            target="label",
+            sensitive=("group",),
+            explain=False,
+            chunk_rows=100,
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT, "robustness": {"immutable": ["imm"]}},
+        )
+    )
+    report = result.robustness
+    assert report is not None and report.status == "ok" and report.stability is not None
+    # Every row is in the streamed sample (fewer than its rows per cell), so B is as fragile.
+    assert report.rows == len(frame)
+    assert value_of(report.stability.flip_rates, "B").n == 200
+    assert [
+        finding.evidence.groups for finding in findings_of(result, "robustness.stability_gap")
+    ] == [(("B",), ("A",))]
