@@ -23,6 +23,7 @@ import audit.core.runner
 import audit.explain.stage
 import audit.fairness.stage
 import audit.privacy.stage
+import audit.robustness.stage
 import audit.text.stage
 from audit.core.findings import Finding
 from audit.core.registry import AuditContext, Check
@@ -45,6 +46,9 @@ STAGES = (
     (audit.explain.stage, "gradient_shap", "GradientShap", 1),
     (audit.explain.stage, "associations", "associations", 1),
     (audit.explain.stage, "_flips", "counterfactual flips", 1),
+    (audit.robustness.stage, "robustness", "robustness stage", 0),
+    (audit.robustness.stage, "perturbed_rows", "perturbations", 1),
+    (audit.robustness.stage, "search", "recourse search", 1),
     (audit.text.stage, "run_text", "text stage", 0),
     (audit.core.runner, "evaluate_gate", "gate", 0),
 )

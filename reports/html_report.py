@@ -36,6 +36,7 @@ from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.explain_charts import explanation_view
+from reports.robustness_charts import robustness_view
 from reports.significance import significance_sentence
 from reports.text_charts import TEXT_CSS, method_name, text_view
 from reports.what_if_view import what_if_view
@@ -197,6 +198,7 @@ def environment() -> Environment:
     env.filters["words"] = lambda name: str(name).replace("_", " ")
     env.filters["term"] = _term
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
+    env.globals["robustness_view"] = robustness_view  # the robustness section's charts
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name
     env.globals["what_if_view"] = what_if_view  # the mitigation what-if's tables and charts

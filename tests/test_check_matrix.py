@@ -33,6 +33,9 @@ from conftest import FAST_N_BOOT, Workspace, default_logits, linear, make_frame
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from test_check_ids import RELEASED
+from test_robustness import audit as robustness_audit
+from test_robustness import expected_flip_rates, expected_recourse, scores_of
+from test_robustness import planted_frame as robustness_frame
 from test_text_kit import (
     NEGATIVE_WORDS,
     POSITIVE_WORDS,
@@ -352,6 +355,17 @@ def text_audit(workspace: Workspace, planted: bool) -> Scenario:
     return Scenario(result, frame, rescore(frame["text"].tolist()), rescore=rescore, model=path)
 
 
+def robustness_scenario(kind: str) -> Callable[[Workspace], Scenario]:
+    """test_robustness's planted audits: fragile (one group at the threshold), steep (one
+    group's recourse far), steady (neither)."""
+
+    def build(workspace: Workspace) -> Scenario:
+        frame = robustness_frame(kind)
+        return Scenario(robustness_audit(workspace, kind), frame, scores_of(frame, kind))
+
+    return build
+
+
 BUILDERS: dict[str, Callable[[Workspace], Scenario]] = {
     "tabular": tabular,
     "unstable": unstable,
@@ -361,6 +375,9 @@ BUILDERS: dict[str, Callable[[Workspace], Scenario]] = {
     "clean": clean,
     "decisions": decisions,
     "text_clean": lambda workspace: text_audit(workspace, planted=False),
+    "fragile": robustness_scenario("fragile"),
+    "steep": robustness_scenario("steep"),
+    "steady": robustness_scenario("steady"),
 }
 
 
@@ -506,6 +523,17 @@ def woman_man_gap(scenario: Scenario) -> float:
     return float(np.mean((after - before) * np.array(sides)))
 
 
+def flip_rate_gap(scenario: Scenario) -> float:
+    rates = expected_flip_rates("fragile")
+    return rates["B"] - rates["A"]
+
+
+def recourse_share_gap(scenario: Scenario) -> float:
+    found = expected_recourse("steep")
+    reachable = pd.Series(np.isfinite(found["cost"].to_numpy())).groupby(found["group"]).mean()
+    return float(reachable["A"] - reachable["B"])
+
+
 def knowledge(name: str) -> dict[str, Any]:
     text = resources.files("audit").joinpath(f"knowledge/{name}").read_text("utf-8")
     return tomllib.loads(text)
@@ -562,6 +590,12 @@ TEXT_MODEL = (
     "(docs/text-models.md)"
 )
 NO_MODEL = "no explanations: no model to explain: the audit reads decisions from --predictions"
+NOT_PERTURBED = (
+    "no robustness test: no model to perturb: the audit reads decisions from --predictions"
+)
+TEXT_NOT_PERTURBED = (
+    "no robustness test: a text model: perturbing its inputs is the text section's counterfactuals"
+)
 NO_TRAIN_DATA = (
     "no --train-data: give the rows the model was trained on to test whether its output "
     "gives them away"
@@ -800,6 +834,32 @@ ROWS: tuple[Row, ...] = (
         details={"type": "email"},
         clean=("text_clean",),
         skipped=("clean", NOT_TEXT),
+    ),
+    Row(
+        "robustness.stability_gap",
+        "fragile",
+        ("group",),
+        "flip_rate_gap",
+        Severity.CRITICAL,
+        Role.DEVELOPER,
+        flip_rate_gap,
+        tolerance=1e-12,
+        groups=(("B",), ("A",)),
+        clean=("steady",),
+        skipped=("decisions", NOT_PERTURBED),
+    ),
+    Row(
+        "robustness.recourse_gap",
+        "steep",
+        ("group",),
+        "recourse_share_gap",
+        Severity.CRITICAL,
+        Role.DEVELOPER,
+        recourse_share_gap,
+        tolerance=1e-12,
+        groups=(("B",), ("A",)),
+        clean=("steady",),
+        skipped=("text", TEXT_NOT_PERTURBED),
     ),
 )
 BY_ID = {row.check: row for row in ROWS}

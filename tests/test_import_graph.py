@@ -78,6 +78,7 @@ RESULT_TYPES = {
     "audit.mitigation.results",
     "audit.privacy.report",
     "audit.regulatory.results",
+    "audit.robustness.results",
     "audit.text.results",
 }
 

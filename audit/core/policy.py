@@ -22,6 +22,7 @@ from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
 from audit.core.findings import Severity
 from audit.regulatory.settings import LL144Settings
+from audit.robustness.settings import RobustnessSettings
 from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
@@ -100,6 +101,8 @@ class Policy(BaseModel):
     # run.config: the pack records its metadata itself, and other audits' reports stay as
     # they were.
     ll144: LL144Settings = Field(default=LL144Settings(), exclude=True)
+    # Perturbations and recourse, the [robustness] section (docs/robustness.md).
+    robustness: RobustnessSettings = RobustnessSettings()
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> Policy:
@@ -274,6 +277,8 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(TextSettings.model_fields)
     if parent[0] == "ll144":
         return sorted(LL144Settings.model_fields)
+    if parent[0] == "robustness":
+        return sorted(RobustnessSettings.model_fields)
     if parent[0] == "accountability":
         return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

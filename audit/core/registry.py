@@ -32,6 +32,9 @@ from audit.privacy.checks.pii_model_input import PiiModelInputCheck
 from audit.privacy.checks.unsafe_model_file import UnsafeModelFileCheck
 from audit.privacy.stage import PrivacyStage
 from audit.regulatory.stage import LL144Stage
+from audit.robustness.checks.recourse import RecourseGapCheck
+from audit.robustness.checks.stability import StabilityGapCheck
+from audit.robustness.stage import RobustnessStage
 from audit.text.checks.counterfactual import CounterfactualSubstitutionCheck
 from audit.text.checks.pii import PiiInTextCheck
 from audit.text.checks.subgroup_auc import SubgroupAucCheck
@@ -43,6 +46,7 @@ STAGES: tuple[Stage, ...] = (
     FairnessStage(),
     PrivacyStage(),
     ExplainStage(),
+    RobustnessStage(),  # after explain: it holds the encoded copies it finds fixed
     TextStage(),
     WhatIfStage(),
     LL144Stage(),
@@ -67,6 +71,8 @@ CHECKS: tuple[Check, ...] = (
     TemplateProbesCheck(),
     SubgroupAucCheck(),
     PiiInTextCheck(),
+    StabilityGapCheck(),
+    RecourseGapCheck(),
 )
 
 CHECK_GROUP = "rai_audit.checks"

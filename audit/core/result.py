@@ -13,6 +13,7 @@ from audit.explain.results import Explanations
 from audit.mitigation.results import WhatIf
 from audit.privacy.report import PrivacyReport
 from audit.regulatory.results import LL144Pack
+from audit.robustness.results import Robustness
 from audit.text.results import TextReport
 
 SCHEMA_VERSION = "1.4.0"
@@ -178,6 +179,8 @@ class AuditResult:
     what_if: WhatIf | None = None
     # The New York City Local Law 144 pack (audit.regulatory); None unless --format ll144.
     ll144: LL144Pack | None = None
+    # Perturbation stability and recourse per group (audit.robustness); None when not run.
+    robustness: Robustness | None = None
     # Every measurement with its outcome, in the order the checks made them.
     comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)

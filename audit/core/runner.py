@@ -28,6 +28,8 @@ from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
 from audit.regulatory.results import LL144Pack
 from audit.regulatory.stage import STAGE_ID as LL144
+from audit.robustness.results import Robustness
+from audit.robustness.stage import STAGE_ID as ROBUSTNESS
 from audit.text.results import TextReport
 from audit.text.stage import STAGE_ID as TEXT
 
@@ -161,6 +163,7 @@ def run_prepared(
         text=_section(reports, TEXT, TextReport),
         what_if=_section(reports, WHAT_IF, WhatIf),
         ll144=_section(reports, LL144, LL144Pack),
+        robustness=_section(reports, ROBUSTNESS, Robustness),
         comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

@@ -61,6 +61,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["what_if"] = plain["what_if"]
     if plain.get("ll144") is not None:
         document["ll144"] = plain["ll144"]
+    if plain.get("robustness") is not None:
+        document["robustness"] = plain["robustness"]
     return document
 
 

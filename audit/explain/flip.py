@@ -26,6 +26,7 @@ from audit.data.table import SensitiveColumn
 from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
+from audit.models.features import mismatched_rows
 
 # Rows flipped per source group: a share of changed decisions is known to within about a
 # percentage point from this many rows, and the test stays one quick pass per pair.
@@ -112,13 +113,10 @@ def flip_attribute(
     # for a thousand rows as for all of them.
     members_frame = frame.iloc[every_member]
     encoded = np.asarray(encode(members_frame), dtype=np.float32)
-    expected = inputs[every_member]
-    if encoded.shape != expected.shape or not np.allclose(encoded, expected, rtol=1e-5, atol=1e-6):
-        # Name the group of the first row that differs (any group when the widths differ).
-        same = encoded.shape == expected.shape
-        rows = np.isclose(encoded, expected, rtol=1e-5, atol=1e-6).all(axis=1) if same else []
-        mismatched = np.flatnonzero(~np.asarray(rows, dtype=bool))
-        code = int(attribute.codes[every_member[mismatched[0]]]) if len(mismatched) else present[0]
+    mismatched = mismatched_rows(encoded, inputs[every_member])
+    if mismatched is not None:
+        # Name the group of the first row that differs.
+        code = int(attribute.codes[every_member[mismatched[0]]])
         raise EncodingMismatch(
             f"re-encoding the rows of {attribute.name}={attribute.groups[code]} does not "
             "reproduce the model's input, so flipped rows could not be compared"

@@ -79,6 +79,19 @@ class FeatureMatrix:
     encode: Callable[[pd.DataFrame], np.ndarray] | None = None
 
 
+def mismatched_rows(encoded: np.ndarray, expected: np.ndarray) -> np.ndarray | None:
+    """Positions of the rows whose re-encoding (``FeatureMatrix.encode``) differs from the
+    model's input, every row when the widths differ; None when it reproduces the input.
+
+    Tests that change a column and re-score (the flip test, perturbations) compare only what
+    the model would see for the rows as they are, so they check this first.
+    """
+    if encoded.shape != expected.shape:
+        return np.arange(len(expected))
+    same = np.isclose(encoded, expected, rtol=1e-5, atol=1e-6).all(axis=1)
+    return None if same.all() else np.flatnonzero(~same)
+
+
 def numeric_column(
     frame: pd.DataFrame, column: str, source: Path, role: str = "feature column"
 ) -> np.ndarray:

@@ -1,0 +1,1 @@
+"""The ``robustness.*`` checks: they read the robustness stage's report."""
