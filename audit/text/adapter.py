@@ -8,7 +8,7 @@ inside and runs the TorchScript module under ``torch.no_grad`` in length-sorted 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from audit.text.model_format import (
     parse_text_metadata,
     vocabulary,
 )
+from audit.text.onnx_text import load_onnx_text
 from audit.text.tokenizer import Encoded, Tokenizer
 
 MICRO_BATCH = 512
@@ -125,17 +126,7 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8")
 
 
-def load_text_model(path: Path, device: str = "cpu") -> TextModel:
-    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file)."""
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found; check the path")
-    if path.is_dir():
-        raise ModelError(f"{path}: is a directory; name the text model's .pt file")
-    if path.suffix.lower() not in (".pt", ".pth"):
-        raise ModelError(
-            f"{path}: a text model must be a TorchScript .pt archive with {TEXT_METADATA_FILE}"
-            f" (see {DOCS}); got {path.suffix or 'no suffix'!r}"
-        )
+def _torchscript(path: Path, device: str) -> tuple[torch.nn.Module, dict[str, str | bytes]]:
     check_device(device)
     extra: dict[str, str | bytes] = {TEXT_METADATA_FILE: "", VOCAB_FILE: ""}
     with warnings.catch_warnings():
@@ -149,6 +140,30 @@ def load_text_model(path: Path, device: str = "cpu") -> TextModel:
                 f"{path}: not a loadable TorchScript file ({first}); a text model is saved "
                 f"with torch.jit.save (see {DOCS})"
             ) from exc
+    return module, extra
+
+
+def load_text_model(path: Path, device: str = "cpu") -> TextModel:
+    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file), or
+    an ONNX graph with them as metadata props (audit.text.onnx_text)."""
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found; check the path")
+    if path.is_dir():
+        raise ModelError(f"{path}: is a directory; name the text model's .pt file")
+    onnx = path.suffix.lower() == ".onnx"
+    if path.suffix.lower() not in (".pt", ".pth") and not onnx:
+        raise ModelError(
+            f"{path}: a text model must be a TorchScript .pt archive (or an .onnx graph) with "
+            f"{TEXT_METADATA_FILE} (see {DOCS}); got {path.suffix or 'no suffix'!r}"
+        )
+    notes: tuple[str, ...] = ()
+    module: torch.nn.Module
+    extra: Mapping[str, str | bytes]
+    if onnx:
+        module, extra, note = load_onnx_text(path, device)
+        notes = (note,)
+    else:
+        module, extra = _torchscript(path, device)
     module.eval()
     metadata_text = _text(extra[TEXT_METADATA_FILE])
     if not metadata_text:
@@ -162,7 +177,7 @@ def load_text_model(path: Path, device: str = "cpu") -> TextModel:
     adapter = TextAdapter(module, tokenizer, metadata, device, path)
     loaded = LoadedModel(
         adapter=adapter,
-        kind="torchscript",
+        kind="onnx" if onnx else "torchscript",
         trusted=False,
         input_width=None,
         class_labels=tuple(metadata.class_labels) if metadata.class_labels else None,
@@ -170,6 +185,7 @@ def load_text_model(path: Path, device: str = "cpu") -> TextModel:
         notes=(
             f"text model ({metadata.format}): {len(tokens)} tokens in the vocabulary, at most "
             f"{metadata.tokenizer.max_length} tokens per text, input {metadata.input}",
+            *notes,
         ),
     )
     return TextModel(loaded, adapter, metadata, tokenizer, path)
