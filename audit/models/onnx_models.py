@@ -71,7 +71,7 @@ def _first_line(exc: Exception) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
 
 
-def _session(path: Path, device: str) -> Any:
+def onnx_session(path: Path, device: str) -> Any:
     ort = _onnxruntime(path)
     providers = _providers(device, ort.get_available_providers())
     options = ort.SessionOptions()
@@ -124,7 +124,7 @@ def _is_column_input(node: Any) -> bool:
     return len(node.shape) == 1 or (len(node.shape) == 2 and node.shape[1] == 1)
 
 
-def _score_output(path: Path, outputs: Sequence[Any]) -> tuple[Any, bool]:
+def score_output(path: Path, outputs: Sequence[Any]) -> tuple[Any, bool]:
     """The output that holds the class scores, and whether it is a ZipMap."""
     maps = [node for node in outputs if node.type.startswith("seq(map(")]
     if maps:
@@ -229,7 +229,7 @@ def _zipmap_labels(adapter: OnnxAdapter, width: int | None) -> tuple[str, ...] |
 
 
 def load_onnx(path: Path, device: str) -> LoadedModel:
-    session = _session(path, device)
+    session = onnx_session(path, device)
     inputs = session.get_inputs()
     dtypes = [_input_type(path, node) for node in inputs]
     frame: FrameCodec | None = None
@@ -252,7 +252,7 @@ def load_onnx(path: Path, device: str) -> LoadedModel:
             "feature matrix [N, features] or one [N, 1] input per table column, named after it; "
             "export the model with one of those"
         )
-    output, zipmap = _score_output(path, session.get_outputs())
+    output, zipmap = score_output(path, session.get_outputs())
     metadata_text = session.get_modelmeta().custom_metadata_map.get(METADATA_FILE) or None
     metadata = parse_metadata(metadata_text, path) if metadata_text else None
     if metadata is not None and frame is None and width is not None and metadata.width != width:

@@ -9,7 +9,7 @@ A folder saved with Hugging Face's ``save_pretrained`` loads through ``audit.tex
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ from audit.text.model_format import (
     parse_text_metadata,
     vocabulary,
 )
+from audit.text.onnx_text import load_onnx_text
 from audit.text.tokenizer import Encoded, Tokenizer
 
 # A folder with this file is a model saved with Hugging Face's save_pretrained.
@@ -126,28 +127,7 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8")
 
 
-def load_text_model(
-    path: Path, device: str = "cpu", trust: bool = False, allow_unsafe_imports: Sequence[str] = ()
-) -> TextModel:
-    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file), or
-    a Hugging Face folder (``config.json``, weights, tokenizer); ``trust`` and
-    ``allow_unsafe_imports`` only matter for a folder whose weights are a pickle."""
-    if not path.exists():
-        raise ModelError(f"{path}: model file not found; check the path")
-    if path.is_dir():
-        if (path / HF_CONFIG_FILE).is_file():
-            from audit.text.huggingface import load_huggingface_model
-
-            return load_huggingface_model(path, device, trust, allow_unsafe_imports)
-        raise ModelError(
-            f"{path}: is a directory without {HF_CONFIG_FILE}; name the text model's .pt file, "
-            "or a folder saved with Hugging Face's save_pretrained"
-        )
-    if path.suffix.lower() not in (".pt", ".pth"):
-        raise ModelError(
-            f"{path}: a text model must be a TorchScript .pt archive with {TEXT_METADATA_FILE}"
-            f" (see {DOCS}); got {path.suffix or 'no suffix'!r}"
-        )
+def _torchscript(path: Path, device: str) -> tuple[torch.nn.Module, dict[str, str | bytes]]:
     check_device(device)
     extra: dict[str, str | bytes] = {TEXT_METADATA_FILE: "", VOCAB_FILE: ""}
     with warnings.catch_warnings():
@@ -161,6 +141,41 @@ def load_text_model(
                 f"{path}: not a loadable TorchScript file ({first}); a text model is saved "
                 f"with torch.jit.save (see {DOCS})"
             ) from exc
+    return module, extra
+
+
+def load_text_model(
+    path: Path, device: str = "cpu", trust: bool = False, allow_unsafe_imports: Sequence[str] = ()
+) -> TextModel:
+    """A TorchScript archive with ``rai_audit_text.json`` (and maybe the vocabulary file), an
+    ONNX graph with them as metadata props (audit.text.onnx_text), or a Hugging Face folder
+    (``config.json``, weights, tokenizer); ``trust`` and ``allow_unsafe_imports`` only matter
+    for a folder whose weights are a pickle."""
+    if not path.exists():
+        raise ModelError(f"{path}: model file not found; check the path")
+    if path.is_dir():
+        if (path / HF_CONFIG_FILE).is_file():
+            from audit.text.huggingface import load_huggingface_model
+
+            return load_huggingface_model(path, device, trust, allow_unsafe_imports)
+        raise ModelError(
+            f"{path}: is a directory without {HF_CONFIG_FILE}; name the text model's .pt or "
+            ".onnx file, or a folder saved with Hugging Face's save_pretrained"
+        )
+    onnx = path.suffix.lower() == ".onnx"
+    if path.suffix.lower() not in (".pt", ".pth") and not onnx:
+        raise ModelError(
+            f"{path}: a text model must be a TorchScript .pt archive (or an .onnx graph) with "
+            f"{TEXT_METADATA_FILE} (see {DOCS}); got {path.suffix or 'no suffix'!r}"
+        )
+    notes: tuple[str, ...] = ()
+    module: torch.nn.Module
+    extra: Mapping[str, str | bytes]
+    if onnx:
+        module, extra, note = load_onnx_text(path, device)
+        notes = (note,)
+    else:
+        module, extra = _torchscript(path, device)
     module.eval()
     metadata_text = _text(extra[TEXT_METADATA_FILE])
     if not metadata_text:
@@ -174,7 +189,7 @@ def load_text_model(
     adapter = TextAdapter(module, tokenizer, metadata, device, path)
     loaded = LoadedModel(
         adapter=adapter,
-        kind="torchscript",
+        kind="onnx" if onnx else "torchscript",
         trusted=False,
         input_width=None,
         class_labels=tuple(metadata.class_labels) if metadata.class_labels else None,
@@ -182,6 +197,7 @@ def load_text_model(
         notes=(
             f"text model ({metadata.format}): {len(tokens)} tokens in the vocabulary, at most "
             f"{metadata.tokenizer.max_length} tokens per text, input {metadata.input}",
+            *notes,
         ),
     )
     return TextModel(loaded, adapter, metadata, tokenizer, path)
