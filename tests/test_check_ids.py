@@ -28,6 +28,8 @@ RELEASED = (
     "text.template_probes",
     "text.subgroup_auc",
     "text.pii_in_text",
+    "datafit.drift",
+    "datafit.label_noise",
 )
 # A finding's fingerprint starts with its cause; renaming one re-keys every baseline.
 RELEASED_CAUSES = {

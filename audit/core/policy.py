@@ -14,6 +14,7 @@ from audit.core.accountability import AccountabilityOverride, mapped_checks
 from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
 from audit.core.findings import Severity
+from audit.datafit.settings import DataFitSettings
 from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
@@ -84,6 +85,8 @@ class Policy(BaseModel):
     thresholds: dict[str, Threshold]
     accountability: dict[str, AccountabilityOverride]
     text: TextSettings = TextSettings()  # the text audit's [text] section (docs/text-models.md)
+    # Drift binning and confident scores (docs/data-fit.md).
+    data_fit: DataFitSettings = DataFitSettings()
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> Policy:
@@ -248,6 +251,8 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(Threshold.model_fields)
     if parent[0] == "text":
         return sorted(TextSettings.model_fields)
+    if parent[0] == "data_fit":
+        return sorted(DataFitSettings.model_fields)
     if parent[0] == "accountability":
         return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

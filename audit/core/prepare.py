@@ -32,6 +32,14 @@ from audit.data.table import (
     prepare_target,
     read_table,
 )
+from audit.datafit.histograms import (
+    FitBins,
+    FitCounts,
+    GroupCodes,
+    count_rows,
+    metadata_bins,
+    training_bins,
+)
 from audit.fairness.calibration import CalibrationTable, calibration_table
 from audit.fairness.tables import AucSource, RowScores, cell_confusion
 from audit.models.base import LoadedModel
@@ -148,6 +156,7 @@ def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
 class _OtherTables:
     members: TableRows | None
     holdout: TableRows | None
+    fit_bins: FitBins  # how the data-fit counts bin every column
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,7 @@ def _audited_data(
     rows: int,
     columns: int,
     files: tuple[Path, ...],
+    fit: FitCounts,
     notes: tuple[str, ...] = (),
 ) -> AuditedData:
     return AuditedData(
@@ -195,6 +205,7 @@ def _audited_data(
         calibration=calibration,
         members=extra.members,
         holdout=extra.holdout,
+        fit=fit,
         notes=notes,
     )
 
@@ -240,6 +251,13 @@ def _whole(
         rows=len(frame),
         columns=frame.shape[1],
         files=(request.data,),
+        fit=count_rows(
+            extra.fit_bins,
+            frame,
+            [GroupCodes(column.name, column.groups, column.codes) for column in sensitive],
+            target.y,
+            scores,
+        ),
     )
     return _Read(data, predictions, features, features)
 
@@ -268,6 +286,7 @@ def _streamed(
         encoding=request.encoding,
         sep=request.sep,
         text=request.text_column is not None,
+        fit_bins=extra.fit_bins,
     )
     files = partition_files(request.data)  # before a cluster starts: a bad path fails at once
     engine = open_engine(request)
@@ -305,6 +324,7 @@ def _streamed(
         rows=data.rows,
         columns=data.columns,
         files=files,
+        fit=data.fit,
         notes=notes,
     )
     return _Read(
@@ -404,7 +424,12 @@ def prepare(
             ScoringSpec.of(request), positive_label, target_labels, excluded, loaded, metadata
         )
 
-    extra = _OtherTables(members, holdout)
+    fit_bins = (
+        training_bins(members.frame, excluded, policy.data_fit)
+        if members is not None
+        else metadata_bins(metadata, excluded, policy.data_fit)
+    )
+    extra = _OtherTables(members, holdout, fit_bins)
     read = (
         _whole(request, frame, policy, positive_label, scorer_for, extra)
         if frame is not None

@@ -14,6 +14,9 @@ from audit.core.check import AuditContext, Check, CheckSkipped
 from audit.core.check_knowledge import check_table
 from audit.core.errors import PluginError
 from audit.core.stage import Stage
+from audit.datafit.checks.drift import DriftCheck
+from audit.datafit.checks.label_noise import LabelNoiseCheck
+from audit.datafit.stage import DataFitStage
 from audit.explain.checks.direct_use import DirectUseCheck
 from audit.explain.checks.flip import FlipCheck
 from audit.explain.checks.instability import InstabilityCheck
@@ -37,7 +40,13 @@ from audit.text.checks.templates import TemplateProbesCheck
 from audit.text.stage import TextStage
 
 # A stage may read the reports of the stages before it.
-STAGES: tuple[Stage, ...] = (FairnessStage(), PrivacyStage(), ExplainStage(), TextStage())
+STAGES: tuple[Stage, ...] = (
+    FairnessStage(),
+    PrivacyStage(),
+    ExplainStage(),
+    TextStage(),
+    DataFitStage(),
+)
 
 CHECKS: tuple[Check, ...] = (
     DisparityCheck(),
@@ -58,6 +67,8 @@ CHECKS: tuple[Check, ...] = (
     TemplateProbesCheck(),
     SubgroupAucCheck(),
     PiiInTextCheck(),
+    DriftCheck(),
+    LabelNoiseCheck(),
 )
 
 CHECK_GROUP = "rai_audit.checks"

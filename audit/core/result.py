@@ -9,6 +9,7 @@ from typing import Any
 from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
 from audit.core.findings import Comparison, Finding, RoleInfo, Severity
 from audit.core.status import CheckStatus, GroupStatus
+from audit.datafit.results import DataFitReport
 from audit.explain.results import Explanations
 from audit.privacy.report import PrivacyReport
 from audit.text.results import TextReport
@@ -169,6 +170,8 @@ class AuditResult:
     explanations: Explanations | None = None
     # Identity-term probes of a text model (audit.text); None unless --text-column was given.
     text: TextReport | None = None
+    # Drift from the training data and label-noise suspicion, per group (audit.datafit).
+    data_fit: DataFitReport | None = None
     # Every measurement with its outcome, in the order the checks made them.
     comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)

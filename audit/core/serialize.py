@@ -57,6 +57,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["explanations"] = plain["explanations"]
     if plain.get("text") is not None:
         document["text"] = plain["text"]
+    if plain.get("data_fit") is not None:
+        document["data_fit"] = plain["data_fit"]
     return document
 
 
