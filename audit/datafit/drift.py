@@ -7,8 +7,10 @@ audited rows the stages hold (every row, or a streamed audit's seeded sample).
 
 PSI is written here because no maintained library computes it on binned counts; it is
 sum((a - e) * ln(a / e)) over the bins, shares below ``share_floor`` counted as that floor. Its
-interval is a parametric bootstrap of the audited counts (multinomial draws with the group's
-shares), so it needs only the counts too.
+excess over what sampling alone gives ((k - 1)(1/n + 1/m), large for small groups) is what the
+checks judge, so that a small group never shows drift from its count alone. The interval is a
+parametric bootstrap of the audited counts (multinomial draws with the group's shares), so it
+needs only the counts too.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def training_codes(frame: pd.DataFrame, column: SensitiveColumn) -> np.ndarray |
     if column.name not in frame.columns or column.binning is not None:
         return None
     series = frame[column.name]
-    codes = pd.Categorical(series.astype(str), categories=list(column.groups)).codes
+    codes = pd.Index(column.groups).get_indexer(series.astype(str))
     return np.where(series.isna().to_numpy(), -1, codes).astype(np.int64)
 
 
@@ -138,38 +140,40 @@ def _optional(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
 
+def sampling_psi(expected: np.ndarray, counts: np.ndarray) -> float:
+    """The PSI two samples of one distribution show by chance: (k - 1)(1/n + 1/m) for k
+    occupied bins, n audited and m training rows (PSI is about the chi-square statistic over
+    the rows, whose mean is its degrees of freedom)."""
+    occupied = int(np.count_nonzero(expected + counts))
+    return max(occupied - 1, 0) * (1 / counts.sum() + 1 / expected.sum())
+
+
 def _group_drift(
-    column: ColumnBins,
     label: str,
     counts: np.ndarray,
     expected: np.ndarray | None,
     ks: tuple[float, float],
     policy: Policy,
-    replicates: np.ndarray | None,
-) -> GroupDrift:
-    """``counts`` and ``expected``: the group's audited and training counts (value bins,
-    missing, outside); ``replicates``: its bootstrap PSIs."""
+    rng: np.random.Generator,
+) -> tuple[GroupDrift, np.ndarray | None]:
+    """One group's drift from its audited and training counts (value bins, missing, outside),
+    and the bootstrap replicates of its excess PSI (None: no PSI)."""
     rows = int(counts[:OUTSIDE].sum())
     trained = int(expected[:OUTSIDE].sum()) if expected is not None else None
     enough = rows >= policy.min_group_size and (trained is None or trained >= policy.min_group_size)
     if not enough:
-        return GroupDrift(
-            label,
-            "insufficient_data",
-            rows,
-            trained,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        )
+        empty = (None,) * 10
+        return GroupDrift(label, "insufficient_data", rows, trained, *empty), None
     level = policy.confidence_level
     outside = int(counts[OUTSIDE])
-    return GroupDrift(
+    value = noise = excess = None
+    replicates = None
+    if expected is not None:
+        value = float(psi(expected[:OUTSIDE], counts[:OUTSIDE], policy.data_fit.share_floor))
+        noise = sampling_psi(expected[:OUTSIDE], counts[:OUTSIDE])
+        excess = value - noise
+        replicates = _bootstrap(expected[:OUTSIDE], counts[:OUTSIDE], value, noise, policy, rng)
+    drift = GroupDrift(
         group=label,
         status="ok",
         rows=rows,
@@ -178,28 +182,39 @@ def _group_drift(
         training_missing_rate=(expected[MISSING] / trained if expected is not None else None),
         outside_rate=outside / rows,
         outside_interval=share_interval(outside, rows, level),
-        psi=(
-            float(psi(expected[:OUTSIDE], counts[:OUTSIDE], policy.data_fit.share_floor))
-            if expected is not None
-            else None
-        ),
+        psi=value,
+        psi_noise=noise,
+        psi_excess=excess,
         psi_interval=(
             interval_of(replicates, level) if replicates is not None and len(replicates) else None
         ),
         ks=_optional(ks[0]),
         ks_p_value=_optional(ks[1]),
     )
+    return drift, replicates
 
 
 def _bootstrap(
-    expected: np.ndarray, counts: np.ndarray, policy: Policy, rng: np.random.Generator
+    expected: np.ndarray,
+    counts: np.ndarray,
+    value: float,
+    noise: float,
+    policy: Policy,
+    rng: np.random.Generator,
 ) -> np.ndarray:
-    """PSI of ``n_boot`` multinomial redraws of the audited ``counts``."""
+    """Excess PSI of ``n_boot`` multinomial redraws of the audited ``counts``, less the
+    redraws' own bias (their mean over the observed PSI): a bias-corrected percentile
+    bootstrap, since a redraw adds sampling PSI of its own."""
     rows = int(counts.sum())
-    if policy.n_boot == 0 or rows == 0:
+    if policy.n_boot == 0:
         return np.empty(0)
-    drawn = rng.multinomial(rows, counts / rows, size=policy.n_boot)
-    return psi(expected, drawn, policy.data_fit.share_floor)
+    drawn = psi(
+        expected,
+        rng.multinomial(rows, counts / rows, size=policy.n_boot),
+        policy.data_fit.share_floor,
+    )
+    corrected: np.ndarray = drawn - (drawn.mean() - value) - noise
+    return corrected
 
 
 def _grouping_drift(
@@ -214,25 +229,20 @@ def _grouping_drift(
     for index, label in enumerate(audited.groups):
         counts = audited.columns[column.name][index]
         expected = reference.counts.columns[column.name][index] if reference is not None else None
-        drawn = (
-            _bootstrap(expected[:OUTSIDE], counts[:OUTSIDE], policy, rng)
-            if expected is not None
-            else None
-        )
         ks = _ks(column, frames, index, policy.min_group_size)
-        drift = _group_drift(column, label, counts, expected, ks, policy, drawn)
+        drift, drawn = _group_drift(label, counts, expected, ks, policy, rng)
         drifts.append(drift)
-        replicates.append(drawn if drift.psi is not None else None)
+        replicates.append(drawn)
     return drifts, replicates
 
 
 def _gap(
     drifts: list[GroupDrift], replicates: list[np.ndarray | None], level: float
 ) -> tuple[float | None, Interval, tuple[str, ...]]:
-    measured = [(d, r) for d, r in zip(drifts, replicates, strict=True) if d.psi is not None]
+    measured = [(d, r) for d, r in zip(drifts, replicates, strict=True) if d.psi_excess is not None]
     if len(measured) < 2:
         return None, None, ()
-    values = [d.psi for d, _ in measured if d.psi is not None]
+    values = [d.psi_excess for d, _ in measured if d.psi_excess is not None]
     low, high = int(np.argmin(values)), int(np.argmax(values))
     gap = values[high] - values[low]
     draws = [r for _, r in measured if r is not None and len(r)]

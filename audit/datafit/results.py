@@ -26,7 +26,9 @@ class GroupDrift:
     outside_rate: float | None  # outside the training range, or an unseen category
     outside_interval: Interval
     psi: float | None  # population stability index against the training rows of the group
-    psi_interval: Interval
+    psi_noise: float | None  # the PSI sampling alone gives: (k - 1)(1/rows + 1/training_rows)
+    psi_excess: float | None  # psi - psi_noise: what the checks judge
+    psi_interval: Interval  # of psi_excess
     ks: float | None  # Kolmogorov-Smirnov statistic (numeric columns)
     ks_p_value: float | None
 
@@ -38,7 +40,7 @@ class FeatureDrift:
     feature: str
     reference: str  # "the group's training rows", or "all training rows" (and why)
     groups: tuple[GroupDrift, ...]
-    psi_gap: float | None  # most drifted group's PSI minus the least drifted's
+    psi_gap: float | None  # most drifted group's excess PSI minus the least drifted's
     psi_gap_interval: Interval
     gap_groups: tuple[str, ...]  # (least drifted, most drifted)
 

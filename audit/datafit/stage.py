@@ -27,7 +27,7 @@ def headline(drift: DriftResult, label_noise: LabelNoiseResult, psi_limit: float
         drifted = [
             column.column
             for column in drift.columns
-            if (column.overall.psi is not None and column.overall.psi > psi_limit)
+            if (column.overall.psi_excess is not None and column.overall.psi_excess > psi_limit)
             or any(
                 feature.psi_gap is not None and feature.psi_gap > psi_limit
                 for feature in column.by_feature

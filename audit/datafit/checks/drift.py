@@ -43,22 +43,28 @@ class DriftCheck:
         overall = column.overall
         evidence = Evidence(
             metric=PSI,
-            value=overall.psi,
+            value=overall.psi_excess,
             interval=overall.psi_interval,
             threshold=threshold.limit,
             bound=threshold.bound,
             feature=(column.column,),
             n=(overall.rows, overall.training_rows or 0),
-            details={"ks": overall.ks, "ks_p_value": overall.ks_p_value},
+            details={
+                "column": column.column,
+                "psi": overall.psi,
+                "psi_noise": overall.psi_noise,
+                "ks": overall.ks,
+                "ks_p_value": overall.ks_p_value,
+            },
         )
-        if overall.psi is None:
+        if overall.psi_excess is None:
             evidence = undefined(evidence, TOO_FEW)
         return Measurement(
             key=("psi", column.column),
             evidence=evidence,
             threshold=threshold,
             words={
-                "what": "population stability index",
+                "what": "population stability index (beyond sampling noise)",
                 "column": column.column,
                 "where": "in every row",
             },
@@ -82,7 +88,7 @@ class DriftCheck:
             details={
                 "column": column.column,
                 "reference": feature.reference,
-                "psi": {group.group: group.psi for group in feature.groups},
+                "psi_excess": {group.group: group.psi_excess for group in feature.groups},
             },
         )
         if feature.psi_gap is None:
