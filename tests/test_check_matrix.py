@@ -33,8 +33,8 @@ from conftest import FAST_N_BOOT, Workspace, default_logits, linear, make_frame
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from test_check_ids import RELEASED
-from test_data_fit import numpy_psi, people, scores_of
 from test_data_fit import audit as data_fit_audit
+from test_data_fit import numpy_psi, people, scores_of
 from test_text_kit import (
     NEGATIVE_WORDS,
     POSITIVE_WORDS,

@@ -110,7 +110,7 @@ def shifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, pd.D
 def test_a_group_whose_income_shifted_is_caught_with_its_column_and_group(
     shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
 ) -> None:
-    result, audited, train = shifted
+    result, _, _ = shifted
     (finding,) = [
         f
         for f in result.findings

@@ -67,7 +67,7 @@ def training_codes(frame: pd.DataFrame, column: SensitiveColumn) -> np.ndarray |
     if column.name not in frame.columns or column.binning is not None:
         return None
     series = frame[column.name]
-    codes = pd.Index(column.groups).get_indexer(series.astype(str))
+    codes = pd.Index(column.groups).get_indexer(pd.Index(series.astype(str)))
     return np.where(series.isna().to_numpy(), -1, codes).astype(np.int64)
 
 

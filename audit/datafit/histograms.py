@@ -57,7 +57,7 @@ class ColumnBins:
             found = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="right")
             return np.where(np.isnan(numbers), width, found).astype(np.int64)
         missing = series.isna().to_numpy()
-        codes = pd.Index(self.categories).get_indexer(series.astype(str))
+        codes = pd.Index(self.categories).get_indexer(pd.Index(series.astype(str)))
         bins = np.where(codes < 0, width - 1, codes).astype(np.int64)  # unseen: the last bin
         return np.where(missing, width, bins)
 
