@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
+from reports.datafit_charts import psi_chart
 from reports.explain_charts import explanation_view
 from reports.text_charts import TEXT_CSS, method_name, text_view
 
@@ -197,6 +198,7 @@ def environment() -> Environment:
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name
+    env.globals["data_fit_chart"] = psi_chart  # the data-fit section's PSI chart
     return env
 
 

@@ -243,3 +243,20 @@ def test_groups_smaller_than_min_group_size_get_no_value(workspace: Workspace) -
         if g.group == "island"
     ]
     assert noise.rate is None and noise.status == "insufficient_data"
+
+
+def test_the_html_report_has_the_section_its_chart_and_headline(
+    shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    from reports.html_report import HtmlFormatter
+
+    result, _, _ = shifted
+    html = HtmlFormatter().render(result)
+    start = html.index('<section id="data-fit"')
+    part = html[start : html.index("</section>", start)]
+    assert section(result).headline in part
+    assert section(result).headline.startswith(
+        "1 column(s) drifted from the training data (income)"
+    )
+    assert part.count("<svg") == 1 and "income · sex = F" in part
+    assert 'href="#data-fit"' in html
