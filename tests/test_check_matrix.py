@@ -526,7 +526,7 @@ def woman_man_gap(scenario: Scenario) -> float:
 
 
 def income_psi_gap(scenario: Scenario) -> float:
-    """Women's PSI of income beyond sampling noise minus men's, each against its own
+    """Women's PSI of income beyond sampling noise (at least 0) minus men's, each against its own
     training rows, with numpy (test_data_fit.numpy_psi)."""
     assert scenario.members is not None
     train, frame = scenario.members, scenario.frame
@@ -539,7 +539,8 @@ def income_psi_gap(scenario: Scenario) -> float:
         occupied = np.count_nonzero(
             np.bincount(np.searchsorted(edges, np.r_[t, a], side="right"), minlength=10)
         )
-        excess[sex] = numpy_psi(t, a, every) - (occupied - 1) * (1 / len(a) + 1 / len(t))
+        noise = (occupied - 1) * (1 / len(a) + 1 / len(t))
+        excess[sex] = max(numpy_psi(t, a, every) - noise, 0.0)
     return excess["F"] - excess["M"]
 
 

@@ -139,6 +139,11 @@ def test_psi_and_ks_match_numpy_and_scipy_on_the_raw_rows(
         a = audited.loc[audited["sex"] == sex, "income"].to_numpy()
         t = train.loc[train["sex"] == sex, "income"].to_numpy()
         measured = group(income, "sex", sex)
+        every = train["income"]
+        outside = int(((a < every.min()) | (a > every.max())).sum())
+        assert measured.outside_rate == pytest.approx(outside / len(a))
+        low, high = stats.binomtest(outside, len(a)).proportion_ci(0.95, method="wilson")
+        assert measured.outside_interval == pytest.approx((low, high))
         assert measured.psi == pytest.approx(numpy_psi(t, a, train["income"].to_numpy()))
         occupied = 10  # every decile bin holds rows on one side at least; missing is empty
         assert measured.psi_noise == pytest.approx((occupied - 1) * (1 / len(a) + 1 / len(t)))
@@ -201,6 +206,8 @@ def test_data_identical_to_the_training_data_raises_nothing_at_medium_or_above(
     ]
     assert serious == []
     assert all(c.overall.psi == 0.0 for c in section(result).drift.columns)
+    gaps = [f.psi_gap for c in section(result).drift.columns for f in c.by_feature]
+    assert gaps and all(gap == 0.0 for gap in gaps)  # no gap from the groups' sizes alone
 
 
 def test_a_streamed_audit_counts_exactly_what_the_in_memory_one_does(workspace: Workspace) -> None:

@@ -27,7 +27,7 @@ class GroupDrift:
     outside_interval: Interval
     psi: float | None  # population stability index against the training rows of the group
     psi_noise: float | None  # the PSI sampling alone gives: (k - 1)(1/rows + 1/training_rows)
-    psi_excess: float | None  # psi - psi_noise: what the checks judge
+    psi_excess: float | None  # psi - psi_noise, at least 0: what the checks judge
     psi_interval: Interval  # of psi_excess
     ks: float | None  # Kolmogorov-Smirnov statistic (numeric columns)
     ks_p_value: float | None
