@@ -35,6 +35,7 @@ from markupsafe import Markup, escape
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
+from reports.datafit_charts import psi_chart
 from reports.explain_charts import explanation_view
 from reports.robustness_charts import robustness_view
 from reports.significance import significance_sentence
@@ -202,6 +203,7 @@ def environment() -> Environment:
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name
     env.globals["what_if_view"] = what_if_view  # the mitigation what-if's tables and charts
+    env.globals["data_fit_chart"] = psi_chart  # the data-fit section's PSI chart
     return env
 
 

@@ -30,6 +30,8 @@ RELEASED = (
     "text.pii_in_text",
     "robustness.stability_gap",
     "robustness.recourse_gap",
+    "datafit.drift",
+    "datafit.label_noise",
 )
 # A finding's fingerprint starts with its cause; renaming one re-keys every baseline.
 RELEASED_CAUSES = {

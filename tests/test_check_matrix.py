@@ -33,9 +33,12 @@ from conftest import FAST_N_BOOT, Workspace, default_logits, linear, make_frame
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from test_check_ids import RELEASED
+from test_data_fit import audit as data_fit_audit
+from test_data_fit import numpy_psi, people, scores_of
 from test_robustness import audit as robustness_audit
-from test_robustness import expected_flip_rates, expected_recourse, scores_of
+from test_robustness import expected_flip_rates, expected_recourse
 from test_robustness import planted_frame as robustness_frame
+from test_robustness import scores_of as robustness_scores
 from test_text_kit import (
     NEGATIVE_WORDS,
     POSITIVE_WORDS,
@@ -361,9 +364,24 @@ def robustness_scenario(kind: str) -> Callable[[Workspace], Scenario]:
 
     def build(workspace: Workspace) -> Scenario:
         frame = robustness_frame(kind)
-        return Scenario(robustness_audit(workspace, kind), frame, scores_of(frame, kind))
+        return Scenario(robustness_audit(workspace, kind), frame, robustness_scores(frame, kind))
 
     return build
+
+
+def drifted(workspace: Workspace) -> Scenario:
+    """Women's income moved away from the training data; a third of the south's labels
+    flipped (test_data_fit.people)."""
+    train = people(3000, seed=1)
+    frame = people(2000, seed=2, income_shift=1.5, flip=0.3)
+    result = data_fit_audit(workspace, frame, train)
+    return Scenario(result, frame, scores_of(frame), members=train)
+
+
+def drift_clean(workspace: Workspace) -> Scenario:
+    """Audited data identical to the training data, with labels the model agrees with."""
+    frame = people(1000, seed=3)
+    return Scenario(data_fit_audit(workspace, frame, frame), frame, scores_of(frame), members=frame)
 
 
 BUILDERS: dict[str, Callable[[Workspace], Scenario]] = {
@@ -374,6 +392,8 @@ BUILDERS: dict[str, Callable[[Workspace], Scenario]] = {
     "text": lambda workspace: text_audit(workspace, planted=True),
     "clean": clean,
     "decisions": decisions,
+    "drifted": drifted,
+    "drift_clean": drift_clean,
     "text_clean": lambda workspace: text_audit(workspace, planted=False),
     "fragile": robustness_scenario("fragile"),
     "steep": robustness_scenario("steep"),
@@ -534,6 +554,32 @@ def recourse_share_gap(scenario: Scenario) -> float:
     return float(reachable["A"] - reachable["B"])
 
 
+def income_psi_gap(scenario: Scenario) -> float:
+    """Women's PSI of income beyond sampling noise (at least 0) minus men's, each against its own
+    training rows, with numpy (test_data_fit.numpy_psi)."""
+    assert scenario.members is not None
+    train, frame = scenario.members, scenario.frame
+    every = train["income"].to_numpy()
+    excess = {}
+    for sex in ("F", "M"):
+        t = train.loc[train["sex"] == sex, "income"].to_numpy()
+        a = frame.loc[frame["sex"] == sex, "income"].to_numpy()
+        edges = np.unique(np.quantile(every, np.linspace(0, 1, 11)[1:-1]))
+        occupied = np.count_nonzero(
+            np.bincount(np.searchsorted(edges, np.r_[t, a], side="right"), minlength=10)
+        )
+        noise = (occupied - 1) * (1 / len(a) + 1 / len(t))
+        excess[sex] = max(numpy_psi(t, a, every) - noise, 0.0)
+    return excess["F"] - excess["M"]
+
+
+def south_label_noise(scenario: Scenario) -> float:
+    """Share of the south's labels the model's scores contradict with confidence."""
+    labels, scores = scenario.frame["label"].to_numpy(), scenario.scores
+    contradicted = ((labels == 0) & (scores >= 0.9)) | ((labels == 1) & (scores <= 0.1))
+    return float(contradicted[(scenario.frame["region"] == "south").to_numpy()].mean())
+
+
 def knowledge(name: str) -> dict[str, Any]:
     text = resources.files("audit").joinpath(f"knowledge/{name}").read_text("utf-8")
     return tomllib.loads(text)
@@ -583,6 +629,10 @@ def email_insertion_change(scenario: Scenario) -> float:
 
 NO_SENSITIVE = (
     "no --sensitive column: a text audit's groups come from identity terms (see the text checks)"
+)
+NO_DRIFT_REFERENCE = (
+    "no --train-data, and the model embeds no category lists or scaling: give the rows the "
+    "model was trained on to measure drift"
 )
 NOT_TEXT = "not a text audit: give --text-column with a text model (docs/text-models.md)"
 TEXT_MODEL = (
@@ -860,6 +910,30 @@ ROWS: tuple[Row, ...] = (
         groups=(("B",), ("A",)),
         clean=("steady",),
         skipped=("text", TEXT_NOT_PERTURBED),
+    ),
+    Row(
+        "datafit.drift",
+        "drifted",
+        ("sex",),
+        "data_drift_psi_gap",
+        Severity.HIGH,
+        Role.DEVELOPER,
+        income_psi_gap,
+        details={"column": "income"},
+        groups=(("M",), ("F",)),
+        clean=("drift_clean",),
+        skipped=("decisions", NO_DRIFT_REFERENCE),
+    ),
+    Row(
+        "datafit.label_noise",
+        "drifted",
+        ("region",),
+        "label_noise_rate",
+        Severity.INFO,
+        Role.DEVELOPER,
+        south_label_noise,
+        groups=(("south",),),
+        clean=("drift_clean",),
     ),
 )
 BY_ID = {row.check: row for row in ROWS}

@@ -74,6 +74,7 @@ RESULT_TYPES = {
     "audit.core.comparison",
     "audit.core.serialize",
     "audit.core.status",
+    "audit.datafit.results",
     "audit.explain.results",
     "audit.mitigation.results",
     "audit.privacy.report",

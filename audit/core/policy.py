@@ -21,6 +21,7 @@ from audit.core.accountability import AccountabilityOverride, mapped_checks
 from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
 from audit.core.findings import Severity
+from audit.datafit.settings import DataFitSettings
 from audit.regulatory.settings import LL144Settings
 from audit.robustness.settings import RobustnessSettings
 from audit.text.settings import TextSettings
@@ -103,6 +104,8 @@ class Policy(BaseModel):
     ll144: LL144Settings = Field(default=LL144Settings(), exclude=True)
     # Perturbations and recourse, the [robustness] section (docs/robustness.md).
     robustness: RobustnessSettings = RobustnessSettings()
+    # Drift binning and confident scores (docs/data-fit.md).
+    data_fit: DataFitSettings = DataFitSettings()
 
     @model_validator(mode="after")
     def _ranges(self, info: ValidationInfo) -> Policy:
@@ -279,6 +282,8 @@ def _known_keys(parent: tuple[Any, ...]) -> list[str]:
         return sorted(LL144Settings.model_fields)
     if parent[0] == "robustness":
         return sorted(RobustnessSettings.model_fields)
+    if parent[0] == "data_fit":
+        return sorted(DataFitSettings.model_fields)
     if parent[0] == "accountability":
         return sorted(AccountabilityOverride.model_fields)
     return sorted(Policy.model_fields)

@@ -32,6 +32,14 @@ from audit.data.table import (
     prepare_target,
     read_table,
 )
+from audit.datafit.histograms import (
+    FitBins,
+    FitCounts,
+    GroupCodes,
+    count_rows,
+    metadata_bins,
+    training_bins,
+)
 from audit.fairness.calibration import CalibrationTable, calibration_table
 from audit.fairness.tables import AucSource, RowScores, cell_confusion
 from audit.models.base import LoadedModel
@@ -149,6 +157,7 @@ def _first_pass_roles(request: AuditRequest) -> dict[str, str]:
 class _OtherTables:
     members: TableRows | None
     holdout: TableRows | None
+    fit_bins: FitBins  # how the data-fit counts bin every column
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ def _audited_data(
     rows: int,
     columns: int,
     files: tuple[Path, ...],
+    fit: FitCounts,
     notes: tuple[str, ...] = (),
     sampled: bool = False,
 ) -> AuditedData:
@@ -197,6 +207,7 @@ def _audited_data(
         calibration=calibration,
         members=extra.members,
         holdout=extra.holdout,
+        fit=fit,
         notes=notes,
         sampled=sampled,
     )
@@ -243,6 +254,13 @@ def _whole(
         rows=len(frame),
         columns=frame.shape[1],
         files=(request.data,),
+        fit=count_rows(
+            extra.fit_bins,
+            frame,
+            [GroupCodes(column.name, column.groups, column.codes) for column in sensitive],
+            target.y,
+            scores,
+        ),
     )
     return _Read(data, predictions, features, features)
 
@@ -271,6 +289,7 @@ def _streamed(
         encoding=request.encoding,
         sep=request.sep,
         text=request.text_column is not None,
+        fit_bins=extra.fit_bins,
     )
     files = partition_files(request.data)  # before a cluster starts: a bad path fails at once
     engine = open_engine(request)
@@ -308,6 +327,7 @@ def _streamed(
         rows=data.rows,
         columns=data.columns,
         files=files,
+        fit=data.fit,
         notes=notes,
         sampled=True,
     )
@@ -413,7 +433,12 @@ def prepare(
             ScoringSpec.of(request), positive_label, target_labels, excluded, loaded, metadata
         )
 
-    extra = _OtherTables(members, holdout)
+    fit_bins = (
+        training_bins(members.frame, excluded, policy.data_fit)
+        if members is not None
+        else metadata_bins(metadata, excluded, policy.data_fit)
+    )
+    extra = _OtherTables(members, holdout, fit_bins)
     read = (
         _whole(request, frame, policy, positive_label, scorer_for, extra)
         if frame is not None

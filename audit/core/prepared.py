@@ -18,6 +18,7 @@ from audit.core.policy import Policy
 from audit.core.progress import Progress
 from audit.data.slices import Partition, Slice
 from audit.data.table import SensitiveColumn, TableRows, Target
+from audit.datafit.histograms import FitCounts
 from audit.fairness.calibration import CalibrationTable
 from audit.fairness.tables import AucSource
 from audit.models.base import LoadedModel
@@ -71,6 +72,7 @@ class AuditedData:
     calibration: CalibrationTable | None  # None: decisions only
     members: TableRows | None  # --train-data
     holdout: TableRows | None  # --holdout
+    fit: FitCounts  # every row's bins against the training data, and confident scores
     notes: tuple[str, ...] = ()
     # A streamed audit: the row-level fields hold its seeded stratified sample, not every row.
     sampled: bool = False

@@ -14,6 +14,9 @@ from audit.core.check import AuditContext, Check, CheckSkipped
 from audit.core.check_knowledge import check_table
 from audit.core.errors import PluginError
 from audit.core.stage import Stage
+from audit.datafit.checks.drift import DriftCheck
+from audit.datafit.checks.label_noise import LabelNoiseCheck
+from audit.datafit.stage import DataFitStage
 from audit.explain.checks.direct_use import DirectUseCheck
 from audit.explain.checks.flip import FlipCheck
 from audit.explain.checks.instability import InstabilityCheck
@@ -50,6 +53,7 @@ STAGES: tuple[Stage, ...] = (
     TextStage(),
     WhatIfStage(),
     LL144Stage(),
+    DataFitStage(),
 )
 
 CHECKS: tuple[Check, ...] = (
@@ -73,6 +77,8 @@ CHECKS: tuple[Check, ...] = (
     PiiInTextCheck(),
     StabilityGapCheck(),
     RecourseGapCheck(),
+    DriftCheck(),
+    LabelNoiseCheck(),
 )
 
 CHECK_GROUP = "rai_audit.checks"

@@ -9,6 +9,7 @@ from typing import Any
 from audit.core.check_knowledge import CheckInfo, MetricMeaning, Ownership
 from audit.core.findings import Comparison, Finding, RoleInfo, Severity
 from audit.core.status import CheckStatus, GroupStatus
+from audit.datafit.results import DataFitReport
 from audit.explain.results import Explanations
 from audit.mitigation.results import WhatIf
 from audit.privacy.report import PrivacyReport
@@ -181,6 +182,8 @@ class AuditResult:
     ll144: LL144Pack | None = None
     # Perturbation stability and recourse per group (audit.robustness); None when not run.
     robustness: Robustness | None = None
+    # Drift from the training data and label-noise suspicion, per group (audit.datafit).
+    data_fit: DataFitReport | None = None
     # Every measurement with its outcome, in the order the checks made them.
     comparisons: tuple[Comparison, ...] = field(default=(), metadata=IN_MEMORY)
     knowledge: Knowledge = field(default_factory=Knowledge, metadata=IN_MEMORY)

@@ -17,6 +17,8 @@ from audit.core.prepared import PreparedAudit
 from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.core.stage import Stage, StageOutcome
 from audit.core.trail import dataset_info, file_info, platform_name, tool_version, versions
+from audit.datafit.results import DataFitReport
+from audit.datafit.stage import STAGE_ID as DATA_FIT
 from audit.explain.results import Explanations
 from audit.explain.stage import STAGE_ID as EXPLAIN
 from audit.fairness.stage import STAGE_ID as FAIRNESS
@@ -164,6 +166,7 @@ def run_prepared(
         what_if=_section(reports, WHAT_IF, WhatIf),
         ll144=_section(reports, LL144, LL144Pack),
         robustness=_section(reports, ROBUSTNESS, Robustness),
+        data_fit=_section(reports, DATA_FIT, DataFitReport),
         comparisons=verdicts.comparisons,
         knowledge=audit_knowledge(checks, accountability),
     )

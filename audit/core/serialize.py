@@ -63,6 +63,8 @@ def to_document(result: AuditResult) -> dict[str, Any]:
         document["ll144"] = plain["ll144"]
     if plain.get("robustness") is not None:
         document["robustness"] = plain["robustness"]
+    if plain.get("data_fit") is not None:
+        document["data_fit"] = plain["data_fit"]
     return document
 
 

@@ -20,6 +20,7 @@ from audit.data.table import (
     fit_target,
     parse_bins,
 )
+from audit.datafit.histograms import FitBins, FitCounts
 from audit.fairness.calibration import CalibrationTable
 from audit.fairness.score_sketch import ScoreSketch
 from audit.fairness.tables import AucSource, RowScores
@@ -46,6 +47,7 @@ class StreamedData:
     sample: Reservoir  # ``cells`` numbered as ``cell_codes``
     first: tuple[Predictions, FeatureMatrix | None]
     unseen: dict[str, int]
+    fit: FitCounts
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class StreamSettings:
     encoding: str
     sep: str | None  # the CSV separator, None to detect it
     text: bool  # a text audit: its probes get a larger sample
+    fit_bins: FitBins  # how the data-fit counts bin every column
 
 
 def _advance(progress: Progress | None) -> Report:
@@ -145,11 +148,12 @@ def stream_dataset(
             keep_scores=columns.rows <= policy.exact_auc_rows,
             per_cell=TEXT_ROWS_PER_CELL if settings.text else ROWS_PER_CELL,
             seed=policy.seed,
+            fit_bins=settings.fit_bins,
         ),
         counted,
         _advance(progress),
     )
-    assert stats.first is not None  # at least one part has rows
+    assert stats.first is not None and stats.fit is not None  # at least one part has rows
     # Cells are numbered by the keys that occur, in key order, as the in-memory partition does.
     present = np.flatnonzero(stats.cell_counts.sum(axis=1))
     sizes = [len(encoding.groups) for encoding in sensitive]
@@ -187,6 +191,7 @@ def stream_dataset(
         ),
         first=stats.first,
         unseen=stats.unseen,
+        fit=stats.fit,
     )
 
 

@@ -33,6 +33,7 @@ from audit.data.table import (
     merge_summaries,
     summarize,
 )
+from audit.datafit.histograms import FitBins, FitCounts, GroupCodes, count_rows
 from audit.fairness.calibration import CalibrationTable, calibration_table
 from audit.fairness.score_sketch import ScoreSketch
 from audit.fairness.tables import cell_confusion
@@ -136,6 +137,7 @@ class PartitionStats:
     # The first chunk's predictions and features without rows: output kind, shape, notes,
     # feature columns and source, for the report.
     first: tuple[Predictions, FeatureMatrix | None] | None
+    fit: FitCounts | None  # None: a partition without rows
 
     def merge(self, later: PartitionStats) -> PartitionStats:
         unseen = dict(self.unseen)
@@ -149,6 +151,11 @@ class PartitionStats:
             sample=self.sample.merge(later.sample),
             unseen=unseen,
             first=self.first if self.first is not None else later.first,
+            fit=(
+                self.fit.merge(later.fit)
+                if self.fit is not None and later.fit is not None
+                else self.fit or later.fit
+            ),
         )
 
 
@@ -200,6 +207,7 @@ class ScorePass:
     keep_scores: bool  # every score (exact ROC AUC) rather than a sketch
     per_cell: int
     seed: int
+    fit_bins: FitBins
 
     @property
     def sizes(self) -> list[int]:
@@ -232,16 +240,15 @@ class ScorePass:
                 Reservoir.empty(self.per_cell),
                 {},
                 None,
+                None,
             )
         return stats
 
     def _chunk(self, chunk: pd.DataFrame, part: Part, offset: int, n_keys: int) -> PartitionStats:
         labels = apply_target(self.target, chunk[self.target_column])
+        codes = [apply_sensitive(encoding, chunk[encoding.name]) for encoding in self.sensitive]
         keys = (
-            cell_keys(
-                [apply_sensitive(encoding, chunk[encoding.name]) for encoding in self.sensitive],
-                self.sizes,
-            )
+            cell_keys(codes, self.sizes)
             if self.sensitive
             else np.zeros(len(chunk), dtype=np.int64)  # one cell: every row
         )
@@ -274,4 +281,14 @@ class ScorePass:
             ),
             unseen=dict(matrix.unseen_categories) if matrix is not None else {},
             first=_without_rows(predicted, matrix) if offset == 0 else None,
+            fit=count_rows(
+                self.fit_bins,
+                chunk,
+                [
+                    GroupCodes(encoding.name, encoding.groups, code)
+                    for encoding, code in zip(self.sensitive, codes, strict=True)
+                ],
+                labels,
+                predicted.scores,
+            ),
         )

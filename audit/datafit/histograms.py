@@ -1,0 +1,263 @@
+"""Mergeable counts behind the data-fit figures: rows per bin per group, chunk by chunk.
+
+The bins of each column are fixed before the audited data is read: cut at the training data's
+quantiles (numeric) or its categories, else from the model's embedded metadata. Counting a
+chunk gives integer counts per group, and counts of two chunks add up, so a streamed audit
+(audit/stream/) gets exactly the numbers of reading the file whole. Every count array of a
+column has the column's value bins, then two more: missing (or not a number) and outside
+(outside the training range, an unseen category).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from audit.datafit.settings import DataFitSettings
+from audit.models.features import CategoricalInput, FeatureMetadata
+
+MISSING, OUTSIDE = -2, -1  # the two extra bins, from the end of a column's counts
+
+
+@dataclass(frozen=True)
+class ColumnBins:
+    """How one column's values are binned, and what counts as outside."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    edges: tuple[float, ...] = ()  # numeric: interior edges; len(edges) + 1 value bins
+    low: float | None = None  # numeric: below low or above high is outside
+    high: float | None = None
+    categories: tuple[str, ...] = ()  # categorical: one value bin each, then one for unseen
+
+    @property
+    def value_bins(self) -> int:
+        return len(self.edges) + 1 if self.kind == "numeric" else len(self.categories) + 1
+
+    def labels(self) -> tuple[str, ...]:
+        """Each value bin in words, for the report."""
+        if self.kind == "categorical":
+            return (*self.categories, "unseen")
+        bounds = ["-inf", *(f"{edge:g}" for edge in self.edges), "inf"]
+        return tuple(f"[{low}, {high})" for low, high in itertools.pairwise(bounds))
+
+    def bin_rows(self, series: pd.Series | None, rows: int) -> np.ndarray:
+        """Each row's bin (0 .. value_bins - 1), or ``value_bins`` for a missing value; a
+        column absent from the chunk is missing in every row."""
+        width = self.value_bins
+        if series is None:
+            return np.full(rows, width, dtype=np.int64)
+        if self.kind == "numeric":
+            numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            found = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="right")
+            return np.where(np.isnan(numbers), width, found).astype(np.int64)
+        missing = series.isna().to_numpy()
+        codes = pd.Index(self.categories).get_indexer(pd.Index(series.astype(str)))
+        bins = np.where(codes < 0, width - 1, codes).astype(np.int64)  # unseen: the last bin
+        return np.where(missing, width, bins)
+
+    def outside_rows(self, series: pd.Series | None, bins: np.ndarray) -> np.ndarray:
+        """Rows outside the training range (numeric) or of an unseen category."""
+        if series is None:
+            return np.zeros(len(bins), dtype=bool)
+        if self.kind == "categorical":
+            return bins == self.value_bins - 1
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        with np.errstate(invalid="ignore"):
+            return (numbers < low) | (numbers > high)
+
+
+@dataclass(frozen=True)
+class FitBins:
+    """The bins of every column measured, where they came from, and the confident scores."""
+
+    columns: tuple[ColumnBins, ...]
+    source: Literal["training data", "model metadata", "none"]
+    skipped: tuple[str, ...]  # one line per column not measured, with the reason
+    confident_high: float
+    confident_low: float
+
+
+def training_bins(
+    frame: pd.DataFrame, excluded: frozenset[str], settings: DataFitSettings
+) -> FitBins:
+    """Bins from the training rows: numeric columns at their quantiles, others by category."""
+    columns, skipped = [], []
+    quantiles = np.linspace(0, 1, settings.numeric_bins + 1)[1:-1]
+    for name in frame.columns:
+        if str(name) in excluded:
+            continue
+        series = frame[name]
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            numbers = series.dropna().to_numpy(dtype=float)
+            if len(numbers) == 0:
+                skipped.append(f"{name!r}: no values in the training data")
+                continue
+            edges = np.unique(np.quantile(numbers, quantiles))
+            columns.append(
+                ColumnBins(
+                    str(name),
+                    "numeric",
+                    edges=tuple(float(edge) for edge in edges),
+                    low=float(numbers.min()),
+                    high=float(numbers.max()),
+                )
+            )
+            continue
+        categories = pd.unique(series.dropna().astype(str))
+        if len(categories) > settings.max_categories:
+            skipped.append(
+                f"{name!r}: {len(categories)} distinct training values, more than "
+                f"data_fit.max_categories = {settings.max_categories}"
+            )
+            continue
+        columns.append(ColumnBins(str(name), "categorical", categories=tuple(sorted(categories))))
+    return FitBins(
+        tuple(columns),
+        "training data",
+        tuple(skipped),
+        settings.confident_high,
+        settings.confident_low,
+    )
+
+
+def metadata_bins(
+    metadata: FeatureMetadata | None, excluded: frozenset[str], settings: DataFitSettings
+) -> FitBins:
+    """Without training data: the category lists and standardisation the model embeds. A
+    numeric input is out of range ``metadata_scales`` scales from its training mean."""
+    columns = []
+    for feature in metadata.features if metadata is not None else ():
+        if feature.column in excluded:
+            continue
+        if isinstance(feature, CategoricalInput):
+            columns.append(
+                ColumnBins(feature.column, "categorical", categories=tuple(feature.categories))
+            )
+        else:
+            reach = settings.metadata_scales * abs(feature.scale)
+            columns.append(
+                ColumnBins(
+                    feature.column,
+                    "numeric",
+                    low=feature.mean - reach,
+                    high=feature.mean + reach,
+                )
+            )
+    return FitBins(
+        tuple(columns),
+        "model metadata" if columns else "none",
+        (),
+        settings.confident_high,
+        settings.confident_low,
+    )
+
+
+@dataclass(frozen=True)
+class GroupCodes:
+    """One way of grouping the rows: every row in one group, or a sensitive column's groups."""
+
+    name: str | None  # None: all rows
+    groups: tuple[str, ...]
+    codes: np.ndarray  # int per row, index into groups (negative: in none of them)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    name: str | None  # None: all rows
+    groups: tuple[str, ...]
+    # column -> int64 [groups, value bins + 2]: the value bins, then missing and outside
+    columns: dict[str, np.ndarray]
+    # int64 [groups, 3]: rows with a label and a score, negative labels scored at least
+    # confident_high, positive labels scored at most confident_low
+    labels: np.ndarray
+
+    def merge(self, later: Grouping) -> Grouping:
+        return Grouping(
+            self.name,
+            self.groups,
+            {name: counts + later.columns[name] for name, counts in self.columns.items()},
+            self.labels + later.labels,
+        )
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Rows per group."""
+        return self.labels[:, 0]
+
+
+@dataclass(frozen=True)
+class FitCounts:
+    bins: FitBins
+    groupings: tuple[Grouping, ...]  # all rows first, then each sensitive column
+    scored: bool  # scores were counted (False: decisions only)
+
+    def merge(self, later: FitCounts) -> FitCounts:
+        return FitCounts(
+            self.bins,
+            tuple(a.merge(b) for a, b in zip(self.groupings, later.groupings, strict=True)),
+            self.scored,
+        )
+
+
+def _per_group(codes: np.ndarray, n_groups: int, bins: np.ndarray, width: int) -> np.ndarray:
+    keep = codes >= 0
+    flat = codes[keep] * width + bins[keep]
+    return np.bincount(flat, minlength=n_groups * width).reshape(n_groups, width)
+
+
+def count_rows(
+    bins: FitBins,
+    frame: pd.DataFrame,
+    groupings: Sequence[GroupCodes],
+    labels: np.ndarray | None,
+    scores: np.ndarray | None,
+) -> FitCounts:
+    """The counts of one chunk of rows. ``labels`` (1 positive, 0 negative) and ``scores``
+    (the positive score) are None where the rows carry none (training rows)."""
+    rows = len(frame)
+    every = GroupCodes(None, ("all",), np.zeros(rows, dtype=np.int64))
+    columns = []
+    for column in bins.columns:
+        series = frame[column.name] if column.name in frame.columns else None
+        binned = column.bin_rows(series, rows)
+        outside = column.outside_rows(series, binned)
+        columns.append((column.name, binned, outside, column.value_bins))
+    if scores is not None and labels is not None:
+        contradicted = np.stack(
+            [
+                np.ones(rows, dtype=bool),
+                (labels == 0) & (scores >= bins.confident_high),
+                (labels == 1) & (scores <= bins.confident_low),
+            ],
+            axis=1,
+        )
+    else:
+        contradicted = np.stack(
+            [np.ones(rows, dtype=bool), np.zeros(rows, bool), np.zeros(rows, bool)], axis=1
+        )
+    made = []
+    for grouping in (every, *groupings):
+        n_groups, codes = len(grouping.groups), np.asarray(grouping.codes, dtype=np.int64)
+        counts = {}
+        for name, binned, outside, value_bins in columns:
+            table = np.zeros((n_groups, value_bins + 2), dtype=np.int64)
+            table[:, : value_bins + 1] = _per_group(codes, n_groups, binned, value_bins + 1)
+            table[:, OUTSIDE] = _per_group(codes, n_groups, outside.astype(np.int64), 2)[:, 1]
+            counts[name] = table
+        label_counts = np.stack(
+            [
+                _per_group(codes, n_groups, contradicted[:, k].astype(np.int64), 2)[:, 1]
+                for k in range(3)
+            ],
+            axis=1,
+        )
+        made.append(Grouping(grouping.name, grouping.groups, counts, label_counts))
+    return FitCounts(bins, tuple(made), scores is not None and labels is not None)

@@ -1,0 +1,269 @@
+"""The data-fit stage and checks: drift from the training data and label-noise suspicion, per
+group, against computations made here with numpy and scipy on the raw rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import FAST_N_BOOT, Workspace, linear
+from scipy import stats
+
+from audit.api import AuditRequest, run_audit
+from audit.core.findings import Severity
+from audit.core.result import AuditResult, CheckStatus
+from audit.core.serialize import _plain
+from audit.datafit.results import ColumnDrift, DataFitReport, GroupDrift
+
+SLOPE = 8.0  # logit = 8 x1: scores far from 0.5 for most rows, so labels can be contradicted
+
+
+def people(rows: int, seed: int, income_shift: float = 0.0, flip: float = 0.0) -> pd.DataFrame:
+    """Labels follow x1; ``income_shift`` moves women's income (in units of its spread),
+    ``flip`` flips that share of the south region's labels."""
+    rng = np.random.default_rng(seed)
+    sex = rng.choice(["F", "M"], size=rows)
+    region = rng.choice(["north", "south"], size=rows)
+    x1 = np.round(rng.normal(size=rows), 6)
+    income = np.round(rng.normal(50.0, 10.0, size=rows) + 10.0 * income_shift * (sex == "F"), 3)
+    label = (x1 > 0).astype(int)
+    flipped = (region == "south") & (rng.random(rows) < flip)
+    return pd.DataFrame(
+        {
+            "x1": x1,
+            "income": income,
+            "color": rng.choice(["red", "green", "blue"], size=rows),
+            "sex": sex,
+            "region": region,
+            "label": np.where(flipped, 1 - label, label),
+        }
+    )
+
+
+def scores_of(frame: pd.DataFrame) -> np.ndarray:
+    """The model's positive score, with numpy: softmax of logits (0, 8 x1)."""
+    return 1.0 / (1.0 + np.exp(-SLOPE * frame["x1"].to_numpy()))
+
+
+def audit(
+    workspace: Workspace,
+    frame: pd.DataFrame,
+    train: pd.DataFrame | None,
+    **extra: Any,
+) -> AuditResult:
+    return run_audit(
+        AuditRequest(
+            data=workspace.table(frame, "audited.csv"),
+            model=workspace.torchscript(linear([[0.0], [SLOPE]], [0.0, 0.0]), "model.pt"),
+            features=("x1",),
+            target="label",
+            sensitive=("sex", "region"),
+            train_data=workspace.table(train, "train.csv") if train is not None else None,
+            search_config=False,
+            policy_overrides={"n_boot": FAST_N_BOOT},
+            **extra,
+        )
+    )
+
+
+def section(result: AuditResult) -> DataFitReport:
+    assert result.data_fit is not None
+    return result.data_fit
+
+
+def column(result: AuditResult, name: str) -> ColumnDrift:
+    (found,) = [c for c in section(result).drift.columns if c.column == name]
+    return found
+
+
+def group(drift: ColumnDrift, feature: str, name: str) -> GroupDrift:
+    (by,) = [f for f in drift.by_feature if f.feature == feature]
+    (found,) = [g for g in by.groups if g.group == name]
+    return found
+
+
+def numpy_psi(
+    train: np.ndarray, audited: np.ndarray, every_train: np.ndarray, bins: int = 10
+) -> float:
+    """PSI over the deciles of every training row (and a missing bin), shares floored at 1e-4."""
+    edges = np.unique(np.quantile(every_train, np.linspace(0, 1, bins + 1)[1:-1]))
+    width = len(edges) + 2  # the value bins and the missing bin (empty here)
+
+    def shares(values: np.ndarray) -> np.ndarray:
+        counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=width)
+        return np.maximum(counts / len(values), 1e-4)
+
+    e, a = shares(train), shares(audited)
+    return float(((a - e) * np.log(a / e)).sum())
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory: pytest.TempPathFactory) -> tuple[AuditResult, pd.DataFrame, Any]:
+    train = people(3000, seed=1)
+    audited = people(2000, seed=2, income_shift=1.5, flip=0.3)
+    workspace = Workspace(tmp_path_factory.mktemp("shifted"))
+    return audit(workspace, audited, train), audited, train
+
+
+def test_a_group_whose_income_shifted_is_caught_with_its_column_and_group(
+    shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    result, _, _ = shifted
+    (finding,) = [
+        f
+        for f in result.findings
+        if f.check == "datafit.drift"
+        and f.evidence.metric == "data_drift_psi_gap"
+        and f.evidence.feature == ("sex",)
+    ]
+    assert finding.evidence.details["column"] == "income"
+    assert finding.evidence.feature == ("sex",)
+    assert finding.evidence.groups[-1] == ("F",)  # the most drifted group
+    assert finding.severity is Severity.HIGH  # past the critical gap, clear of noise
+    assert finding.accountable.value == "developer"
+    # x1 and color did not move: no drift finding names them.
+    named = {
+        f.evidence.details.get("column") for f in result.findings if f.check == "datafit.drift"
+    }
+    assert named == {"income"}
+
+
+def test_psi_and_ks_match_numpy_and_scipy_on_the_raw_rows(
+    shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    result, audited, train = shifted
+    income = column(result, "income")
+    for sex in ("F", "M"):
+        a = audited.loc[audited["sex"] == sex, "income"].to_numpy()
+        t = train.loc[train["sex"] == sex, "income"].to_numpy()
+        measured = group(income, "sex", sex)
+        every = train["income"]
+        outside = int(((a < every.min()) | (a > every.max())).sum())
+        assert measured.outside_rate == pytest.approx(outside / len(a))
+        low, high = stats.binomtest(outside, len(a)).proportion_ci(0.95, method="wilson")
+        assert measured.outside_interval == pytest.approx((low, high))
+        assert measured.psi == pytest.approx(numpy_psi(t, a, train["income"].to_numpy()))
+        occupied = 10  # every decile bin holds rows on one side at least; missing is empty
+        assert measured.psi_noise == pytest.approx((occupied - 1) * (1 / len(a) + 1 / len(t)))
+        ks = stats.ks_2samp(a, t)
+        assert measured.ks == pytest.approx(ks.statistic)
+        assert measured.ks_p_value == pytest.approx(ks.pvalue)
+    overall = income.overall
+    assert overall.psi == pytest.approx(
+        numpy_psi(train["income"].to_numpy(), audited["income"].to_numpy(), train["income"])
+    )
+
+
+def test_unseen_categories_and_out_of_range_values_are_counted(workspace: Workspace) -> None:
+    train = people(600, seed=1)
+    audited = people(400, seed=2)
+    audited.loc[:9, "color"] = "purple"  # 10 unseen categories
+    audited.loc[10:14, "income"] = train["income"].max() + 1.0  # 5 above the training range
+    audited.loc[15:17, "income"] = np.nan  # 3 missing
+    result = audit(workspace, audited, train)
+    color, income = column(result, "color"), column(result, "income")
+    assert color.overall.outside_rate == pytest.approx(10 / 400)
+    values = audited["income"]
+    outside = (values < train["income"].min()) | (values > train["income"].max())
+    assert outside.sum() >= 5  # the planted five, and any the sample holds by chance
+    assert income.overall.outside_rate == pytest.approx(outside.sum() / 400)
+    assert income.overall.missing_rate == pytest.approx(3 / 400)
+    women = (audited["sex"] == "F").to_numpy()
+    assert group(color, "sex", "F").outside_rate == pytest.approx(
+        (audited["color"][women] == "purple").mean()
+    )
+    assert color.bins[-1] == "unseen"
+
+
+def test_planted_label_noise_in_one_group_is_an_info_finding(
+    shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    result, audited, _ = shifted
+    scores, labels = scores_of(audited), audited["label"].to_numpy()
+    contradicted = ((labels == 0) & (scores >= 0.9)) | ((labels == 1) & (scores <= 0.1))
+    south = (audited["region"] == "south").to_numpy()
+    found = [f for f in result.findings if f.check == "datafit.label_noise"]
+    subjects = {(f.evidence.feature, f.evidence.groups) for f in found}
+    assert (("region",), (("south",),)) in subjects
+    assert (("region",), (("north",),)) not in subjects
+    assert all(f.severity is Severity.INFO for f in found)
+    (south_finding,) = [f for f in found if f.evidence.groups == (("south",),)]
+    assert south_finding.evidence.value == pytest.approx(contradicted[south].mean(), abs=1e-6)
+    assert "suspicion" in south_finding.recommendation
+
+
+def test_data_identical_to_the_training_data_raises_nothing_at_medium_or_above(
+    workspace: Workspace,
+) -> None:
+    frame = people(500, seed=3)
+    result = audit(workspace, frame, frame)
+    serious = [
+        f
+        for f in result.findings
+        if f.check.startswith("datafit.") and f.severity.rank >= Severity.MEDIUM.rank
+    ]
+    assert serious == []
+    assert all(c.overall.psi == 0.0 for c in section(result).drift.columns)
+    gaps = [f.psi_gap for c in section(result).drift.columns for f in c.by_feature]
+    assert gaps and all(gap == 0.0 for gap in gaps)  # no gap from the groups' sizes alone
+
+
+def test_a_streamed_audit_counts_exactly_what_the_in_memory_one_does(workspace: Workspace) -> None:
+    train = people(600, seed=1)
+    audited = people(400, seed=2, income_shift=1.0, flip=0.2)
+    whole = section(audit(workspace, audited, train))
+    streamed = section(audit(workspace, audited, train, chunk_rows=37))
+    # KS reads the rows the stages hold (here every row: the sample holds them all).
+    assert streamed.drift.ks_rows == whole.drift.ks_rows == "every row"
+    assert _plain(streamed) == _plain(whole)
+    assert whole.drift.columns and whole.label_noise.overall is not None
+
+
+def test_without_training_data_or_metadata_drift_is_skipped_with_its_reason(
+    workspace: Workspace,
+) -> None:
+    result = audit(workspace, people(200, seed=2), None)
+    drift = section(result).drift
+    assert drift.status == "skipped"
+    assert drift.reason is not None and "--train-data" in drift.reason
+    (run,) = [run for run in result.checks if run.id == "datafit.drift"]
+    assert (run.status, run.reason) == (CheckStatus.SKIPPED, drift.reason)
+    # The label-noise part needs no training data.
+    assert section(result).label_noise.status == "ok"
+
+
+def test_groups_smaller_than_min_group_size_get_no_value(workspace: Workspace) -> None:
+    train = people(600, seed=1)
+    audited = people(400, seed=2)
+    audited.loc[:4, "region"] = "island"  # 5 rows
+    result = audit(workspace, audited, train)
+    island = group(column(result, "income"), "region", "island")
+    assert island.status == "insufficient_data"
+    assert island.psi is None and island.outside_rate is None and island.missing_rate is None
+    (noise,) = [
+        g
+        for f in section(result).label_noise.by_feature
+        if f.feature == "region"
+        for g in f.groups
+        if g.group == "island"
+    ]
+    assert noise.rate is None and noise.status == "insufficient_data"
+
+
+def test_the_html_report_has_the_section_its_chart_and_headline(
+    shifted: tuple[AuditResult, pd.DataFrame, pd.DataFrame],
+) -> None:
+    from reports.html_report import HtmlFormatter
+
+    result, _, _ = shifted
+    html = HtmlFormatter().render(result)
+    start = html.index('<section id="data-fit"')
+    part = html[start : html.index("</section>", start)]
+    assert section(result).headline in part
+    assert section(result).headline.startswith(
+        "1 column(s) drifted from the training data (income)"
+    )
+    assert part.count("<svg") == 1 and "income · sex = F" in part
+    assert 'href="#data-fit"' in html
