@@ -144,3 +144,29 @@ def test_the_cli_writes_it_beside_the_other_formats(tmp_path: Path) -> None:
         .read_text("utf-8")
         .startswith("# Technical documentation, EU AI Act Annex IV")
     )
+
+
+def test_robustness_figures_are_those_of_the_robustness_section(tmp_path: Path) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    path, frame = _table(tmp_path, planted_gap=0.3)
+    frame["x"] = frame["label"] + np.random.default_rng(1).normal(0, 1, len(frame))
+    frame.to_csv(path, index=False)
+    model = LogisticRegression().fit(frame[["x"]], frame["label"])
+    request = AuditRequest(
+        data=path,
+        target="label",
+        sensitive=("region",),
+        model=model,
+        policy_overrides={"n_boot": 200},
+        search_config=False,
+    )
+    result = run_audit(request)
+    assert result.robustness is not None and result.robustness.stability is not None
+    text = _section(AnnexIvFormatter().render(result), "Robustness and cybersecurity")
+    rates = result.robustness.stability.flip_rates
+    assert rates
+    for row in rates:
+        assert row.value is not None and row.ci is not None
+        cells = f"| {_cell(row.group)} | {row.n:,} | {row.value:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}] |"
+        assert cells in text
