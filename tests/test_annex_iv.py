@@ -168,5 +168,5 @@ def test_robustness_figures_are_those_of_the_robustness_section(tmp_path: Path) 
     assert rates
     for row in rates:
         assert row.value is not None and row.ci is not None
-        cells = f"| {_cell(row.group)} | {row.n:,} | {row.value:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}] |"
-        assert cells in text
+        value = f"{row.value:.3f} [{row.ci[0]:.3f}, {row.ci[1]:.3f}]"
+        assert f"| {_cell(row.group)} | {row.n:,} | {value} |" in text

@@ -36,6 +36,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from test_frame_models import raw_frame
 
 from audit import AuditRequest, ModelError, run_audit
 from audit.core.result import AuditResult
@@ -249,18 +250,6 @@ def test_skops_model_reads_its_columns_in_signature_order(
 NUMERIC, CATEGORICAL = ["age", "hours"], ["job", "sex"]
 
 
-def census(rows: int = 300, seed: int = 0) -> pd.DataFrame:
-    """Integer numeric columns (exact in float32) and string columns."""
-    rng = np.random.default_rng(seed)
-    sex = rng.choice(["Female", "Male"], size=rows)
-    job = rng.choice(["clerk", "craft", "exec", "sales"], size=rows)
-    age = rng.integers(18, 70, size=rows)
-    hours = rng.integers(10, 60, size=rows)
-    signal = 0.05 * (age - 40) + 0.08 * (hours - 35) + 0.8 * (job == "exec") + 0.5 * (sex == "Male")
-    income = np.where(signal + rng.normal(size=rows) > 0, ">50K", "<=50K")
-    return pd.DataFrame({"age": age, "job": job, "hours": hours, "sex": sex, "income": income})
-
-
 def raw_pipeline(frame: pd.DataFrame) -> Pipeline:
     columns = ColumnTransformer(
         [
@@ -273,7 +262,7 @@ def raw_pipeline(frame: pd.DataFrame) -> Pipeline:
 
 
 def test_skops_pipeline_reads_the_raw_columns(workspace: Workspace) -> None:
-    frame = census()
+    frame = raw_frame(300)
     pipeline = raw_pipeline(frame)
     inputs = column_specs(frame[NUMERIC + CATEGORICAL])
     directory = save_sklearn(pipeline, workspace.root / "model", inputs=inputs)
@@ -513,7 +502,7 @@ def test_missing_pyyaml_names_the_extra(
 
 
 def test_mlflow_model_audits_like_its_own_predictions(cli: Cli, workspace: Workspace) -> None:
-    frame = census()
+    frame = raw_frame(300)
     pipeline = raw_pipeline(frame)
     directory = save_sklearn(
         pipeline, workspace.root / "model", inputs=column_specs(frame[NUMERIC + CATEGORICAL])

@@ -258,20 +258,7 @@ def test_a_group_too_small_keeps_the_models_decisions(workspace: Workspace) -> N
 
 def test_a_streamed_audit_skips_the_what_if_with_its_reason(workspace: Workspace) -> None:
     data = workspace.table(planted(rows=100))
-    result = run_audit(
-        AuditRequest(
-            data=data,
-            target="y",
-            sensitive=("g",),
-            model=score,
-            features=("x",),
-            explain=False,
-            search_config=False,
-            what_if=True,
-            chunk_rows=50,
-            policy_overrides={"n_boot": 20},
-        )
-    )
+    result = audit(data, chunk_rows=50, policy={"n_boot": 20})
     assert result.what_if is not None
     assert result.what_if.status == "skipped" and result.what_if.reason == STREAMED
     assert json.loads(to_json(result))["what_if"]["slices"] == []
