@@ -32,6 +32,8 @@ CSV_COLUMNS = (
     "selected",
     "rate",
     "impact_ratio",
+    "p_value",
+    "shortfall",
     "share",
     "excluded_from_impact_ratio",
     "reason",
@@ -49,6 +51,10 @@ def _pack(result: AuditResult) -> LL144Pack:
 
 def _label(category: tuple[str, ...]) -> str:
     return " × ".join(category)
+
+
+def _p_value(p_value: float) -> str:
+    return "< 0.001" if p_value < 0.001 else f"{p_value:.3f}"
 
 
 def _percent(share: float) -> str:
@@ -97,6 +103,8 @@ def _table_view(table: CategoryTable, applicants: int) -> dict[str, Any]:
                 "impact_ratio": (
                     f"{row.impact_ratio:.4f}" if row.impact_ratio is not None else "excluded"
                 ),
+                "p_value": "—" if row.p_value is None else _p_value(row.p_value),
+                "shortfall": "—" if row.shortfall is None else row.shortfall,
                 "share": _percent(row.share),
             }
             for row in table.categories
@@ -143,6 +151,8 @@ def render_csv(result: AuditResult) -> str:
                     row.selected,
                     repr(row.rate),
                     "" if row.impact_ratio is None else repr(row.impact_ratio),
+                    "" if row.p_value is None else repr(row.p_value),
+                    "" if row.shortfall is None else row.shortfall,
                     repr(row.share),
                     "yes" if row.excluded else "no",
                     row.excluded or "",
@@ -155,6 +165,8 @@ def render_csv(result: AuditResult) -> str:
                 table.unknown,
                 table.unknown_selected,
                 repr(table.unknown_selected / table.unknown) if table.unknown else "",
+                "",
+                "",
                 "",
                 repr(table.unknown / pack.applicants),
                 "yes",

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import Cli
+from scipy.stats import fisher_exact
 
 from audit.api import AuditRequest, run_audit
 from audit.core.serialize import ll144_schema, validate_document
@@ -183,6 +184,15 @@ def test_worked_example_every_figure_by_hand(cli: Cli, tmp_path: Path) -> None:
     female = next(r for r in rows if (r["dimension"], r["category"]) == ("sex", "Female"))
     assert (female["applicants"], female["selected"]) == ("83", "23")
     assert float(female["impact_ratio"]) == pytest.approx((23 / 83) / (45 / 112), abs=1e-12)
+    # Beside the ratio: Fisher's exact test against Male (45 of 112), and the selections
+    # Female lacks for four-fifths: ceil(0.8 * 45/112 * 83 - 23) = ceil(3.68) = 4.
+    expected_p = fisher_exact([[23, 60], [45, 67]], alternative="two-sided").pvalue
+    assert float(female["p_value"]) == pytest.approx(expected_p, rel=1e-12)
+    assert female["shortfall"] == "4"
+    male = next(r for r in rows if (r["dimension"], r["category"]) == ("sex", "Male"))
+    assert (male["p_value"], male["shortfall"]) == ("", "")  # the reference
+    by_category = {tuple(c["category"]): c for c in pack["tables"][0]["categories"]}
+    assert by_category["Female",]["shortfall"] == 4 and by_category["Male",]["p_value"] is None
     aian = next(r for r in rows if r["category"] == AIAN)
     assert (aian["impact_ratio"], aian["excluded_from_impact_ratio"]) == ("", "yes")
     unknown = [r for r in rows if r["category"] == "Unknown"]
@@ -198,6 +208,7 @@ def test_worked_example_every_figure_by_hand(cli: Cli, tmp_path: Path) -> None:
     assert "http://" not in html and "https://" not in html
     assert "Not an independent audit" in html
     assert "Selection rate" in html and "0.2771" in html  # Female: 23 / 83
+    assert f'<td class="num">{expected_p:.3f}</td><td class="num">4</td>' in html
     assert "1.5% of the audited rows" in html
 
 

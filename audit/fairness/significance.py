@@ -21,6 +21,15 @@ from audit.core.gate import chance_explains
 from audit.core.policy import Policy
 from audit.fairness.metrics import FP, TP
 
+# The four-fifths rule's own limit, for a policy that has no selection_rate_ratio minimum.
+FOUR_FIFTHS = 0.8
+
+
+def four_fifths_limit(policy: Policy) -> float:
+    """The minimum selection-rate ratio of the policy (the four-fifths rule's 0.8 by default)."""
+    threshold = policy.thresholds.get("selection_rate_ratio")
+    return threshold.min if threshold is not None and threshold.min is not None else FOUR_FIFTHS
+
 
 @dataclass(frozen=True)
 class SelectionTest:

@@ -16,6 +16,7 @@ import numpy as np
 
 from audit.core.errors import ConfigError
 from audit.data.table import MISSING_GROUP, SensitiveColumn
+from audit.fairness.significance import selection_test
 from audit.fairness.tables import AucSource, RowScores
 from audit.regulatory.results import (
     CategoryRate,
@@ -82,6 +83,7 @@ def _table(
     totals: CellTotals,
     applicants: int,
     min_share: float,
+    limit: float,
 ) -> CategoryTable:
     rows: dict[tuple[str, ...], int] = dict.fromkeys(order, 0)
     chosen: dict[tuple[str, ...], int] = dict.fromkeys(order, 0)
@@ -112,6 +114,13 @@ def _table(
         undefined = "no one of an included category was selected: every ratio would be 0/0"
     else:
         reference = max(included, key=lambda category: rates[category])  # first of a tie
+    tests = {
+        category: selection_test(
+            chosen[category], rows[category], chosen[reference], rows[reference], limit
+        )
+        for category in included
+        if reference is not None and category != reference
+    }
     return CategoryTable(
         dimension=dimension,
         columns=columns,
@@ -128,6 +137,8 @@ def _table(
                     else None
                 ),
                 excluded=excluded.get(category),
+                p_value=tests[category].p_value if category in tests else None,
+                shortfall=tests[category].shortfall if category in tests else None,
             )
             for category in present
         ),
@@ -162,8 +173,10 @@ def ll144_pack(
     sensitive: Sequence[SensitiveColumn],
     cell_codes: np.ndarray,
     totals: CellTotals,
+    limit: float,
 ) -> LL144Pack:
-    """The pack of the cells ``cell_codes`` (``[cells, sensitive columns]``) with ``totals``."""
+    """The pack of the cells ``cell_codes`` (``[cells, sensitive columns]``) with ``totals``;
+    ``limit`` is the four-fifths rule's minimum impact ratio, for each ratio's shortfall."""
     position = {column.name: index for index, column in enumerate(sensitive)}
     maps = {SEX: category_map(settings, SEX), RACE: category_map(settings, RACE)}
     per_cell: dict[Dimension, list[str | None]] = {}
@@ -177,7 +190,7 @@ def ll144_pack(
             None if of_group[code].category == UNKNOWN else of_group[code].category
             for code in codes
         ]
-    applicants = int(totals.rows.sum())
+    applicants, min_share = int(totals.rows.sum()), settings.min_share
 
     def alone(dimension: Dimension) -> list[tuple[str, ...] | None]:
         return [None if c is None else (c,) for c in per_cell[dimension]]
@@ -204,7 +217,7 @@ def ll144_pack(
         applicants=applicants,
         min_share=settings.min_share,
         tables=tuple(
-            _table(dimension, table_columns, cells, order, totals, applicants, settings.min_share)
+            _table(dimension, table_columns, cells, order, totals, applicants, min_share, limit)
             for dimension, table_columns, cells, order in table_inputs
         ),
         mapping=tuple(mapping),

@@ -35,6 +35,11 @@ class CategoryRate:
     share: float  # applicants / every audited row
     impact_ratio: float | None  # rate / the reference category's; None when excluded
     excluded: str | None  # why it is left out of the impact ratios (the 2 % rule)
+    # Beside the impact ratio (audit.fairness.significance): Fisher's exact test of the
+    # category's selections against the reference category's, and the selections it lacks
+    # to reach the four-fifths limit; None for the reference and unrated categories.
+    p_value: float | None = None
+    shortfall: int | None = None
 
 
 @dataclass(frozen=True)

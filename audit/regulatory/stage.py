@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from audit.core.prepared import PreparedAudit
 from audit.core.stage import Need, StageOutcome
+from audit.fairness.significance import four_fifths_limit
 from audit.regulatory.ll144 import ll144_pack, scored_cells, selected_cells
 from audit.regulatory.results import LL144Pack
 from audit.regulatory.settings import pack_columns
@@ -37,6 +38,7 @@ class LL144Stage:
             data.sensitive,
             data.fine.cell_codes,
             totals,
+            four_fifths_limit(prepared.policy),
         )
         return StageOutcome(pack)
 
