@@ -59,7 +59,7 @@ def audit(data: Path, **options: Any) -> AuditResult:
             features=("x",),
             explain=False,
             search_config=False,
-            what_if=True,
+            what_if=options.pop("what_if", True),
             policy_overrides=policy,
             **options,
         )
@@ -197,18 +197,7 @@ def test_same_seed_same_section_and_the_report_validates(
 
 def test_without_what_if_there_is_no_section(case: tuple[pd.DataFrame, Path, AuditResult]) -> None:
     _, data, _ = case
-    result = run_audit(
-        AuditRequest(
-            data=data,
-            target="y",
-            sensitive=("g",),
-            model=score,
-            features=("x",),
-            explain=False,
-            search_config=False,
-            policy_overrides={"n_boot": 20},
-        )
-    )
+    result = audit(data, what_if=False, policy={"n_boot": 20})
     assert result.what_if is None
     assert "what_if" not in json.loads(to_json(result))
 

@@ -8,6 +8,7 @@ in length-sorted micro-batches and says how its token attributions are computed.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,7 @@ class GradientRoute(Protocol):
     def __call__(self, ids: torch.Tensor, second: torch.Tensor) -> torch.Tensor: ...
 
 
-class TextRunner:
+class TextRunner(ABC):
     """Strings in, per-class output out (the adapter protocol's ``predict_proba``).
 
     A subclass gives the tokenizer, the device, and how a padded batch runs."""
@@ -95,21 +96,21 @@ class TextRunner:
     tokenizer: TextTokenizer
     device: torch.device
 
+    @abstractmethod
     def second_input(self, encoded: Encoded) -> torch.Tensor:
         """The model's second input for a batch: lengths or a padding mask."""
-        raise NotImplementedError
 
+    @abstractmethod
     def forward_ids(self, ids: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
         """The raw output for ids and their second input, without error handling."""
-        raise NotImplementedError
 
+    @abstractmethod
     def run_encoded(self, encoded: Encoded) -> torch.Tensor:
         """The raw output of a padded batch; a failure is one ``ModelError``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def gradient_route(self, score: ScoreFunction) -> GradientRoute | str:
         """The route for gradient attributions, or why there is none."""
-        raise NotImplementedError
 
     def predict_texts(self, texts: Sequence[str]) -> np.ndarray:
         rows = [self.tokenizer.ids(text) for text in texts]
