@@ -48,7 +48,8 @@ STAGES = (
     (audit.explain.stage, "_flips", "counterfactual flips", 1),
     (audit.robustness.stage, "robustness", "robustness stage", 0),
     (audit.robustness.stage, "perturbed_rows", "perturbations", 1),
-    (audit.robustness.stage, "search", "recourse search", 1),
+    (audit.robustness.stage, "search", "recourse grid search", 1),
+    (audit.robustness.stage, "gradient_search", "recourse gradient search", 1),
     (audit.text.stage, "run_text", "text stage", 0),
     (audit.core.runner, "evaluate_gate", "gate", 0),
 )

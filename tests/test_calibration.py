@@ -212,7 +212,7 @@ def test_the_report_carries_it_and_validates(adult: tuple[AuditResult, pd.DataFr
     result, _ = adult
     document = to_document(result)
     validate_document(document)
-    assert document["schema_version"] == SCHEMA_VERSION == "1.4.0"
+    assert document["schema_version"] == SCHEMA_VERSION == "1.5.0"
     female = next(g for g in document["groups"] if g["group"] == ["Female"])
     expected = groups_of(result, ("sex",))[("Female",)]
     assert female["metrics"][NAME] == expected.metrics[NAME]

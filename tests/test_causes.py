@@ -317,7 +317,7 @@ def test_severity_reasons_state_the_numbers_of_their_finding(demo: AuditResult) 
 def test_the_report_carries_causes_and_validates(demo: AuditResult) -> None:
     document = to_document(demo)
     validate_document(document)
-    assert document["schema_version"] == "1.4.0"
+    assert document["schema_version"] == "1.5.0"
     merged = [f for f in document["findings"] if f["related_evidence"]]
     assert merged
     row = merged[0]["related_evidence"][0]

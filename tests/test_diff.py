@@ -399,7 +399,7 @@ def test_baseline_gate_passes_a_run_no_worse_than_its_baseline(adult: AdultRuns)
     assert result.exit_code == 0, result.output
     document = read(adult.mlp_again)
     validate_document(document)
-    assert document["schema_version"] == "1.4.0"
+    assert document["schema_version"] == "1.5.0"
     # The same findings would fail the absolute gate...
     assert any(rank(f) >= SEVERITIES.index("medium") for f in document["findings"])
     assert read(adult.mlp)["gate"]["passed"] is False

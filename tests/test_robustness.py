@@ -79,13 +79,17 @@ def planted_frame(kind: str, seed: int = 0) -> pd.DataFrame:
 MODELS = {"fragile": fragile_model, "steep": steep_model, "steady": steady_model}
 
 
-def audit(workspace: Workspace, kind: str, **policy: Any) -> AuditResult:
+def audit(
+    workspace: Workspace, kind: str, model_file: Path | None = None, **policy: Any
+) -> AuditResult:
+    """The audit of a planted table by its model, or by ``model_file`` (which embeds its
+    feature list) in its place."""
     frame = planted_frame(kind)
     return run_audit(
         AuditRequest(
             data=workspace.table(frame, f"{kind}.csv"),
-            model=MODELS[kind],
-            features=FEATURES,
+            model=MODELS[kind] if model_file is None else model_file,
+            features=FEATURES if model_file is None else None,
             target="label",
             sensitive=("group",),
             explain=False,

@@ -17,7 +17,7 @@ from audit.regulatory.results import LL144Pack
 from audit.robustness.results import Robustness
 from audit.text.results import TextReport
 
-SCHEMA_VERSION = "1.4.0"
+SCHEMA_VERSION = "1.5.0"
 # The metadata of a field that renderers in this process read but the JSON contract does not
 # carry (the serializer leaves it out): ``field(default=..., metadata=IN_MEMORY)``.
 IN_MEMORY = {"serialized": False}

@@ -66,10 +66,7 @@ def torch_forward(model: LoadedModel, score: PositiveScore, width: int) -> Torch
     """The differentiable model, or why there is none (the reason the report gives)."""
     adapter = model.adapter
     if not isinstance(adapter, TorchAdapter):
-        return (
-            f"Captum needs gradients, which a {model.kind} model does not expose; "
-            "SHAP explains it without them"
-        )
+        return f"a {model.kind} model does not expose gradients"
     # The adapter keeps its module private because inference never needs more; gradient
     # methods do, and this package is the engine's own.
     forward = TorchForward(adapter._module, adapter._device, score)
@@ -81,10 +78,7 @@ def torch_forward(model: LoadedModel, score: PositiveScore, width: int) -> Torch
         except Exception as exc:  # the model is user code
             return f"the model failed on a gradient probe ({type(exc).__name__}: {exc})"
     if not output.requires_grad:
-        return (
-            "the torch model's output does not depend differentiably on its input (no "
-            "gradients); SHAP explains it without them"
-        )
+        return "the torch model's output does not depend differentiably on its input (no gradients)"
     return forward
 
 

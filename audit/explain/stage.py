@@ -255,7 +255,12 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
     def captum_forward() -> TorchForward | str:
         nonlocal forward
         if forward is None:
-            forward = torch_forward(inputs.model, score, features.values.shape[1])
+            found = torch_forward(inputs.model, score, features.values.shape[1])
+            forward = (
+                f"Captum needs gradients: {found}; SHAP explains the model without them"
+                if isinstance(found, str)
+                else found
+            )
         return forward
 
     def run_shap() -> Attributions | str:

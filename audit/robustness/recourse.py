@@ -36,12 +36,21 @@ class Lever:
     direction: Direction
     spread: float
     grid: np.ndarray  # float64, sorted distinct candidate values
+    whole: bool  # every observed value is a whole number (hours, years of education)
 
 
 @dataclass(frozen=True)
 class Found:
     cost: np.ndarray  # float64 [rows]: cost of the change found, inf where none was
     moved: np.ndarray  # bool [rows, levers]: the columns that change moves
+
+
+def cheaper(first: Found, second: Found) -> tuple[Found, np.ndarray]:
+    """Per row, the cheaper of two searches' recourse (the first on ties), and where the
+    second's was taken."""
+    taken = second.cost < first.cost
+    cost = np.where(taken, second.cost, first.cost)
+    return Found(cost, np.where(taken[:, None], second.moved, first.moved)), taken
 
 
 def lever_of(raw: pd.Series, column: str, direction: Direction, points: int) -> Lever | None:
@@ -54,7 +63,7 @@ def lever_of(raw: pd.Series, column: str, direction: Direction, points: int) -> 
     # Observed values (inverted CDF), so a candidate is a value someone really has.
     levels = np.linspace(0.0, 1.0, points)
     grid = np.unique(np.quantile(values, levels, method="inverted_cdf"))
-    return Lever(column, direction, spread, grid)
+    return Lever(column, direction, spread, grid, bool(np.all(values == np.round(values))))
 
 
 def _candidates(

@@ -85,7 +85,11 @@ class Recourse:
     shares: tuple[GroupValue, ...] = ()
     costs: tuple[GroupValue, ...] = ()  # median cost of those with recourse
     gaps: tuple[Gap, ...] = ()
-    notes: tuple[str, ...] = ()  # policy columns that cannot move, and why
+    notes: tuple[str, ...] = ()  # policy columns that cannot move or the gradient cannot reach
+    # "grid": the greedy grid search alone; "gradient": the gradient search as well (a torch
+    # model), each row's recourse the cheaper of the two
+    search: Literal["grid", "gradient"] | None = None
+    by_gradient: int = 0  # rejected rows whose recourse is the gradient search's (cheaper)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from audit.core.errors import ConfigError
 from audit.core.policy import Policy
 from audit.core.prepared import PreparedAudit
 from audit.core.stage import Need, StageOutcome
+from audit.explain.captum_attributions import TorchForward, torch_forward
 from audit.explain.results import Explanations
 from audit.explain.sampling import BACKGROUND_ROWS, generator, stratified_sample
 from audit.explain.score import model_function
@@ -27,6 +28,8 @@ from audit.explain.stage import STAGE_ID as EXPLAIN
 from audit.models.features import CategoricalInput, mismatched_rows
 from audit.models.inference import class_labels
 from audit.models.positive_score import positive_score
+from audit.models.torch_models import TorchAdapter
+from audit.robustness.gradient_recourse import affine_inputs, gradient_search
 from audit.robustness.groups import Grouping, gaps, group_values, weighted_mean, weighted_median
 from audit.robustness.perturb import (
     PerturbationPlan,
@@ -34,7 +37,7 @@ from audit.robustness.perturb import (
     perturbation_plan,
     perturbed_rows,
 )
-from audit.robustness.recourse import Lever, lever_of, search
+from audit.robustness.recourse import Found, Lever, cheaper, lever_of, search
 from audit.robustness.results import ActionableColumn, Recourse, Robustness, Stability
 
 STAGE_ID = "robustness"
@@ -52,6 +55,17 @@ class _Rows:
     weights: np.ndarray  # data rows each stands for
     groupings: tuple[Grouping, ...]
     policy: Policy
+
+
+@dataclass(frozen=True)
+class _Scoring:
+    """How recourse scores a changed row: through the model's encoding and adapter, and by
+    gradients of its encoded input where the model has them."""
+
+    score_rows: Callable[[pd.DataFrame], np.ndarray]
+    encode: Callable[[pd.DataFrame], np.ndarray]
+    encoded: np.ndarray  # float32 [explained rows, width]: their model input
+    forward: TorchForward | str | None  # None: not a torch model; str: why no gradients
 
 
 def _encodable(prepared: PreparedAudit) -> bool:
@@ -175,6 +189,12 @@ def robustness(prepared: PreparedAudit, explained: object) -> Robustness:
     def score_rows(changed: pd.DataFrame) -> np.ndarray:
         return function(np.asarray(encode(changed), dtype=np.float32))
 
+    forward = (
+        torch_forward(model.loaded, score, encoded.shape[1])
+        if isinstance(model.loaded.adapter, TorchAdapter)
+        else None
+    )
+
     return Robustness(
         status="ok",
         explained=score.describe(data.target.positive_label),
@@ -184,7 +204,14 @@ def robustness(prepared: PreparedAudit, explained: object) -> Robustness:
             rows, plan, held & set(features.columns), base, copies_scores, threshold
         ),
         recourse=_recourse(
-            rows, data.frame, features.columns, held, categorical, base, threshold, score_rows
+            rows,
+            data.frame,
+            features.columns,
+            held,
+            categorical,
+            base,
+            threshold,
+            _Scoring(score_rows, encode, encoded, forward),
         ),
     )
 
@@ -297,7 +324,7 @@ def _recourse(
     categorical: Set[str],
     base: np.ndarray,
     threshold: float,
-    score_rows: Callable[[pd.DataFrame], np.ndarray],
+    scoring: _Scoring,
 ) -> Recourse:
     settings, policy = rows.policy.robustness, rows.policy
     levers, notes = _levers(data, model_columns, held, categorical, rows)
@@ -325,11 +352,21 @@ def _recourse(
         subset.frame,
         levers,
         base[rejected],
-        score_rows,
+        scoring.score_rows,
         threshold,
         settings.max_changes,
         settings.max_cost,
     )
+    by_gradient: int | None = None
+    if isinstance(scoring.forward, str):
+        notes.append(f"gradient search unavailable, grid search only: {scoring.forward}")
+    elif scoring.forward is not None:
+        gradient = _gradient_recourse(
+            subset, scoring, scoring.forward, rejected, levers, threshold, notes
+        )
+        if gradient is not None:
+            found, taken = cheaper(found, gradient)
+            by_gradient = int(taken.sum())
     reachable = np.isfinite(found.cost)
     boot = _boot(subset, STREAM_RECOURSE_BOOT)
     level = policy.confidence_level
@@ -358,6 +395,8 @@ def _recourse(
     used = found.moved.sum(axis=0)
     return outcome(
         status="ok",
+        search="grid" if by_gradient is None else "gradient",
+        by_gradient=by_gradient or 0,
         rejected=len(rejected),
         actionable=tuple(
             ActionableColumn(
@@ -372,4 +411,39 @@ def _recourse(
             *gaps(RECOURSE_SHARE, shares, share_replicates, level),
             *gaps(RECOURSE_COST, costs, cost_replicates, level),
         ),
+    )
+
+
+def _gradient_recourse(
+    rejected_rows: _Rows,
+    scoring: _Scoring,
+    forward: TorchForward,
+    rejected: np.ndarray,
+    levers: Sequence[Lever],
+    threshold: float,
+    notes: list[str],
+) -> Found | None:
+    """The gradient search's recourse for the rejected rows, None when no lever's encoding
+    lets a gradient reach it (each such lever noted)."""
+    settings = rejected_rows.policy.robustness
+    encoded = scoring.encoded[rejected]
+    inputs = affine_inputs(scoring.encode, rejected_rows.frame, encoded, levers)
+    notes.extend(
+        f"{lever.column}: the model's encoding of it is not linear, so only the grid search "
+        "moves it"
+        for lever, affine in zip(levers, inputs, strict=True)
+        if affine is None
+    )
+    if all(affine is None for affine in inputs):
+        return None
+    return gradient_search(
+        rejected_rows.frame,
+        encoded,
+        levers,
+        inputs,
+        forward,
+        scoring.score_rows,
+        threshold,
+        settings.max_changes,
+        settings.max_cost,
     )
