@@ -267,8 +267,11 @@ def test_every_check_reads_the_same_sample_on_a_cluster(
     scheduler: str, parquet_parts: Path
 ) -> None:
     engines: list[dict[str, Any]] = [{"engine": "dask", "scheduler": scheduler}, {}]
+    actionable = {"robustness": {"actionable": {"hours-per-week": "increase"}}}
     documents = [
-        to_document(run_audit(request_for(parquet_parts, explain_samples=40, **engine), CHECKS))
+        to_document(
+            run_audit(request_for(parquet_parts, actionable, explain_samples=40, **engine), CHECKS)
+        )
         for engine in engines
     ]
     on_dask, local = (without_wall_clock(document) for document in documents)
@@ -284,6 +287,9 @@ def test_every_check_reads_the_same_sample_on_a_cluster(
     statuses = {run["id"]: run["status"] for run in local["checks"]}
     assert statuses["privacy.pii_in_data"] == "ok"
     assert statuses["explain.direct_use"] == "ok"
+    robustness = local["robustness"]
+    assert robustness["stability"]["status"] == robustness["recourse"]["status"] == "ok"
+    assert robustness["recourse"]["search"] == "gradient"
 
 
 def test_cli_on_a_running_cluster_writes_the_in_memory_report(
