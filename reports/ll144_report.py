@@ -104,7 +104,7 @@ def _table_view(table: CategoryTable, applicants: int) -> dict[str, Any]:
                     f"{row.impact_ratio:.4f}" if row.impact_ratio is not None else "excluded"
                 ),
                 "p_value": "—" if row.p_value is None else _p_value(row.p_value),
-                "shortfall": "—" if row.shortfall is None else row.shortfall,
+                "shortfall": "—" if row.shortfall is None else f"{row.shortfall:,}",
                 "share": _percent(row.share),
             }
             for row in table.categories

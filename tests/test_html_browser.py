@@ -12,11 +12,13 @@ that quietly skips proves nothing. Playwright's own browser download is never us
 from __future__ import annotations
 
 import itertools
+import json
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
@@ -425,3 +427,131 @@ def test_the_demo_report_reads_in_fifteen_screens(browser: Browser, adult_report
     assert todo.count() > 0
     target = (todo.first.get_attribute("href") or "#missing")[1:]
     assert page.locator(f'[id="{target}"]').count() == 1  # ids hold dots: no CSS #id
+
+
+@dataclass
+class RegulatorPack:
+    """The Adult demo audited with --what-if and --format html,ll144: both pages on disk."""
+
+    report: Report
+    ll144: Path
+    document: dict[str, Any]  # ll144.json
+
+
+LL144_METADATA = {
+    "audit_date": "2026-12-01",
+    "tool_name": "Resume Screen",
+    "tool_version": "3.1",
+    "distribution_date": "2025-06-01",
+    "data_source": "ATS export 2025",
+    "data_kind": "historical",
+}
+
+
+@pytest.fixture(scope="module")
+def regulator_pack(tmp_path_factory: pytest.TempPathFactory) -> RegulatorPack:
+    example = Path("examples") / "adult"
+    request = AuditRequest(
+        data=example / "test.csv.gz",
+        model=example / "model.pt",
+        target="income",
+        sensitive=("sex", "race"),
+        policy_overrides={"n_boot": 100, "ll144": LL144_METADATA},
+        search_config=False,
+        explain=False,
+        what_if=True,
+        ll144=True,
+    )
+    report = _audited(tmp_path_factory, "regulator-pack", request)
+    files = render(report.result, ["ll144"])
+    ll144 = report.path.with_name("ll144.html")
+    ll144.write_text(files["ll144.html"], encoding="utf-8")
+    return RegulatorPack(report, ll144, json.loads(files["ll144.json"]))
+
+
+def _clean(visit: Visit) -> None:
+    """Nothing logged, thrown or fetched: the page is whole offline."""
+    errors = [f"{m.type}: {m.text}" for m in visit.console if m.type in ("error", "warning")]
+    assert errors == [] and visit.page_errors == [], (errors, visit.page_errors)
+    assert visit.refused == [], f"the page tried the network: {visit.refused}"
+
+
+def test_the_what_if_section_shows_each_trade_off_and_its_charts(
+    browser: Browser, regulator_pack: RegulatorPack
+) -> None:
+    what_if = regulator_pack.report.result.what_if
+    assert what_if is not None and what_if.status == "ok"
+    visit = _open_offline(browser, regulator_pack.report.url, SCREEN)
+    page = visit.page
+    try:
+        _clean(visit)
+        section = page.locator("section#what-if")
+        assert section.is_visible()
+        assert section.locator("p.notice").inner_text().startswith("Evidence, not advice.")
+        trade_offs = section.locator("table.what-if-trade-off")
+        assert trade_offs.count() == len(what_if.slices)
+        for table, found in zip(trade_offs.all(), what_if.slices, strict=True):
+            rows = table.locator("tbody tr")
+            assert rows.count() == len(found.methods)
+            # The model's own decisions come first, with their demographic parity difference
+            # as the audit measured it.
+            before = found.methods[0]
+            cells = rows.first.locator("td").all_inner_texts()
+            value = before.metrics["demographic_parity_difference"]
+            assert value is not None and cells[1].startswith(f"{value:.3f}")
+        widths = section.locator("svg.chart").evaluate_all(
+            "svgs => svgs.map(s => s.getBoundingClientRect().width)"
+        )
+        assert widths and min(widths) > 100
+    finally:
+        page.context.close()
+
+
+def test_the_ll144_page_reads_offline_on_screen_phone_and_paper(
+    browser: Browser, regulator_pack: RegulatorPack, capsys, record_property
+) -> None:
+    url = regulator_pack.ll144.as_uri()
+    visit = _open_offline(browser, url, SCREEN)
+    page = visit.page
+    try:
+        _clean(visit)
+        assert visit.loaded == [url]
+        assert page.title() == "Bias audit summary (NYC Local Law 144): Resume Screen 3.1"
+        assert page.locator(".callout").inner_text().startswith("Not an independent audit.")
+        for table in regulator_pack.document["ll144"]["tables"]:
+            section = page.locator(f'section[id="{table["dimension"]}"]')
+            assert section.is_visible()
+            rows = section.locator("tbody tr")
+            # Each category, then the unknown-category row.
+            assert rows.count() == len(table["categories"]) + 1
+            for row, expected in zip(rows.all(), table["categories"], strict=False):
+                assert row.locator("th").inner_text() == " × ".join(expected["category"])
+                ratio = row.locator("td").nth(3).inner_text()
+                wanted = expected["impact_ratio"]
+                assert ratio == ("excluded" if wanted is None else f"{wanted:.4f}")
+        levels = page.evaluate(
+            "() => [...document.querySelectorAll('h1,h2,h3')].map(h => Number(h.tagName[1]))"
+        )
+        assert levels[0] == 1 and all(b <= a + 1 for a, b in itertools.pairwise(levels))
+        worst = page.evaluate(CONTRAST_SCRIPT)
+        assert worst["ratio"] >= 4.5, worst
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / "ll144-summary.png"
+        page.screenshot(path=str(shot))
+        _announce(capsys, record_property, "screenshot_ll144", shot)
+    finally:
+        page.context.close()
+    phone = _open_offline(browser, url, PHONE)
+    try:
+        assert phone.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        phone.page.context.close()
+    printed = _open_offline(browser, url, {"width": PRINT_WIDTH, "height": 1100})
+    try:
+        printed.page.emulate_media(media="print")
+        pdf = ARTIFACTS / "ll144.pdf"
+        printed.page.pdf(path=str(pdf), format="A4")
+        assert pdf.read_bytes()[:5] == b"%PDF-"
+        _clean(printed)
+    finally:
+        printed.page.context.close()
