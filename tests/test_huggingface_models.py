@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +138,8 @@ def test_folder_is_audited_end_to_end_like_its_own_predictions(
     assert result.exit_code in (0, 1), result.output
     document = report(out)
     assert document["run"]["model"]["kind"] == "huggingface"
+    for package in ("transformers", "tokenizers", "safetensors"):
+        assert document["run"]["versions"][package] == version(package)
     assert document["run"]["model"]["file"] == {
         "path": str(folder),
         "sha256": file_info(folder).sha256,

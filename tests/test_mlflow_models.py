@@ -14,6 +14,7 @@ import json
 import pickle
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -409,6 +410,9 @@ def test_onnx_flavour_dispatches_to_the_onnx_loader(
 
     info = result.run.model
     assert info.kind == "mlflow-onnx" and info.features == ("x1", "x2")
+    assert {package: result.run.versions[package] for package in ("onnxruntime", "pyyaml")} == {
+        package: version(package) for package in ("onnxruntime", "pyyaml")
+    }
     assert info.notes[0].startswith("MLflow model, flavour onnx (model.onnx, onnx ")
     decisions = model.predict_proba(read[["x1", "x2"]].to_numpy())[:, 1] >= 0.5
     expected = rates_by_sex(read, read["label"], decisions)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import warnings
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -287,6 +288,9 @@ def test_audit_equals_the_audit_of_its_predictions(
     assert by_column.exit_code in (0, 1), by_column.output
     from_model, from_column = report(tmp_path / "model"), report(tmp_path / "column")
     assert from_model["run"]["model"]["kind"] == "onnx"
+    # The runtime that scored the rows is recorded beside the core libraries.
+    assert from_model["run"]["versions"]["onnxruntime"] == version("onnxruntime")
+    assert "onnxruntime" not in from_column["run"]["versions"]
     assert from_model["groups"] == from_column["groups"]
     assert from_model["disparities"] == from_column["disparities"]
     assert from_model["explanations"]["status"] == "ok"

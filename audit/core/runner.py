@@ -149,7 +149,7 @@ def run_prepared(
         ),
         config=settings.policy.model_dump(mode="json"),
         config_file=str(settings.config_file) if settings.config_file else None,
-        versions=versions(),
+        versions=versions(loaded.runtime if loaded else ()),
         platform=platform_name(),
     )
     return AuditResult(

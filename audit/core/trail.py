@@ -50,9 +50,11 @@ def _combined(root: Path, files: Sequence[tuple[str, Path]]) -> FileInfo:
     return FileInfo(path=str(root), sha256=digest.hexdigest(), bytes=size)
 
 
-def versions() -> dict[str, str]:
+def versions(runtime: Sequence[str] = ()) -> dict[str, str]:
+    """Python's and each tracked package's version, then those of the packages that ran the
+    model (``LoadedModel.runtime``)."""
     found = {"python": platform.python_version()}
-    for package in TRACKED_PACKAGES:
+    for package in dict.fromkeys((*TRACKED_PACKAGES, *runtime)):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

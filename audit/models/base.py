@@ -37,3 +37,6 @@ class LoadedModel:
     # DataFrame): its batches are those columns as ``frame_input`` encodes them, and its
     # adapter decodes them back into a DataFrame (audit.models.frame_input).
     frame_input: FrameCodec | None = None
+    # The packages beyond rai-audit's own dependencies that run this model (onnxruntime,
+    # transformers, ...): the report's versions record them beside the core libraries.
+    runtime: tuple[str, ...] = ()

@@ -122,6 +122,7 @@ def as_mlflow_model(loaded: LoadedModel, stored: StoredModel) -> LoadedModel:
         ),
         metadata_text=metadata_text,
         notes=(*notes, *loaded.notes),
+        runtime=(*loaded.runtime, "pyyaml"),
     )
 
 

@@ -36,6 +36,8 @@ _INPUT_TYPES: dict[str, Any] = {
     "tensor(string)": np.str_,
 }
 _SCORE_TYPES = ("tensor(float)", "tensor(double)", "tensor(float16)")
+# The packages that run an ONNX model (LoadedModel.runtime).
+ONNX_RUNTIME = ("onnxruntime",)
 _EXPORT_HINT = "export it with a dynamic batch dimension (torch.onnx.export(..., dynamic_axes=...))"
 
 
@@ -284,4 +286,5 @@ def load_onnx(path: Path, device: str) -> LoadedModel:
         metadata_text=metadata_text,
         notes=(f"onnxruntime {provider}, output {output.name!r}",),
         frame_input=frame,
+        runtime=ONNX_RUNTIME,
     )

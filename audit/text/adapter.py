@@ -18,6 +18,7 @@ from torch import nn
 from audit.core.errors import ModelError
 from audit.models.base import LoadedModel
 from audit.models.file_kinds import HF_CONFIG_FILE
+from audit.models.onnx_models import ONNX_RUNTIME
 from audit.models.torch_models import check_device
 from audit.text.model import ScoreFunction, TextModel, TextRunner, failure_line
 from audit.text.model_format import (
@@ -199,5 +200,6 @@ def load_text_model(
             f"{metadata.tokenizer.max_length} tokens per text, input {metadata.input}",
             *notes,
         ),
+        runtime=ONNX_RUNTIME if onnx else (),
     )
     return TextModel(loaded, adapter, metadata, tokenizer, path)

@@ -288,5 +288,6 @@ def load_huggingface_model(
             f"{', '.join(labels)} (config.id2label)",
         ),
         extra={"file_scan": scan} if scan is not None else {},
+        runtime=("transformers", "tokenizers", "safetensors"),
     )
     return TextModel(loaded, adapter, description, text_tokenizer, path)
