@@ -20,8 +20,10 @@ from unittest import mock
 
 import audit.core.prepare
 import audit.core.runner
+import audit.datafit.stage
 import audit.explain.stage
 import audit.fairness.stage
+import audit.models.inference
 import audit.privacy.stage
 import audit.robustness.stage
 import audit.text.stage
@@ -35,6 +37,9 @@ STAGES = (
     (audit.core.prepare, "read_table", "read data", 0),
     (audit.core.prepare, "load_audited_model", "load model", 0),
     (audit.core.prepare, "_whole", "prepare columns, encode, infer", 0),
+    (audit.models.inference, "feature_matrix", "encode", 1),
+    (audit.models.inference, "predict", "infer", 1),
+    (audit.core.prepare, "count_rows", "data-fit counts", 1),
     (audit.fairness.stage, "fairness_from_counts", "fairness metrics and intervals", 0),
     (audit.privacy.stage, "run_privacy", "privacy stage", 0),
     (audit.privacy.stage, "scan_frame", "PII scan", 1),
@@ -51,6 +56,8 @@ STAGES = (
     (audit.robustness.stage, "search", "recourse grid search", 1),
     (audit.robustness.stage, "gradient_search", "recourse gradient search", 1),
     (audit.text.stage, "run_text", "text stage", 0),
+    (audit.datafit.stage, "measure_drift", "data-fit drift", 0),
+    (audit.datafit.stage, "measure_label_noise", "data-fit label noise", 0),
     (audit.core.runner, "evaluate_gate", "gate", 0),
 )
 

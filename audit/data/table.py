@@ -232,7 +232,7 @@ def summarize(
 
 
 def _summarize_column(column: str, series: pd.Series, first_row: int) -> ColumnSummary:
-    codes, uniques = _factorize(series)
+    codes, uniques = factorize_as_read(series)
     # One pass counts the missing rows (code -1) and each value's rows.
     per_code = np.bincount(codes + 1, minlength=len(uniques) + 1)
     missing = int(per_code[0])
@@ -246,7 +246,7 @@ def _summarize_column(column: str, series: pd.Series, first_row: int) -> ColumnS
     )
 
 
-def _factorize(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+def factorize_as_read(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Codes (-1 for a missing value) and the distinct values, in order of first occurrence.
 
     Values that pandas holds equal but that read differently stay apart, as their labels
@@ -310,7 +310,7 @@ def _merge_column(first: ColumnSummary, second: ColumnSummary) -> ColumnSummary:
     counts = np.concatenate([first.counts, second.counts])
     # In first-row order, each distinct value is kept as written where it first occurs.
     order = np.argsort(first_rows, kind="stable")
-    codes, uniques = _factorize(pd.Series(values[0].append(values[1])[order]))
+    codes, uniques = factorize_as_read(pd.Series(values[0].append(values[1])[order]))
     merged_counts = np.zeros(len(uniques), dtype=np.int64)
     np.add.at(merged_counts, codes, counts[order])
     missing_rows = [
@@ -356,13 +356,13 @@ class ValueCodes:
 
 
 def _look_up(table: ValueCodes, series: pd.Series) -> np.ndarray:
-    codes, uniques = _factorize(series)
+    codes, uniques = factorize_as_read(series)
     if _value_kind(table.values.dtype) == "other":
         uniques = _as_text(uniques)
     # Factorized after the table's distinct values, a chunk's value takes the code of its
     # equal there, or a code past them if the fit never saw it.
     known = len(table.values)
-    positions = _factorize(pd.Series(table.values.append(uniques)))[0][known:]
+    positions = factorize_as_read(pd.Series(table.values.append(uniques)))[0][known:]
     unseen = positions >= known
     if unseen.any() or (table.missing_code < 0 and (codes < 0).any()):
         value = uniques[int(np.argmax(unseen))] if unseen.any() else None

@@ -18,6 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from audit.data.table import factorize_as_read
 from audit.datafit.settings import DataFitSettings
 from audit.models.features import CategoricalInput, FeatureMetadata
 
@@ -56,10 +57,13 @@ class ColumnBins:
             numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
             found = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="right")
             return np.where(np.isnan(numbers), width, found).astype(np.int64)
-        missing = series.isna().to_numpy()
-        codes = pd.Index(self.categories).get_indexer(pd.Index(series.astype(str)))
-        bins = np.where(codes < 0, width - 1, codes).astype(np.int64)  # unseen: the last bin
-        return np.where(missing, width, bins)
+        # Only the distinct values are converted to text and looked up: converting a million
+        # rows of text costs more than counting them. A missing value has code -1, which picks
+        # the lookup's last entry.
+        codes, distinct = factorize_as_read(series)
+        found = pd.Index(self.categories).get_indexer(pd.Index(pd.Series(distinct).astype(str)))
+        unseen_last = np.where(found < 0, width - 1, found)  # unseen: the last value bin
+        return np.append(unseen_last, width).astype(np.int64)[codes]
 
     def outside_rows(self, series: pd.Series | None, bins: np.ndarray) -> np.ndarray:
         """Rows outside the training range (numeric) or of an unseen category."""
@@ -208,9 +212,14 @@ class FitCounts:
 
 
 def _per_group(codes: np.ndarray, n_groups: int, bins: np.ndarray, width: int) -> np.ndarray:
-    keep = codes >= 0
-    flat = codes[keep] * width + bins[keep]
-    return np.bincount(flat, minlength=n_groups * width).reshape(n_groups, width)
+    """int64 [n_groups, width]: rows of each group in each bin, for rows of codes >= 0 (the
+    caller keeps only those) and bins in 0 .. width - 1; one bincount, one pass."""
+    return np.bincount(codes * width + bins, minlength=n_groups * width).reshape(n_groups, width)
+
+
+def _kept(values: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
+    """The rows at ``kept``; every row where it is None."""
+    return values if kept is None else values[kept]
 
 
 def count_rows(
@@ -229,32 +238,32 @@ def count_rows(
         series = frame[column.name] if column.name in frame.columns else None
         binned = column.bin_rows(series, rows)
         outside = column.outside_rows(series, binned)
-        columns.append((column.name, binned, outside, column.value_bins))
+        # A row's value bin (missing included) and whether it is outside, as one bin.
+        columns.append((column.name, binned * 2 + outside, column.value_bins))
+    # The three counts of a row as one bin, bit k for count k: every row (1), a negative label
+    # scored at least confident_high (2), a positive label scored at most confident_low (4).
+    flags = np.ones(rows, dtype=np.int64)
     if scores is not None and labels is not None:
-        contradicted = np.stack(
-            [
-                np.ones(rows, dtype=bool),
-                (labels == 0) & (scores >= bins.confident_high),
-                (labels == 1) & (scores <= bins.confident_low),
-            ],
-            axis=1,
-        )
-    else:
-        contradicted = np.stack(
-            [np.ones(rows, dtype=bool), np.zeros(rows, bool), np.zeros(rows, bool)], axis=1
-        )
+        flags += 2 * ((labels == 0) & (scores >= bins.confident_high))
+        flags += 4 * ((labels == 1) & (scores <= bins.confident_low))
     made = []
     for grouping in (every, *groupings):
         n_groups, codes = len(grouping.groups), np.asarray(grouping.codes, dtype=np.int64)
+        kept = None if (codes >= 0).all() else np.flatnonzero(codes >= 0)
+        codes = _kept(codes, kept)
         counts = {}
-        for name, binned, outside, value_bins in columns:
+        for name, binned_outside, value_bins in columns:
+            both = _per_group(
+                codes, n_groups, _kept(binned_outside, kept), 2 * (value_bins + 1)
+            ).reshape(n_groups, value_bins + 1, 2)
             table = np.zeros((n_groups, value_bins + 2), dtype=np.int64)
-            table[:, : value_bins + 1] = _per_group(codes, n_groups, binned, value_bins + 1)
-            table[:, OUTSIDE] = _per_group(codes, n_groups, outside.astype(np.int64), 2)[:, 1]
+            table[:, : value_bins + 1] = both.sum(axis=2)
+            table[:, OUTSIDE] = both[:, :, 1].sum(axis=1)
             counts[name] = table
+        by_flags = _per_group(codes, n_groups, _kept(flags, kept), 8)
         label_counts = np.stack(
             [
-                _per_group(codes, n_groups, contradicted[:, k].astype(np.int64), 2)[:, 1]
+                by_flags[:, [bits for bits in range(8) if bits >> k & 1]].sum(axis=1)
                 for k in range(3)
             ],
             axis=1,

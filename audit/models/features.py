@@ -128,10 +128,10 @@ def category_codes(raw: pd.Series, categories: list[str]) -> np.ndarray:
 def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) -> FeatureMatrix:
     columns = [spec.column for spec in metadata.features]
     require_columns(frame, columns, "the model's embedded feature list", source)
-    # One preallocated float32 matrix, filled block by block, column-major so that each
-    # block is a contiguous write: float64 blocks stacked row-major cost several times the
-    # model's own inference on large files. Batches are made contiguous when scored.
-    values = np.zeros((len(frame), metadata.width), dtype=np.float32, order="F")
+    # One preallocated float32 matrix, filled block by block: float64 blocks stacked cost
+    # several times the model's own inference on large files. Row-major, as the model and
+    # every stage read it by rows: a column-major matrix costs a copy of each batch scored.
+    values = np.zeros((len(frame), metadata.width), dtype=np.float32)
     unseen: dict[str, int] = {}
     start = 0
     for spec in metadata.features:
