@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
+from test_ll144 import METADATA
 
 from audit import AuditRequest, run_audit
 from audit.core.accountability import role_infos
@@ -77,17 +78,22 @@ def _audited(
 
 @pytest.fixture(scope="module")
 def adult_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    # The demo's audit: every stage and check, as `rai-audit run` runs it.
+    return _audited(tmp_path_factory, "adult-report", _demo_request({"n_boot": 200}))
+
+
+def _demo_request(policy: dict[str, Any], **options: Any) -> AuditRequest:
+    """The README demo's audit of the bundled Adult example, paths as a user types them."""
     example = Path("examples") / "adult"
-    request = AuditRequest(
+    return AuditRequest(
         data=example / "test.csv.gz",
         model=example / "model.pt",
         target="income",
         sensitive=("sex", "race"),
-        policy_overrides={"n_boot": 200},
+        policy_overrides=policy,
         search_config=False,
+        **options,
     )
-    # The demo's audit: every stage and check, as `rai-audit run` runs it.
-    return _audited(tmp_path_factory, "adult-report", request)
 
 
 @pytest.fixture(scope="module")
@@ -438,29 +444,17 @@ class RegulatorPack:
     document: dict[str, Any]  # ll144.json
 
 
+# The pack's metadata, as test_ll144's command line gives it.
 LL144_METADATA = {
-    "audit_date": "2026-12-01",
-    "tool_name": "Resume Screen",
-    "tool_version": "3.1",
-    "distribution_date": "2025-06-01",
-    "data_source": "ATS export 2025",
-    "data_kind": "historical",
+    flag.removeprefix("--").replace("-", "_"): value
+    for flag, value in zip(METADATA[::2], METADATA[1::2], strict=True)
 }
 
 
 @pytest.fixture(scope="module")
 def regulator_pack(tmp_path_factory: pytest.TempPathFactory) -> RegulatorPack:
-    example = Path("examples") / "adult"
-    request = AuditRequest(
-        data=example / "test.csv.gz",
-        model=example / "model.pt",
-        target="income",
-        sensitive=("sex", "race"),
-        policy_overrides={"n_boot": 100, "ll144": LL144_METADATA},
-        search_config=False,
-        explain=False,
-        what_if=True,
-        ll144=True,
+    request = _demo_request(
+        {"n_boot": 100, "ll144": LL144_METADATA}, explain=False, what_if=True, ll144=True
     )
     report = _audited(tmp_path_factory, "regulator-pack", request)
     files = render(report.result, ["ll144"])
