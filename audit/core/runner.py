@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TypeVar
 
 from audit.core.accountability import AccountabilityTable
@@ -51,28 +53,60 @@ def _outcome(stage: Stage, prepared: PreparedAudit, reports: dict[str, object]) 
         return StageOutcome(None, (f"{type(exc).__name__}: {exc}".strip(),))
 
 
+def _run_lane(
+    prepared: PreparedAudit, stages: Sequence[Stage]
+) -> tuple[dict[str, object], dict[str, StageOutcome]]:
+    """Each stage's report by id, and each stage's outcome: the stages one after another,
+    each seeing the reports of those before it."""
+    reports: dict[str, object] = {}
+    outcomes: dict[str, StageOutcome] = {}
+    for stage in stages:
+        outcome = outcomes[stage.id] = _outcome(stage, prepared, reports)
+        if outcome.report is not None:
+            reports[stage.id] = outcome.report
+    return reports, outcomes
+
+
 def run_stages(
     prepared: PreparedAudit, stages: Sequence[Stage], checks: Sequence[Check]
 ) -> tuple[dict[str, object], tuple[CheckRun, ...], tuple[str, ...]]:
     """Each stage's report by id, the error records of stages that crashed, stage notes.
 
-    A stage runs when it is required or a check needs it, in registry order, so that a
-    stage may read the reports of those before it.
+    A stage runs when it is required or a check needs it, in registry order within its lane
+    (audit.core.stage). With more than one thread, the stages that only read the prepared
+    tables run on a thread of their own, told to use one core, while the stages that run the
+    model keep the audit's threads: the table stages are mostly NumPy, which releases the
+    GIL, so they take the time the model lane spends in Python or waiting on torch. Each
+    stage takes its random steps from the policy's seed and sees only its own lane's
+    reports, so the result does not depend on the thread count or on which lane ends first.
     """
     needed = {stage_id for check in checks for stage_id in check.needs}
-    reports: dict[str, object] = {}
+    running = [stage for stage in stages if stage.required or stage.id in needed]
+    beside = [stage for stage in running if not getattr(stage, "runs_model", True)]
+    inline = [stage for stage in running if getattr(stage, "runs_model", True)]
+    if prepared.settings.threads > 1 and beside and inline:
+        one_core = replace(prepared, settings=replace(prepared.settings, threads=1))
+        with ThreadPoolExecutor(1, thread_name_prefix="rai-tables") as pool:
+            tables = pool.submit(_run_lane, one_core, beside)
+            model_reports, model_outcomes = _run_lane(prepared, inline)
+            table_reports, table_outcomes = tables.result()
+    else:
+        model_reports, model_outcomes = _run_lane(prepared, inline)
+        table_reports, table_outcomes = _run_lane(prepared, beside)
+    outcomes = {**model_outcomes, **table_outcomes}
+    reports = {**model_reports, **table_reports}
     failures: list[CheckRun] = []
     notes: list[str] = []
-    for stage in stages:
-        if not (stage.required or stage.id in needed):
-            continue
-        outcome = _outcome(stage, prepared, reports)
-        if outcome.report is not None:
-            reports[stage.id] = outcome.report
+    for stage in running:  # registry order, whichever lane ran the stage
+        outcome = outcomes[stage.id]
         if outcome.errors:
             failures.append(CheckRun(stage.id, CheckStatus.ERROR, "; ".join(outcome.errors), 0))
         notes.extend(outcome.notes)
-    return reports, tuple(failures), tuple(notes)
+    return (
+        {stage.id: reports[stage.id] for stage in running if stage.id in reports},
+        tuple(failures),
+        tuple(notes),
+    )
 
 
 def _section(reports: dict[str, object], stage_id: str, kind: type[Report]) -> Report | None:

@@ -1,9 +1,13 @@
 """A stage: one domain's computation over the prepared audit, whose report the checks read.
 
-The runner (audit.core.runner) loops over the registered stages in order. A stage runs when
-it is ``required`` or a check ``needs`` it; a stage whose ``needs`` are not met is skipped
-with the first unmet need's reason; a part of a stage that crashes is one line of its
-``errors`` and the audit goes on (exit 3). Stage reports are held by stage id.
+The runner (audit.core.runner) runs the registered stages in order. A stage runs when it is
+``required`` or a check ``needs`` it; a stage whose ``needs`` are not met is skipped with the
+first unmet need's reason; a part of a stage that crashes is one line of its ``errors`` and
+the audit goes on (exit 3). Stage reports are held by stage id.
+
+Stages run in two lanes: those that run the model, in order with the audit's threads, and
+beside them, on one thread of their own, those that compute only over the prepared tables
+(``runs_model`` False). A stage sees the reports of the stages before it in its own lane.
 """
 
 from __future__ import annotations
@@ -38,9 +42,12 @@ class Stage(Protocol):
     required: bool
     # Checked in order; the first unmet one is the reason the stage is skipped.
     needs: tuple[Need, ...]
+    # False: it never runs the model, only reads the prepared tables, so it runs beside the
+    # stages that do. A stage that leaves it out (a plugin written before it) runs the model.
+    runs_model: bool
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
-        """``reports`` holds the reports of the stages that ran before this one."""
+        """``reports`` holds the reports of the stages before this one in its lane."""
         ...
 
     def skipped(self, reason: str) -> object | None:

@@ -55,6 +55,7 @@ class DataFitStage:
 
     id = STAGE_ID
     required = False
+    runs_model = False
     needs: tuple[Need, ...] = ()
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:

@@ -120,6 +120,7 @@ class ExplainStage:
 
     id = STAGE_ID
     required = False
+    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "explanations asked for",

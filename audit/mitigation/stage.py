@@ -27,6 +27,7 @@ STREAMED = (
 class WhatIfStage:
     id = STAGE_ID
     required = True
+    runs_model = False  # it moves thresholds over the scores already made
     needs: tuple[Need, ...] = (
         Need("--what-if given", lambda prepared: prepared.settings.what_if, NOT_ASKED),
         Need("every row in memory", lambda prepared: not prepared.data.sampled, STREAMED),

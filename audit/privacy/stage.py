@@ -159,6 +159,7 @@ class PrivacyStage:
 
     id = STAGE_ID
     required = False
+    runs_model = True  # it scores the training rows, when given
     needs: tuple[Need, ...] = ()
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:

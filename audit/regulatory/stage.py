@@ -17,6 +17,7 @@ STAGE_ID = "ll144"
 class LL144Stage:
     id = STAGE_ID
     required = True  # no check reads it: it is an output, made when that output is asked for
+    runs_model = False
     needs: tuple[Need, ...] = (
         Need(
             "ll144 pack",

@@ -78,6 +78,7 @@ class RobustnessStage:
 
     id = STAGE_ID
     required = False
+    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "a tabular model",

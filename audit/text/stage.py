@@ -427,6 +427,7 @@ class TextStage:
 
     id = STAGE_ID
     required = False
+    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "a text model",

@@ -57,6 +57,7 @@ def _column_means(
 class ScoreMeansStage:
     id = STAGE_ID
     required = False  # runs when a check needs it
+    runs_model = False  # it reads the scores already made: it runs beside the model stages
     needs = (
         Need(
             "scores",
