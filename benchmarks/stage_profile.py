@@ -6,6 +6,10 @@ calls for each stage (looked up where the audit calls them) and the two ways the
 Captum's forward passes, whose backward passes count as time outside the model). Checks are
 timed by wrapping each one handed to ``run_audit``. Only benchmarks use this: the audit itself
 carries no timers.
+
+With more than one thread the table stages (fairness, data fit) run beside the model stages
+(audit.core.runner), so stage times overlap: the row "stages, both lanes" is their wall time
+together. Model rows are counted per lane, by the thread that ran the model.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import audit.robustness.stage
 import audit.text.stage
 from audit.core.findings import Finding
 from audit.core.registry import AuditContext, Check
+from audit.core.runner import TABLE_LANE
 from audit.explain.captum_attributions import TorchForward
 from audit.models.torch_models import TorchAdapter
 
@@ -40,6 +45,7 @@ STAGES = (
     (audit.models.inference, "feature_matrix", "encode", 1),
     (audit.models.inference, "predict", "infer", 1),
     (audit.core.prepare, "count_rows", "data-fit counts", 1),
+    (audit.core.runner, "run_stages", "stages, both lanes", 0),
     (audit.fairness.stage, "fairness_from_counts", "fairness metrics and intervals", 0),
     (audit.privacy.stage, "run_privacy", "privacy stage", 0),
     (audit.privacy.stage, "scan_frame", "PII scan", 1),
@@ -62,6 +68,11 @@ STAGES = (
 )
 
 
+def _lane() -> str:
+    """The lane of the calling thread: the table stages' thread, or any other (the model's)."""
+    return "tables" if threading.current_thread().name.startswith(TABLE_LANE) else "model"
+
+
 @dataclass
 class Span:
     label: str
@@ -75,27 +86,31 @@ class Span:
 @dataclass
 class StageProfile:
     spans: dict[str, Span] = field(default_factory=dict)
-    model_rows: int = 0
-    model_seconds: float = 0.0
+    # Per lane: rows the model scored and seconds spent in it.
+    model_rows: dict[str, int] = field(default_factory=lambda: {"model": 0, "tables": 0})
+    model_seconds: dict[str, float] = field(default_factory=lambda: {"model": 0.0, "tables": 0.0})
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _count(self, rows: int, seconds: float) -> None:
         # SHAP scores blocks on several threads at once.
+        lane = _lane()
         with self._lock:
-            self.model_rows += rows
-            self.model_seconds += seconds
+            self.model_rows[lane] += rows
+            self.model_seconds[lane] += seconds
 
     def _timed(self, label: str, depth: int, function: Callable[..., Any]) -> Callable[..., Any]:
         span = self.spans.setdefault(label, Span(label, depth))
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            rows, model_seconds, start = self.model_rows, self.model_seconds, time.perf_counter()
+            lane = _lane()
+            rows, model_seconds = self.model_rows[lane], self.model_seconds[lane]
+            start = time.perf_counter()
             try:
                 return function(*args, **kwargs)
             finally:
                 span.seconds += time.perf_counter() - start
-                span.model_rows += self.model_rows - rows
-                span.model_seconds += self.model_seconds - model_seconds
+                span.model_rows += self.model_rows[lane] - rows
+                span.model_seconds += self.model_seconds[lane] - model_seconds
                 span.calls += 1
 
         return wrapper
