@@ -8,16 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pytest
-from conftest import adult_request
+from conftest import ADULT_DATA, adult_request
 
 from audit.api import run_audit
 from audit.core.errors import DataError
 from audit.core.prepare import prepare
 from audit.core.prepared import PreparedAudit
+from audit.core.registry import STAGES
 from audit.core.result import CheckStatus
 from audit.core.runner import run_stages
 from audit.core.serialize import to_json
 from audit.core.stage import Need, StageOutcome
+from audit.data.table import TableRows
 
 
 @dataclass
@@ -25,7 +27,7 @@ class Recorder:
     """What a stage saw when it ran: its thread, its threads setting, the reports before it."""
 
     id: str
-    runs_model: bool
+    model: bool  # whether it runs the model
     required: bool = True
     needs: tuple[Need, ...] = ()
     crash: Exception | None = None
@@ -34,6 +36,9 @@ class Recorder:
     seen: tuple[str, ...] = ()
     started: threading.Event = field(default_factory=threading.Event)
     wait_for: threading.Event | None = None
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return self.model
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         self.thread = threading.current_thread().name
@@ -73,10 +78,10 @@ def prepared() -> PreparedAudit:
 
 
 def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: PreparedAudit) -> None:
-    model_first = Recorder("model.first", runs_model=True)
-    table_first = Recorder("table.first", runs_model=False)
-    model_second = Recorder("model.second", runs_model=True)
-    table_second = Recorder("table.second", runs_model=False)
+    model_first = Recorder("model.first", model=True)
+    table_first = Recorder("table.first", model=False)
+    model_second = Recorder("model.second", model=True)
+    table_second = Recorder("table.second", model=False)
     unlabelled = Unlabelled()
     # Each lane waits for the other to have started: run one after the other, this hangs.
     model_second.wait_for, table_second.wait_for = table_first.started, model_first.started
@@ -100,7 +105,7 @@ def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: Prepared
 
 def test_one_thread_runs_every_stage_in_the_calling_thread(prepared: PreparedAudit) -> None:
     one = replace(prepared, settings=replace(prepared.settings, threads=1))
-    table, model = Recorder("table", runs_model=False), Recorder("model", runs_model=True)
+    table, model = Recorder("table", model=False), Recorder("model", model=True)
     reports, _, _ = run_stages(one, [table, model], [])
     main = threading.current_thread().name
     assert (table.thread, model.thread) == (main, main)
@@ -111,9 +116,9 @@ def test_one_thread_runs_every_stage_in_the_calling_thread(prepared: PreparedAud
 
 def test_a_crash_in_either_lane_is_that_stages_error(prepared: PreparedAudit) -> None:
     stages = [
-        Recorder("model.crashes", runs_model=True, crash=RuntimeError("model lane")),
-        Recorder("table.crashes", runs_model=False, crash=ValueError("table lane")),
-        Recorder("table.after", runs_model=False),
+        Recorder("model.crashes", model=True, crash=RuntimeError("model lane")),
+        Recorder("table.crashes", model=False, crash=ValueError("table lane")),
+        Recorder("table.after", model=False),
     ]
     reports, failures, _ = run_stages(prepared, stages, [])
     assert [(run.id, run.status, run.reason) for run in failures] == [
@@ -125,7 +130,7 @@ def test_a_crash_in_either_lane_is_that_stages_error(prepared: PreparedAudit) ->
 
 def test_an_input_error_in_the_table_lane_stops_the_audit(prepared: PreparedAudit) -> None:
     bad = DataError("data.csv: column 'x' is empty; fill it or leave it out")
-    stages = [Recorder("model", runs_model=True), Recorder("table", runs_model=False, crash=bad)]
+    stages = [Recorder("model", model=True), Recorder("table", model=False, crash=bad)]
     with pytest.raises(DataError, match="column 'x' is empty"):
         run_stages(prepared, stages, [])
 
@@ -153,3 +158,24 @@ def test_the_whole_audit_is_the_same_on_one_thread_and_two() -> None:
     # Both lanes ran: the fairness tables beside the explanations and privacy probes.
     assert two["groups"] and two["explanations"]["status"] == "ok"
     assert two["privacy"]["pii"]["status"] == "ok"
+
+
+def test_privacy_runs_beside_the_model_unless_it_scores_training_rows(
+    prepared: PreparedAudit,
+) -> None:
+    privacy = next(stage for stage in STAGES if stage.id == "privacy")
+    assert not privacy.runs_model(prepared)
+    members = TableRows(prepared.data.frame.head(10), ADULT_DATA)
+    with_members = replace(prepared, data=replace(prepared.data, members=members))
+    assert privacy.runs_model(with_members)
+    lanes = {stage.id: stage.runs_model(prepared) for stage in STAGES}
+    assert lanes == {
+        "fairness": False,
+        "privacy": False,
+        "explain": True,
+        "robustness": True,
+        "text": True,
+        "what_if": False,
+        "ll144": False,
+        "data_fit": False,
+    }

@@ -70,6 +70,13 @@ def _run_lane(
     return reports, outcomes
 
 
+def _runs_model(stage: Stage, prepared: PreparedAudit) -> bool:
+    """Whether ``stage`` runs the model in this audit; a stage without the method (a plugin
+    written before it) is taken to."""
+    runs_model = getattr(stage, "runs_model", None)
+    return runs_model is None or bool(runs_model(prepared))
+
+
 def run_stages(
     prepared: PreparedAudit, stages: Sequence[Stage], checks: Sequence[Check]
 ) -> tuple[dict[str, object], tuple[CheckRun, ...], tuple[str, ...]]:
@@ -85,8 +92,8 @@ def run_stages(
     """
     needed = {stage_id for check in checks for stage_id in check.needs}
     running = [stage for stage in stages if stage.required or stage.id in needed]
-    beside = [stage for stage in running if not getattr(stage, "runs_model", True)]
-    inline = [stage for stage in running if getattr(stage, "runs_model", True)]
+    beside = [stage for stage in running if not _runs_model(stage, prepared)]
+    inline = [stage for stage in running if _runs_model(stage, prepared)]
     if prepared.settings.threads > 1 and beside and inline:
         one_core = replace(prepared, settings=replace(prepared.settings, threads=1))
         with ThreadPoolExecutor(1, thread_name_prefix=TABLE_LANE) as pool:

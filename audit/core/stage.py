@@ -7,7 +7,8 @@ the audit goes on (exit 3). Stage reports are held by stage id.
 
 Stages run in two lanes: those that run the model, in order with the audit's threads, and
 beside them, on one thread of their own, those that compute only over the prepared tables
-(``runs_model`` False). A stage sees the reports of the stages before it in its own lane.
+(``runs_model`` False for the audit). A stage sees the reports of the stages before it in
+its own lane.
 """
 
 from __future__ import annotations
@@ -42,12 +43,15 @@ class Stage(Protocol):
     required: bool
     # Checked in order; the first unmet one is the reason the stage is skipped.
     needs: tuple[Need, ...]
-    # False: it never runs the model, only reads the prepared tables, so it runs beside the
-    # stages that do. A stage that leaves it out (a plugin written before it) runs the model.
-    runs_model: bool
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         """``reports`` holds the reports of the stages before this one in its lane."""
+        ...
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        """False: in this audit it only reads the prepared tables, never the model, so it runs
+        beside the stages that do. A stage without this method (a plugin written before it) is
+        taken to run the model."""
         ...
 
     def skipped(self, reason: str) -> object | None:

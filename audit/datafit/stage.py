@@ -55,8 +55,10 @@ class DataFitStage:
 
     id = STAGE_ID
     required = False
-    runs_model = False
     needs: tuple[Need, ...] = ()
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return False
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, policy = prepared.data, prepared.policy

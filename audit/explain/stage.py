@@ -120,7 +120,6 @@ class ExplainStage:
 
     id = STAGE_ID
     required = False
-    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "explanations asked for",
@@ -138,6 +137,9 @@ class ExplainStage:
             "no model to explain: the audit reads decisions from --predictions",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return True
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, model, settings = prepared.data, prepared.model, prepared.settings

@@ -31,8 +31,10 @@ def _sketch_note(tables: FairnessTables, policy: Policy) -> tuple[str, ...]:
 class FairnessStage:
     id = STAGE_ID
     required = True  # its tables are the result's groups and disparities
-    runs_model = False
     needs: tuple[Need, ...] = ()
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return False
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, settings = prepared.data, prepared.settings

@@ -27,7 +27,6 @@ STREAMED = (
 class WhatIfStage:
     id = STAGE_ID
     required = True
-    runs_model = False  # it moves thresholds over the scores already made
     needs: tuple[Need, ...] = (
         Need("--what-if given", lambda prepared: prepared.settings.what_if, NOT_ASKED),
         Need("every row in memory", lambda prepared: not prepared.data.sampled, STREAMED),
@@ -37,6 +36,9 @@ class WhatIfStage:
             "a text audit has no sensitive columns to set thresholds by",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return False  # it moves thresholds over the scores already made
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, model, settings = prepared.data, prepared.model, prepared.settings

@@ -159,8 +159,11 @@ class PrivacyStage:
 
     id = STAGE_ID
     required = False
-    runs_model = True  # it scores the training rows, when given
     needs: tuple[Need, ...] = ()
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        # Only membership inference runs the model, on the training and holdout rows.
+        return prepared.data.members is not None or prepared.data.holdout is not None
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, model = prepared.data, prepared.model

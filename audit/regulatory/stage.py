@@ -17,7 +17,6 @@ STAGE_ID = "ll144"
 class LL144Stage:
     id = STAGE_ID
     required = True  # no check reads it: it is an output, made when that output is asked for
-    runs_model = False
     needs: tuple[Need, ...] = (
         Need(
             "ll144 pack",
@@ -25,6 +24,9 @@ class LL144Stage:
             "the ll144 pack was not asked for (--format ll144)",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return False
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, settings = prepared.data, prepared.policy.ll144

@@ -78,7 +78,6 @@ class RobustnessStage:
 
     id = STAGE_ID
     required = False
-    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "a tabular model",
@@ -96,6 +95,9 @@ class RobustnessStage:
             "the model's input cannot be rebuilt from the table's columns",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return True
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         try:

@@ -427,7 +427,6 @@ class TextStage:
 
     id = STAGE_ID
     required = False
-    runs_model = True
     needs: tuple[Need, ...] = (
         Need(
             "a text model",
@@ -435,6 +434,9 @@ class TextStage:
             "not a text audit: give --text-column with a text model (docs/text-models.md)",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return True
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, model, settings = prepared.data, prepared.model, prepared.settings

@@ -57,7 +57,6 @@ def _column_means(
 class ScoreMeansStage:
     id = STAGE_ID
     required = False  # runs when a check needs it
-    runs_model = False  # it reads the scores already made: it runs beside the model stages
     needs = (
         Need(
             "scores",
@@ -65,6 +64,9 @@ class ScoreMeansStage:
             "the audit has decisions only, no scores to average",
         ),
     )
+
+    def runs_model(self, prepared: PreparedAudit) -> bool:
+        return False  # it reads the scores already made: it runs beside the model stages
 
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         scores = prepared.model.predictions.scores
