@@ -10,6 +10,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -185,7 +186,7 @@ def _audited_data(
     rows: int,
     columns: int,
     files: tuple[Path, ...],
-    fit: FitCounts,
+    fit: Callable[[], FitCounts],
     notes: tuple[str, ...] = (),
     sampled: bool = False,
 ) -> AuditedData:
@@ -254,7 +255,8 @@ def _whole(
         rows=len(frame),
         columns=frame.shape[1],
         files=(request.data,),
-        fit=count_rows(
+        fit=partial(
+            count_rows,
             extra.fit_bins,
             frame,
             [GroupCodes(column.name, column.groups, column.codes) for column in sensitive],
@@ -327,7 +329,7 @@ def _streamed(
         rows=data.rows,
         columns=data.columns,
         files=files,
-        fit=data.fit,
+        fit=lambda: data.fit,
         notes=notes,
         sampled=True,
     )

@@ -72,7 +72,10 @@ class AuditedData:
     calibration: CalibrationTable | None  # None: decisions only
     members: TableRows | None  # --train-data
     holdout: TableRows | None  # --holdout
-    fit: FitCounts  # every row's bins against the training data, and confident scores
+    # Every row's bins against the training data, and confident scores, counted when the
+    # data-fit stage asks: an audit without it does not count them. A streamed audit counted
+    # them while reading.
+    fit: Callable[[], FitCounts]
     notes: tuple[str, ...] = ()
     # A streamed audit: the row-level fields hold its seeded stratified sample, not every row.
     sampled: bool = False

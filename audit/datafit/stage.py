@@ -1,8 +1,8 @@
 """The data-fit stage: drift from the training data and label-noise suspicion, per group.
 
-It reads the counts made while the data was read (``AuditedData.fit``, every row even in a
-streamed audit), the training rows (--train-data) and the audited rows the stages hold. A part
-that crashes is recorded as the stage's error and the other still runs.
+It reads the counts of every row (``AuditedData.fit``: counted here for data in memory, while
+reading for a streamed audit), the training rows (--train-data) and the audited rows the
+stages hold. A part that crashes is recorded as the stage's error and the other still runs.
 """
 
 from __future__ import annotations
@@ -63,12 +63,13 @@ class DataFitStage:
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         data, policy = prepared.data, prepared.policy
         errors: list[str] = []
+        counts = data.fit()
         drift = guarded(
             "drift",
             errors,
             DriftResult(status="skipped"),
             lambda: measure_drift(
-                data.fit,
+                counts,
                 data.members.frame if data.members is not None else None,
                 data.frame,
                 data.sensitive,
@@ -80,7 +81,7 @@ class DataFitStage:
             "label_noise",
             errors,
             LabelNoiseResult(status="skipped"),
-            lambda: measure_label_noise(data.fit, policy),
+            lambda: measure_label_noise(counts, policy),
         )
         psi_limit = policy.thresholds["data_drift_psi"].limit
         report = DataFitReport(headline(drift, label_noise, psi_limit), drift, label_noise)
