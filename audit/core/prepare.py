@@ -25,6 +25,7 @@ from audit.core.progress import Progress
 from audit.core.request import AuditRequest
 from audit.data.slices import Partition, build_slices, partition
 from audit.data.table import (
+    ColumnCodes,
     SensitiveColumn,
     TableRows,
     Target,
@@ -177,6 +178,7 @@ def _audited_data(
     extra: _OtherTables,
     *,
     frame: Any,
+    codes: ColumnCodes,
     target: Target,
     sensitive: list[SensitiveColumn],
     fine: Partition,
@@ -196,6 +198,7 @@ def _audited_data(
         rows=rows,
         columns=columns,
         frame=frame,
+        codes=codes,
         target_column=request.target,
         target=target,
         sensitive_columns=tuple(request.sensitive),
@@ -235,13 +238,15 @@ def _whole(
     )
     fine = partition(sensitive) if sensitive else _one_cell(len(frame))
     scorer = scorer_for(target.positive_label, target.labels)
-    predictions, features = scorer.score(frame, request.data)
+    codes = ColumnCodes(frame)
+    predictions, features = scorer.score(frame, request.data, codes)
     scores = predictions.scores
     data = _audited_data(
         request,
         policy,
         extra,
         frame=frame,
+        codes=codes,
         target=target,
         sensitive=sensitive,
         fine=fine,
@@ -307,11 +312,13 @@ def _streamed(
         f"probes used a seeded sample of {len(sample.positions)} rows, up to "
         f"{sample.per_cell} from each combination of sensitive groups",
     )
+    codes = ColumnCodes(sample.frame)
     audited = _audited_data(
         request,
         policy,
         extra,
         frame=sample.frame,
+        codes=codes,
         target=Target(sample.labels, data.target.positive_label, data.target.labels),
         sensitive=[
             SensitiveColumn(
@@ -337,7 +344,7 @@ def _streamed(
         audited,
         replace(first_predictions, decisions=sample.decisions, scores=sample.scores),
         (
-            feature_matrix(ScoringSpec.of(request), sample.frame, metadata, excluded, loaded)
+            feature_matrix(ScoringSpec.of(request), sample.frame, metadata, excluded, loaded, codes)
             if request.model is not None
             else None
         ),

@@ -17,7 +17,7 @@ from audit.core.gate import Baseline
 from audit.core.policy import Policy
 from audit.core.progress import Progress
 from audit.data.slices import Partition, Slice
-from audit.data.table import SensitiveColumn, TableRows, Target
+from audit.data.table import ColumnCodes, SensitiveColumn, TableRows, Target
 from audit.datafit.histograms import FitCounts
 from audit.fairness.calibration import CalibrationTable
 from audit.fairness.tables import AucSource
@@ -60,6 +60,7 @@ class AuditedData:
     rows: int
     columns: int
     frame: pd.DataFrame
+    codes: ColumnCodes  # the factorization of each of ``frame``'s columns, shared
     target_column: str
     target: Target
     sensitive_columns: tuple[str, ...]  # as given, in order

@@ -22,7 +22,7 @@ import pandas as pd
 from sklearn.feature_selection import mutual_info_classif
 from sklearn.metrics import mutual_info_score
 
-from audit.data.table import SensitiveColumn
+from audit.data.table import ColumnCodes, SensitiveColumn
 from audit.explain.results import Association
 from audit.explain.sampling import STREAM_METHOD
 
@@ -89,14 +89,6 @@ def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float | None:
     return float(min(1.0, np.sqrt(between / total)))
 
 
-def _categorical_codes(raw: pd.Series) -> np.ndarray:
-    # Missing values are a category of their own, as they are for sensitive columns. pandas
-    # factorizes its own string and numeric dtypes directly, several times faster than
-    # through Python objects, with the same codes.
-    codes, _ = pd.factorize(raw, use_na_sentinel=False)
-    return np.asarray(codes, dtype=np.int64)
-
-
 def is_categorical(raw: pd.Series, inputs: int) -> bool:
     """A column the model one-hot encodes, or one that is not numeric, is categorical."""
     numeric = pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw)
@@ -110,14 +102,17 @@ def associations(
     sensitive: Sequence[SensitiveColumn],
     seed: int,
     threads: int = 1,
+    codes: ColumnCodes | None = None,
 ) -> tuple[Association, ...]:
     """Every (input column, sensitive attribute) pair; sensitive columns are not candidates.
+    ``codes``: the audit's factorizations of ``frame``'s columns, to share.
 
     Columns are measured on ``threads`` threads (coding a column and the nearest-neighbour
     search release the GIL); each column draws from its own generator, so the values do not
     depend on the thread count.
     """
     names = {column.name for column in sensitive}
+    shared = ColumnCodes.of(frame, codes)
     candidates = [
         (position, column, inputs)
         for position, (column, inputs) in enumerate(zip(columns, inputs_per_column, strict=True))
@@ -127,7 +122,7 @@ def associations(
     def measure(candidate: tuple[int, str, int]) -> list[Association]:
         position, column, inputs = candidate
         rng = np.random.default_rng([seed, STREAM_METHOD, position])
-        return _column_associations(frame[column], column, inputs, sensitive, rng, seed)
+        return _column_associations(shared, column, inputs, sensitive, rng, seed)
 
     if threads > 1 and len(candidates) > 1:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rai-assoc") as pool:
@@ -138,7 +133,7 @@ def associations(
 
 
 def _column_associations(
-    raw: pd.Series,
+    shared: ColumnCodes,
     column: str,
     inputs: int,
     sensitive: Sequence[SensitiveColumn],
@@ -146,11 +141,13 @@ def _column_associations(
     seed: int,
 ) -> list[Association]:
     """One column against every sensitive attribute."""
+    raw = shared.frame[column]
     categorical = is_categorical(raw, inputs)
     # Coded (or read as numbers) once per column, not once per attribute: that is the
-    # costly step.
+    # costly step. Missing values are a category of their own, as they are for sensitive
+    # columns.
     if categorical:
-        codes = _categorical_codes(raw)
+        codes, _ = shared.with_missing(column)
     else:
         numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         finite = np.isfinite(numbers)

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from audit.core.policy import Threshold
-from audit.data.table import SensitiveColumn
+from audit.data.table import ColumnCodes, SensitiveColumn
 from audit.explain.association import cramers_v
 from audit.explain.results import Association, EncodedCopy
 
@@ -69,12 +69,15 @@ def value_text(value: Any) -> str:
     return "missing" if pd.isna(value) else str(value)
 
 
-def _read(raw: pd.Series) -> _Column:
-    codes, distinct = pd.factorize(raw, use_na_sentinel=False)
+def _read(shared: ColumnCodes, column: str) -> _Column:
+    raw = shared.frame[column]
+    codes, width = shared.with_missing(column)
     numeric = pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)
-    indicator = numeric and len(distinct) <= 2 and {*distinct.tolist()} <= {0, 1}
+    # A 0/1 indicator: at most two values, both 0 or 1 (a missing value is a third).
+    _, distinct = shared.factorized(column)
+    indicator = numeric and width <= 2 and {*distinct.tolist()} <= {0, 1}
     hot = np.asarray(raw == 1, dtype=bool) if indicator else None
-    return _Column(np.asarray(codes, dtype=np.int64), hot)
+    return _Column(codes, hot)
 
 
 def _joint(columns: Sequence[_Column], rows: int) -> np.ndarray:
@@ -185,18 +188,21 @@ def encoded_copies(
     sensitive: Sequence[SensitiveColumn],
     copy_limit: Threshold,
     association_limit: Threshold,
+    codes: ColumnCodes | None = None,
 ) -> tuple[CopyValues, ...]:
     """Every encoded copy of every sensitive attribute among the input ``columns``, from the
     association stage's measures (sensitive columns are never candidates); columns in input
-    order, one-column copies first."""
+    order, one-column copies first. ``codes``: the audit's factorizations of ``frame``'s
+    columns, to share."""
     found: list[CopyValues] = []
     if frame.empty:
         return ()
+    shared = ColumnCodes.of(frame, codes)
     for attribute in sensitive:
         measured = {item.column: item for item in associations if item.attribute == attribute.name}
         own = [column for column in columns if _passes(measured.get(column), copy_limit)]
         strong = [column for column in columns if _passes(measured.get(column), association_limit)]
-        read = {column: _read(frame[column]) for column in dict.fromkeys(own + strong)}
+        read = {column: _read(shared, column) for column in dict.fromkeys(own + strong)}
         for column in own:
             if read[column].hot is None:
                 association = measured[column]

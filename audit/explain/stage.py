@@ -20,7 +20,7 @@ from audit.core.policy import Policy
 from audit.core.prepared import PreparedAudit
 from audit.core.stage import Need, StageOutcome
 from audit.data.slices import Partition, Slice
-from audit.data.table import SensitiveColumn
+from audit.data.table import ColumnCodes, SensitiveColumn
 from audit.explain.agreement import agreements
 from audit.explain.association import associations
 from audit.explain.attributions import Attributions, completeness
@@ -72,6 +72,7 @@ class ExplainInputs:
     model: LoadedModel
     features: FeatureMatrix
     frame: pd.DataFrame
+    codes: ColumnCodes  # the factorization of each of ``frame``'s columns, shared
     sensitive: Sequence[SensitiveColumn]
     fine: Partition
     slices: Sequence[Slice]
@@ -150,6 +151,7 @@ class ExplainStage:
                 model=model.loaded,
                 features=model.features,
                 frame=data.frame,
+                codes=data.codes,
                 sensitive=data.sensitive,
                 fine=data.fine,
                 slices=data.slices,
@@ -292,6 +294,7 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
         inputs.sensitive,
         policy.seed,
         inputs.threads,
+        inputs.codes,
     )
     copies = encoded_copies(
         inputs.frame,
@@ -300,6 +303,7 @@ def run_explanations(inputs: ExplainInputs) -> Explanations:
         inputs.sensitive,
         policy.thresholds[COPY_THRESHOLD],
         policy.thresholds[ASSOCIATION_THRESHOLD],
+        inputs.codes,
     )
     found_copies = tuple(found.copy for found in copies)
     runners = {"shap": run_shap, "integrated_gradients": run_ig, "gradient_shap": run_gradient_shap}

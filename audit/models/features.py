@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from audit.core.errors import DataError, ModelError
-from audit.data.table import require_columns
+from audit.data.table import ColumnCodes, require_columns
 
 METADATA_FILE = "rai_audit.json"
 METADATA_FORMAT = "rai-audit/features-v1"
@@ -110,13 +110,14 @@ def numeric_column(
     return values
 
 
-def category_codes(raw: pd.Series, categories: list[str]) -> np.ndarray:
-    """Index of each value in ``categories`` (compared as stripped text), -1 if absent.
+def category_codes(factorized: tuple[np.ndarray, pd.Index], categories: list[str]) -> np.ndarray:
+    """Index of each value in ``categories`` (compared as stripped text), -1 if absent, from
+    the column's factorization (``ColumnCodes.factorized``).
 
     Only the distinct values are converted and looked up, so a million rows with a few dozen
     categories cost one factorization rather than a million string conversions.
     """
-    codes, distinct = pd.factorize(raw, use_na_sentinel=True)
+    codes, distinct = factorized
     index = {category: code for code, category in enumerate(categories)}
     lookup = np.array(
         [index.get(str(value).strip(), -1) for value in distinct] + [-1], dtype=np.int64
@@ -125,7 +126,15 @@ def category_codes(raw: pd.Series, categories: list[str]) -> np.ndarray:
     return lookup[codes]
 
 
-def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) -> FeatureMatrix:
+def from_metadata(
+    frame: pd.DataFrame,
+    metadata: FeatureMetadata,
+    source: Path,
+    codes: ColumnCodes | None = None,
+) -> FeatureMatrix:
+    """The model's input from ``frame``; ``codes``, the audit's factorizations of ``frame``,
+    are shared with the stages that code the same columns."""
+    codes = ColumnCodes.of(frame, codes)
     columns = [spec.column for spec in metadata.features]
     require_columns(frame, columns, "the model's embedded feature list", source)
     # One preallocated float32 matrix, filled block by block: float64 blocks stacked cost
@@ -140,12 +149,12 @@ def from_metadata(frame: pd.DataFrame, metadata: FeatureMetadata, source: Path) 
             values[:, start] = (numeric_column(frame, spec.column, source) - spec.mean) / scale
             start += 1
             continue
-        codes = category_codes(frame[spec.column], spec.categories)
-        outside = int((codes < 0).sum())
+        found = category_codes(codes.factorized(spec.column), spec.categories)
+        outside = int((found < 0).sum())
         if outside:
             unseen[spec.column] = outside
-        known = np.flatnonzero(codes >= 0)
-        values[known, start + codes[known]] = 1.0
+        known = np.flatnonzero(found >= 0)
+        values[known, start + found[known]] = 1.0
         start += len(spec.categories)
     input_columns = tuple(
         spec.column

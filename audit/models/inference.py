@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from audit.core.request import AuditRequest, OutputKind
+from audit.data.table import ColumnCodes
 from audit.models import LoadedModel, load_model
 from audit.models.features import (
     FeatureMatrix,
@@ -138,6 +139,7 @@ def feature_matrix(
     metadata: FeatureMetadata | None,
     excluded: frozenset[str],
     model: LoadedModel | None = None,
+    codes: ColumnCodes | None = None,
 ) -> FeatureMatrix:
     if spec.text_column is not None:
         return text_feature_matrix(frame, spec.text_column, spec.data)
@@ -150,7 +152,7 @@ def feature_matrix(
     if model is not None and model.frame_input is not None:
         return model.frame_input.matrix(frame, spec.data)
     if metadata is not None:
-        return from_metadata(frame, metadata, spec.data)
+        return from_metadata(frame, metadata, spec.data, codes)
     return from_columns(frame, default_columns(frame, excluded), spec.data, "numeric-columns")
 
 
@@ -215,8 +217,11 @@ class RowScorer:
         """This scorer without the loaded model, which need not pickle (TorchScript does not)."""
         return replace(self, model=None, metadata=None)
 
-    def score(self, frame: pd.DataFrame, source: Path) -> tuple[Predictions, FeatureMatrix | None]:
-        """Decisions and scores of ``frame``'s rows; errors name ``source``."""
+    def score(
+        self, frame: pd.DataFrame, source: Path, codes: ColumnCodes | None = None
+    ) -> tuple[Predictions, FeatureMatrix | None]:
+        """Decisions and scores of ``frame``'s rows; errors name ``source``; ``codes``: the
+        audit's factorizations of ``frame``'s columns, to share."""
         spec = replace(self.spec, data=source)
         if spec.model is None:
             assert spec.predictions is not None  # an audit has a model or decisions
@@ -243,6 +248,6 @@ class RowScorer:
                 )
             )
         )
-        matrix = feature_matrix(spec, frame, metadata, self.excluded, model)
+        matrix = feature_matrix(spec, frame, metadata, self.excluded, model, codes)
         predicted = predict(spec, model, metadata, self.positive_label, self.target_labels, matrix)
         return predicted, matrix

@@ -1,0 +1,97 @@
+"""One factorization per column, shared by the encoder and the explanation stage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import adult_request
+
+from audit.core.prepare import prepare
+from audit.data.table import ColumnCodes
+from audit.explain.results import Explanations
+from audit.explain.stage import ExplainStage
+from audit.models.features import CategoricalInput
+
+MISSING_AT = [None, 0, 3, 7]  # where a column's first missing value is, if any
+
+
+def _column(kind: str, first_missing: int | None) -> pd.Series:
+    rng = np.random.default_rng(5)
+    values: list[object] = list(rng.choice(["b", "a", "c", "d"], size=12))
+    if kind == "number":
+        values = [float(ord(str(value))) for value in values]
+    if first_missing is not None:
+        for position in (first_missing, 10):
+            values[position] = None
+    series = pd.Series(values)
+    return series.astype("string[pyarrow]") if kind == "arrow text" else series
+
+
+@pytest.mark.parametrize("first_missing", MISSING_AT)
+@pytest.mark.parametrize("kind", ["arrow text", "object text", "number"])
+def test_the_shared_codes_are_pandas_own(kind: str, first_missing: int | None) -> None:
+    frame = pd.DataFrame({"column": _column(kind, first_missing)})
+    shared = ColumnCodes(frame)
+    codes, distinct = pd.factorize(frame["column"], use_na_sentinel=True)
+    found, found_distinct = shared.factorized("column")
+    np.testing.assert_array_equal(found, codes)
+    assert list(found_distinct) == list(distinct)
+    # A missing value as a value of its own, numbered where it first occurs, as pandas does.
+    with_missing, width = pd.factorize(frame["column"], use_na_sentinel=False)
+    found_with_missing, found_width = shared.with_missing("column")
+    np.testing.assert_array_equal(found_with_missing, with_missing)
+    assert found_width == len(width)
+
+
+def test_a_column_is_factorized_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = pd.DataFrame({"a": ["x", "y", "x"], "b": ["u", "u", "v"]})
+    shared = ColumnCodes(frame)
+    calls: list[int] = []
+    factorize = pd.factorize
+
+    def counted(values: pd.Series, **options: bool) -> tuple[np.ndarray, pd.Index]:
+        calls.append(len(values))
+        return factorize(values, **options)
+
+    monkeypatch.setattr(pd, "factorize", counted)
+    for _ in range(3):
+        shared.factorized("a")
+        shared.with_missing("a")
+    shared.factorized("b")
+    assert calls == [3, 3]
+
+
+def test_codes_of_another_frame_are_refused() -> None:
+    frame = pd.DataFrame({"a": ["x"]})
+    shared = ColumnCodes(frame)
+    assert ColumnCodes.of(frame, shared) is shared
+    assert ColumnCodes.of(frame, None).frame is frame
+    with pytest.raises(ValueError, match="another frame"):
+        ColumnCodes.of(frame.copy(), shared)
+
+
+def test_the_explanation_stage_reuses_the_encoders_codes(monkeypatch: pytest.MonkeyPatch) -> None:
+    prepared = prepare(adult_request(), 1, None)
+    shared = prepared.data.codes
+    assert shared.frame is prepared.data.frame
+    metadata = prepared.model.metadata
+    assert metadata is not None
+    encoded = {spec.column for spec in metadata.features if isinstance(spec, CategoricalInput)}
+    before = {column: shared.factorized(column)[0] for column in encoded}
+    made: list[str] = []
+    factorize = pd.factorize
+
+    def counted(values: pd.Series, **options: bool) -> tuple[np.ndarray, pd.Index]:
+        if len(values) == prepared.data.rows:  # not the flip test's re-encoded rows
+            made.append(str(getattr(values, "name", "")))
+        return factorize(values, **options)
+
+    monkeypatch.setattr(pd, "factorize", counted)
+    outcome = ExplainStage().run(prepared, {})
+    assert isinstance(outcome.report, Explanations) and outcome.report.status == "ok"
+    assert any(item.measure == "cramers_v" for item in outcome.report.associations)
+    # The associations and the encoded copies coded no encoded column again (the flip test
+    # reads the sensitive columns' values itself).
+    assert not (set(made) & (encoded - set(prepared.data.sensitive_columns)))
+    assert all(shared.factorized(column)[0] is before[column] for column in encoded)
