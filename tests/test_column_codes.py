@@ -95,3 +95,16 @@ def test_the_explanation_stage_reuses_the_encoders_codes(monkeypatch: pytest.Mon
     # reads the sensitive columns' values itself).
     assert not (set(made) & (encoded - set(prepared.data.sensitive_columns)))
     assert all(shared.factorized(column)[0] is before[column] for column in encoded)
+
+
+@pytest.mark.parametrize("values", [127, 128, 40_000])
+def test_codes_are_held_small_and_still_hold_every_value(values: int) -> None:
+    # The missing value comes last, so with_missing numbers it ``values``: the largest code.
+    column = pd.Series([f"v{index}" for index in range(values)] + [None], dtype="string[pyarrow]")
+    shared = ColumnCodes(pd.DataFrame({"column": column}))
+    codes, _ = shared.factorized("column")
+    assert codes.dtype.itemsize == (1 if values <= 127 else 2 if values <= 32_767 else 4)
+    with_missing, width = shared.with_missing("column")
+    expected, distinct = pd.factorize(column, use_na_sentinel=False)
+    np.testing.assert_array_equal(with_missing, expected)
+    assert width == len(distinct) == values + 1
