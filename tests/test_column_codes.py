@@ -9,6 +9,7 @@ from conftest import adult_request
 
 from audit.core.prepare import prepare
 from audit.data.table import ColumnCodes
+from audit.explain.copies import _read as copies_read
 from audit.explain.results import Explanations
 from audit.explain.stage import ExplainStage
 from audit.models.features import CategoricalInput
@@ -108,3 +109,16 @@ def test_codes_are_held_small_and_still_hold_every_value(values: int) -> None:
     expected, distinct = pd.factorize(column, use_na_sentinel=False)
     np.testing.assert_array_equal(with_missing, expected)
     assert width == len(distinct) == values + 1
+
+
+@pytest.mark.parametrize(
+    ("values", "indicator"),
+    [([0, 1, 1], True), ([1, 1], True), ([0, None, 1], False), ([0, None], False), ([0, 2], False)],
+)
+def test_an_indicator_column_has_no_missing_value(
+    values: list[int | None], indicator: bool
+) -> None:
+    frame = pd.DataFrame({"flag": pd.Series(values, dtype="Float64")})
+    read = copies_read(ColumnCodes(frame), "flag")
+    assert (read.hot is not None) == indicator
+    np.testing.assert_array_equal(read.codes, pd.factorize(frame["flag"], use_na_sentinel=False)[0])

@@ -250,9 +250,9 @@ def _summarize_column(column: str, series: pd.Series, first_row: int) -> ColumnS
 class ColumnCodes:
     """pandas' factorization of each column of one frame, made once, on first use.
 
-    The encoder, the associations, the encoded copies and the flip test all code the same
-    columns of the audited frame; on 1,000,000 rows of text one factorization costs more than
-    the rest of a consumer's work. Safe to share between the stage lanes.
+    The model's encoder, the associations and the encoded-copy search code the same columns of
+    the audited frame; on 1,000,000 rows of text one factorization costs more than the rest of
+    a consumer's work. Safe to share between threads (the stage lanes, the associations').
     """
 
     def __init__(self, frame: pd.DataFrame) -> None:
@@ -273,14 +273,17 @@ class ColumnCodes:
         """``pd.factorize(frame[column])``: codes in order of first occurrence, -1 for a
         missing value, and the distinct values."""
         with self._lock:
-            if column not in self._codes:
-                codes, distinct = pd.factorize(self.frame[column], use_na_sentinel=True)
-                # Held for the whole audit, so in the smallest integer type that also holds
-                # the code ``with_missing`` adds: 1M rows of a few dozen values take 1 MB,
-                # not 8.
-                kind = np.min_scalar_type(-(len(distinct) + 1))
-                self._codes[column] = (codes.astype(kind), pd.Index(distinct))
-            return self._codes[column]
+            found = self._codes.get(column)
+        if found is not None:
+            return found
+        # Made outside the lock, so that threads coding different columns run at once (pandas
+        # releases the GIL); two threads asking for the same column at once make the same codes.
+        codes, distinct = pd.factorize(self.frame[column], use_na_sentinel=True)
+        # Held for the whole audit, so in the smallest integer type that also holds the code
+        # ``with_missing`` adds: 1M rows of a few dozen values take 1 MB, not 8.
+        kind = np.min_scalar_type(-(len(distinct) + 1))
+        with self._lock:
+            return self._codes.setdefault(column, (codes.astype(kind), pd.Index(distinct)))
 
     def with_missing(self, column: str) -> tuple[np.ndarray, int]:
         """The codes of ``pd.factorize(frame[column], use_na_sentinel=False)``, where a

@@ -73,9 +73,11 @@ def _read(shared: ColumnCodes, column: str) -> _Column:
     raw = shared.frame[column]
     codes, width = shared.with_missing(column)
     numeric = pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw)
-    # A 0/1 indicator: at most two values, both 0 or 1 (a missing value is a third).
+    # A 0/1 indicator: no missing value (it would be a value of its own), and at most two
+    # values, both 0 or 1.
     _, distinct = shared.factorized(column)
-    indicator = numeric and width <= 2 and {*distinct.tolist()} <= {0, 1}
+    complete = width == len(distinct)
+    indicator = numeric and complete and width <= 2 and {*distinct.tolist()} <= {0, 1}
     hot = np.asarray(raw == 1, dtype=bool) if indicator else None
     return _Column(codes, hot)
 
