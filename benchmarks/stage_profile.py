@@ -7,9 +7,9 @@ Captum's forward passes, whose backward passes count as time outside the model).
 timed by wrapping each one handed to ``run_audit``. Only benchmarks use this: the audit itself
 carries no timers.
 
-With more than one thread the table stages (fairness, data fit) run beside the model stages
-(audit.core.runner), so stage times overlap: the row "stages, both lanes" is their wall time
-together. Model rows are counted per lane, by the thread that ran the model.
+With more than one thread the table stages (fairness, privacy, data fit) run beside the model
+stages (audit.core.runner), so stage times overlap: the row "stages, both lanes" is their wall
+time together. Model rows are counted per lane, by the thread that ran the model.
 """
 
 from __future__ import annotations

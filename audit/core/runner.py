@@ -93,8 +93,9 @@ def run_stages(
     """
     needed = {stage_id for check in checks for stage_id in check.needs}
     running = [stage for stage in stages if stage.required or stage.id in needed]
-    beside = [stage for stage in running if not _runs_model(stage, prepared)]
-    inline = [stage for stage in running if _runs_model(stage, prepared)]
+    runs_model = {stage.id: _runs_model(stage, prepared) for stage in running}
+    beside = [stage for stage in running if not runs_model[stage.id]]
+    inline = [stage for stage in running if runs_model[stage.id]]
     if prepared.settings.threads > 1 and beside and inline:
         one_core = replace(prepared, settings=replace(prepared.settings, threads=1))
         with ThreadPoolExecutor(1, thread_name_prefix=TABLE_LANE) as pool:
