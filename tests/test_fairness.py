@@ -32,6 +32,7 @@ from sklearn.metrics import roc_auc_score
 from audit.api import AuditRequest, run_audit
 from audit.core.errors import ConfigError
 from audit.core.result import AuditResult, Disparity, GroupResult, GroupStatus
+from audit.data.slices import Slice
 from audit.fairness import tables as fairness
 
 RATE_NAMES = (
@@ -1026,3 +1027,46 @@ def test_a_table_cell_says_too_few_with_the_count() -> None:
     assert fairness.insufficient_reason(1, "positive decisions", 30) == (
         "insufficient data: 1 positive decision, fewer than min_group_size (30)"
     )
+
+
+def test_group_sums_of_a_slice_equal_the_product_with_its_indicator() -> None:
+    # Group 1 has no cell: its sums are 0, as the indicator's empty column gives.
+    slice_ = Slice(("sex",), (("a",), ("b",), ("c",)), np.array([0, 2, 2, 0, 2]))
+    counts = np.random.default_rng(3).poisson(40.0, size=(7, 5, 2, 9))
+    summed = slice_.sum_by_group(counts)
+    expected = np.einsum("bcln,cg->bgln", counts, slice_.indicator(5))
+    assert summed.dtype == counts.dtype
+    assert summed.shape == (7, 3, 2, 9)
+    np.testing.assert_array_equal(summed, expected)
+    assert not summed[:, 1].any()
+
+
+@pytest.mark.parametrize(
+    "scores",
+    [
+        np.random.default_rng(5).random(5_000),  # more distinct scores than bins: quantiles
+        np.random.default_rng(6).integers(0, 40, 5_000) / 40.0,  # a bin per distinct score
+        np.random.default_rng(7).integers(0, 400, 5_000) / 400.0,  # ties across quantiles
+        np.array([]),
+    ],
+)
+def test_score_histogram_bins_each_row_as_searching_the_quantile_edges_does(
+    scores: np.ndarray,
+) -> None:
+    rng = np.random.default_rng(8)
+    rows = fairness.RowScores(
+        rng.integers(0, 3, len(scores)), rng.integers(0, 2, len(scores)).astype(np.int8), scores
+    )
+    histogram = fairness._quantile_histogram(rows, 3, np.argsort(scores, kind="stable"))
+    # Reference: the bins as np.quantile and np.searchsorted give them on the unsorted scores.
+    distinct = np.unique(scores)
+    if len(distinct) <= fairness.AUC_BINS:
+        bins, n_bins = np.searchsorted(distinct, scores), len(distinct)
+    else:
+        quantiles = np.quantile(scores, np.linspace(0, 1, fairness.AUC_BINS + 1)[1:-1])
+        edges = np.unique(quantiles)
+        bins, n_bins = np.searchsorted(edges, scores, side="right"), len(edges) + 1
+    expected = np.zeros((3, 2, n_bins), dtype=np.int64)
+    np.add.at(expected, (rows.cell_of_row, rows.labels, bins), 1)
+    np.testing.assert_array_equal(histogram, expected)
+    assert histogram.sum() == len(scores)

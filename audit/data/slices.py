@@ -37,6 +37,22 @@ class Slice:
         matrix[np.arange(n_cells), self.group_of_cell] = 1.0
         return matrix
 
+    def sum_by_group(self, per_cell: np.ndarray) -> np.ndarray:
+        """``per_cell`` ``[replicates, cells, ...]`` summed over each group's cells, as
+        ``[replicates, groups, ...]`` (integer counts stay integers).
+
+        Each cell is in one group, so each group is one selection and one sum: about 3 times
+        faster than a product with ``indicator`` on the ROC AUC bootstrap's
+        ``[1000, cells, 2, 256]`` histograms, where numpy's einsum has no fast path.
+        """
+        return np.stack(
+            [
+                per_cell[:, self.group_of_cell == group].sum(axis=1)
+                for group in range(self.n_groups)
+            ],
+            axis=1,
+        )
+
 
 def cell_keys(codes: list[np.ndarray], sizes: list[int]) -> np.ndarray:
     """Each row's combination of group codes as one integer (mixed radix, first column first).

@@ -267,7 +267,7 @@ def fairness_from_counts(
         progress.start("bootstrap intervals", len(draws) * policy.n_boot, unit="replicates")
         report = progress.advance
     auc_replicates = (
-        _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng, threads, report)
+        _auc_replicates(histogram, slices, auc_points, policy.n_boot, rng, threads, report)
         if histogram is not None
         else None
     )
@@ -352,21 +352,31 @@ def _auc_inputs(
         )
         for slice_ in slices
     ]
-    histogram = _quantile_histogram(auc, n_cells, auc.scores[order])
+    histogram = _quantile_histogram(auc, n_cells, order)
     return points, [np.zeros_like(point) for point in points], histogram
 
 
-def _quantile_histogram(auc: RowScores, n_cells: int, sorted_scores: np.ndarray) -> np.ndarray:
-    """Scores binned at (up to ``AUC_BINS``) quantiles of all scores, per cell and label."""
+def _quantile_histogram(auc: RowScores, n_cells: int, order: np.ndarray) -> np.ndarray:
+    """Scores binned at (up to ``AUC_BINS``) quantiles of all scores, per cell and label.
+
+    Quantiles and bins are read off the scores sorted by ``order`` (the sort the exact AUC
+    made), which is several times faster than ``np.quantile`` and ``np.searchsorted`` over the
+    unsorted scores, with the same result.
+    """
+    sorted_scores = auc.scores[order]
+    size = len(sorted_scores)
     steps = np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]) + 1
-    distinct = sorted_scores[np.r_[0, steps]] if len(sorted_scores) else sorted_scores
-    if len(distinct) <= AUC_BINS:
-        bins = np.searchsorted(distinct, auc.scores)
-        n_bins = len(distinct)
+    if len(steps) + 1 <= AUC_BINS:  # a bin per distinct score (and none without scores)
+        starts = steps
+        n_bins = len(steps) + min(size, 1)
     else:
-        edges = np.unique(np.quantile(auc.scores, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
-        bins = np.searchsorted(edges, auc.scores, side="right")
+        # A row's bin is how many edges are at or below its score: the edges at or below the
+        # sorted row i are those whose first row at or above them comes at or before i.
+        edges = np.unique(np.quantile(sorted_scores, np.linspace(0, 1, AUC_BINS + 1)[1:-1]))
+        starts = np.searchsorted(sorted_scores, edges, side="left")
         n_bins = len(edges) + 1
+    bins = np.empty(size, dtype=np.int64)
+    bins[order] = np.cumsum(np.bincount(starts, minlength=size + 1)[:size])
     return np.bincount(
         (auc.cell_of_row * 2 + auc.labels) * n_bins + bins, minlength=n_cells * 2 * n_bins
     ).reshape(n_cells, 2, n_bins)
@@ -374,7 +384,7 @@ def _quantile_histogram(auc: RowScores, n_cells: int, sorted_scores: np.ndarray)
 
 def _auc_replicates(
     histogram: np.ndarray,
-    indicators: list[np.ndarray],
+    slices: list[Slice],
     auc_points: list[np.ndarray],
     n_boot: int,
     rng: np.random.Generator,
@@ -389,23 +399,20 @@ def _auc_replicates(
     """
 
     def grouped_aucs(resampled: np.ndarray) -> list[np.ndarray]:
-        return [
-            auc_from_histograms(np.einsum("bcln,cg->bgln", resampled, indicator))
-            for indicator in indicators
-        ]
+        return [auc_from_histograms(slice_.sum_by_group(resampled)) for slice_ in slices]
 
     replicates = replicates_in_blocks(
         lambda size: rng.poisson(histogram, size=(size, *histogram.shape)),
         grouped_aucs,
-        [indicator.shape[1] for indicator in indicators],
+        [slice_.n_groups for slice_ in slices],
         n_boot,
         MAX_CHUNK_ELEMENTS // max(1, histogram.size),
         threads,
         report,
     )
     shifted = []
-    for position, indicator in enumerate(indicators):
-        binned_point = auc_from_histograms(np.einsum("cln,cg->gln", histogram, indicator))
+    for position, slice_ in enumerate(slices):
+        binned_point = auc_from_histograms(slice_.sum_by_group(histogram[None])[0])
         shifted.append(replicates[position] + (auc_points[position] - binned_point))
     return shifted
 
