@@ -37,8 +37,9 @@ from audit.explain.columns import ColumnMap
 # Exact for additive models with one; more reduce the variance from interactions.
 PERMUTATIONS = 3
 # Masked inputs built and scored at once: bounds the block's memory at about
-# BLOCK_INPUTS x model inputs x 4 bytes.
-BLOCK_INPUTS = 1 << 16
+# BLOCK_INPUTS x model inputs x 4 bytes. Blocks that stay in the cache while they are built
+# and scored (7 MB for the Adult model's 107 inputs) take about 15% less than blocks of 2**16.
+BLOCK_INPUTS = 1 << 14
 
 
 def shap_permutations(seed: int, rows: int, columns: int, permutations: int) -> np.ndarray:
@@ -105,11 +106,11 @@ def _block_values(
     if len(coalition):
         # np.take gathers whole rows several times faster than fancy indexing.
         inputs_on = on.reshape(-1, m)[:, columns.column_of_input]
-        chosen = np.take(inputs_on, coalition, axis=0)
         row = coalition // (permutations * steps)
-        masked = np.where(
-            chosen, np.take(inputs, row, axis=0), np.take(background, against, axis=0)
-        )
+        # The background rows, then the explained row's values where its columns are on:
+        # one output array fewer than np.where, on the stage's largest arrays.
+        masked = np.take(background, against, axis=0)
+        np.copyto(masked, np.take(inputs, row, axis=0), where=np.take(inputs_on, coalition, axis=0))
         scores.reshape(-1, k)[coalition, against] = function(masked)
     # Every other step keeps the score of the last step that changed its input.
     source = np.where(changes | known[None, None, :, None], step[None, None, :, :], 0)
