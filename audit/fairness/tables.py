@@ -291,10 +291,10 @@ def fairness_from_counts(
     disparities: list[Disparity] = []
     slice_counts = [np.rint(indicator.T @ cell_counts).astype(np.int64) for indicator in indicators]
     points = fairlearn_rates(slice_counts)
-    for position, (slice_, indicator) in enumerate(zip(slices, indicators, strict=True)):
+    for position, slice_ in enumerate(slices):
         counts, point = slice_counts[position], points[position]
         ok = counts.sum(axis=1) >= policy.min_group_size
-        replicates = rates_from_counts(np.einsum("bcm,cg->bgm", replicate_counts, indicator))
+        replicates = rates_from_counts(slice_.sum_by_group(replicate_counts))
         if auc_replicates is not None:
             point[ROC_AUC] = auc_points[position]
             replicates[ROC_AUC] = auc_replicates[position]
