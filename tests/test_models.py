@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.special
 from conftest import (
     FAST_N_BOOT,
     Squeeze,
@@ -32,6 +33,7 @@ from torch import nn
 
 from audit import AuditRequest, ModelError, run_audit
 from audit.core.result import AuditResult
+from audit.models.positive_score import PositiveScore
 
 SENSITIVE = ("sex", "group")
 
@@ -448,6 +450,22 @@ def test_output_kind_detection(
     else:
         decisions = _probabilities(biased) >= 0.5
     assert_decisions(result, biased, decisions)
+
+
+@pytest.mark.parametrize("width", [2, 3, 9, 40])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_positive_score_of_logits(width: int, dtype: type) -> None:
+    """The positive class's probability from logit columns: scipy's softmax to rounding, and
+    bit for bit the same as the row maximum numpy's reduction gives (the reports' goldens)."""
+    logits = (np.random.default_rng(width).standard_normal((1000, width)) * 30).astype(dtype)
+    column = width - 1
+    scores = PositiveScore("logits", column).from_numpy(logits)
+    expected = scipy.special.softmax(logits.astype(np.float64), axis=1)[:, column]
+    np.testing.assert_allclose(
+        scores, expected, rtol=1e-5 if dtype is np.float32 else 1e-12, atol=1e-30
+    )
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_array_equal(scores, exp[:, column] / exp.sum(axis=1))
 
 
 def test_output_kind_override_changes_decisions(workspace: Workspace, biased: pd.DataFrame) -> None:

@@ -30,7 +30,12 @@ class PositiveScore:
             return flat if self.output_kind == "probabilities" else 1.0 / (1.0 + np.exp(-flat))
         if self.output_kind == "probabilities":
             return output[:, self.column]
-        shifted = output - output.max(axis=1, keepdims=True)
+        # The row maximum column by column: ``output.max(axis=1)`` over a few columns runs a
+        # short inner loop per row, ten times slower on a million rows, for the same bits.
+        row_max = output[:, 0].copy()
+        for column in output.T[1:]:
+            np.maximum(row_max, column, out=row_max)
+        shifted = output - row_max[:, None]
         exp = np.exp(shifted)
         return exp[:, self.column] / exp.sum(axis=1)
 
