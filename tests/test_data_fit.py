@@ -15,6 +15,8 @@ from audit.api import AuditRequest, run_audit
 from audit.core.findings import Severity
 from audit.core.result import AuditResult, CheckStatus
 from audit.core.serialize import _plain
+from audit.data.table import ColumnCodes
+from audit.datafit.histograms import ColumnBins, FitBins, GroupCodes, count_rows
 from audit.datafit.results import ColumnDrift, DataFitReport, GroupDrift
 
 SLOPE = 8.0  # logit = 8 x1: scores far from 0.5 for most rows, so labels can be contradicted
@@ -267,3 +269,93 @@ def test_the_html_report_has_the_section_its_chart_and_headline(
     )
     assert part.count("<svg") == 1 and "income · sex = F" in part
     assert 'href="#data-fit"' in html
+
+
+def _crosstab_counts(
+    column: ColumnBins, values: pd.Series, groups: np.ndarray, n_groups: int
+) -> np.ndarray:
+    """[groups, value bins + 2] counted row by row in pandas: each value's bin (missing last
+    but one), and the outside rows in the last column."""
+    width = column.value_bins
+    if column.kind == "numeric":
+        numbers = pd.to_numeric(values, errors="coerce")
+        bins = [
+            width if pd.isna(number) else sum(number >= edge for edge in column.edges)
+            for number in numbers
+        ]
+        outside = [
+            not pd.isna(n) and (n < column.low or n > column.high)  # type: ignore[operator]
+            for n in numbers
+        ]
+    else:
+        known = {category: index for index, category in enumerate(column.categories)}
+        bins = [width if pd.isna(v) else known.get(str(v), width - 1) for v in values]
+        outside = [b == width - 1 for b in bins]
+    table = pd.crosstab(
+        pd.Categorical(groups, categories=range(n_groups)),
+        pd.Categorical(bins, categories=range(width + 1)),
+        dropna=False,
+    ).to_numpy()
+    outside_counts = np.bincount(groups[np.asarray(outside)], minlength=n_groups)
+    return np.column_stack([table, outside_counts])
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("n_groupings", [1, 2, 7])
+def test_counts_per_group_match_a_crosstab_of_the_rows(shared: bool, n_groupings: int) -> None:
+    """Binned counts with missing, unseen and out-of-range values and rows in no group, against
+    pandas on the raw rows; seven groupings of four groups make more cells than rows."""
+    rng = np.random.default_rng(n_groupings)
+    rows = 400
+    frame = pd.DataFrame(
+        {
+            "income": np.where(rng.random(rows) < 0.1, np.nan, rng.normal(50, 20, rows)),
+            "color": pd.Series(
+                rng.choice(["red", "green", "blue", "pink", None], size=rows), dtype="str"
+            ),
+            # 0.0 and -0.0 read differently: two categories, not pandas' one
+            "code": rng.choice([0.0, -0.0, 1.0], size=rows),
+        }
+    )
+    bins = FitBins(
+        (
+            ColumnBins("income", "numeric", edges=(30.0, 50.0, 70.0), low=10.0, high=90.0),
+            ColumnBins("color", "categorical", categories=("blue", "green", "red")),
+            ColumnBins("code", "categorical", categories=("-0.0", "0.0")),
+            ColumnBins("absent", "categorical", categories=("x",)),
+        ),
+        "training data",
+        (),
+        confident_high=0.9,
+        confident_low=0.1,
+    )
+    groupings = [
+        GroupCodes(f"g{index}", ("a", "b", "c", "d"), rng.integers(-1, 4, size=rows))
+        for index in range(n_groupings)
+    ]
+    labels = rng.integers(0, 2, size=rows)
+    scores = rng.random(rows)
+    counts = count_rows(
+        bins, frame, groupings, labels, scores, ColumnCodes(frame) if shared else None
+    )
+    every = GroupCodes(None, ("all",), np.zeros(rows, dtype=np.int64))
+    assert [grouping.name for grouping in counts.groupings] == [None] + [
+        grouping.name for grouping in groupings
+    ]
+    for grouping, found in zip([every, *groupings], counts.groupings, strict=True):
+        n_groups = len(grouping.groups)
+        kept = grouping.codes >= 0
+        for column in bins.columns:
+            values = frame[column.name] if column.name in frame else pd.Series([None] * rows)
+            expected = _crosstab_counts(column, values[kept], grouping.codes[kept], n_groups)
+            np.testing.assert_array_equal(found.columns[column.name], expected, column.name)
+        codes = grouping.codes[kept]
+        flagged = [
+            np.ones(kept.sum(), dtype=bool),
+            ((labels == 0) & (scores >= 0.9))[kept],
+            ((labels == 1) & (scores <= 0.1))[kept],
+        ]
+        expected_labels = np.stack(
+            [np.bincount(codes[flag], minlength=n_groups) for flag in flagged], axis=1
+        )
+        np.testing.assert_array_equal(found.labels, expected_labels)

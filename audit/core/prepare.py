@@ -267,6 +267,7 @@ def _whole(
             [GroupCodes(column.name, column.groups, column.codes) for column in sensitive],
             target.y,
             scores,
+            codes,
         ),
     )
     return _Read(data, predictions, features, features)

@@ -285,6 +285,13 @@ class ColumnCodes:
         with self._lock:
             return self._codes.setdefault(column, (codes.astype(kind), pd.Index(distinct)))
 
+    def as_read(self, column: str) -> tuple[np.ndarray, pd.Index]:
+        """``factorize_as_read(frame[column])``: the shared codes, unless the column holds
+        values that pandas holds equal but that read differently (then codes of its own)."""
+        values = self.frame[column]
+        keys = _reading_keys(values)
+        return self.factorized(column) if keys is None else _factorize_keys(values, keys)
+
     def with_missing(self, column: str) -> tuple[np.ndarray, int]:
         """The codes of ``pd.factorize(frame[column], use_na_sentinel=False)``, where a
         missing value is a value of its own, numbered where it first occurs, and how many
@@ -312,6 +319,11 @@ def factorize_as_read(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if keys is None:
         codes, uniques = pd.factorize(values)
         return codes, pd.Index(uniques)
+    return _factorize_keys(values, keys)
+
+
+def _factorize_keys(values: pd.Series, keys: np.ndarray) -> tuple[np.ndarray, pd.Index]:
+    """``factorize_as_read`` of a column whose equal values may read differently."""
     present = np.flatnonzero(values.notna().to_numpy())
     codes = np.full(len(values), -1, dtype=np.intp)
     codes[present] = pd.factorize(keys[present])[0]

@@ -18,7 +18,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from audit.data.table import factorize_as_read
+from audit.data.table import ColumnCodes
 from audit.datafit.settings import DataFitSettings
 from audit.models.features import CategoricalInput, FeatureMetadata
 
@@ -47,35 +47,38 @@ class ColumnBins:
         bounds = ["-inf", *(f"{edge:g}" for edge in self.edges), "inf"]
         return tuple(f"[{low}, {high})" for low, high in itertools.pairwise(bounds))
 
-    def bin_rows(self, series: pd.Series | None, rows: int) -> np.ndarray:
+    def bin_rows(self, codes: ColumnCodes) -> np.ndarray:
         """Each row's bin (0 .. value_bins - 1), or ``value_bins`` for a missing value; a
         column absent from the chunk is missing in every row."""
         width = self.value_bins
-        if series is None:
-            return np.full(rows, width, dtype=np.int64)
+        if self.name not in codes.frame.columns:
+            return np.full(len(codes.frame), width, dtype=np.int64)
         if self.kind == "numeric":
-            numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+            numbers = self._numbers(codes)
             found = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="right")
             return np.where(np.isnan(numbers), width, found).astype(np.int64)
         # Only the distinct values are converted to text and looked up: converting a million
         # rows of text costs more than counting them. A missing value has code -1, which picks
         # the lookup's last entry.
-        codes, distinct = factorize_as_read(series)
+        value_codes, distinct = codes.as_read(self.name)
         found = pd.Index(self.categories).get_indexer(pd.Index(pd.Series(distinct).astype(str)))
         unseen_last = np.where(found < 0, width - 1, found)  # unseen: the last value bin
-        return np.append(unseen_last, width).astype(np.int64)[codes]
+        return np.append(unseen_last, width).astype(np.int64)[value_codes]
 
-    def outside_rows(self, series: pd.Series | None, bins: np.ndarray) -> np.ndarray:
+    def outside_rows(self, codes: ColumnCodes, bins: np.ndarray) -> np.ndarray:
         """Rows outside the training range (numeric) or of an unseen category."""
-        if series is None:
+        if self.name not in codes.frame.columns:
             return np.zeros(len(bins), dtype=bool)
         if self.kind == "categorical":
             return bins == self.value_bins - 1
-        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+        numbers = self._numbers(codes)
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
         with np.errstate(invalid="ignore"):
             return (numbers < low) | (numbers > high)
+
+    def _numbers(self, codes: ColumnCodes) -> np.ndarray:
+        return pd.to_numeric(codes.frame[self.name], errors="coerce").to_numpy(dtype=float)
 
 
 @dataclass(frozen=True)
@@ -211,15 +214,25 @@ class FitCounts:
         )
 
 
-def _per_group(codes: np.ndarray, n_groups: int, bins: np.ndarray, width: int) -> np.ndarray:
-    """int64 [n_groups, width]: rows of each group in each bin, for rows of codes >= 0 (the
-    caller keeps only those) and bins in 0 .. width - 1; one bincount, one pass."""
-    return np.bincount(codes * width + bins, minlength=n_groups * width).reshape(n_groups, width)
-
-
-def _kept(values: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
-    """The rows at ``kept``; every row where it is None."""
-    return values if kept is None else values[kept]
+def _joint_cells(groupings: Sequence[GroupCodes], rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's cell, its combination of groups one per grouping (a row in none of a
+    grouping's groups has the extra group ``len(groups)``), and each cell's group in each
+    grouping: int [rows] and int [cells, groupings]."""
+    cell_of_row = np.zeros(rows, dtype=np.int64)
+    group_of_cell = np.zeros((1, 0), dtype=np.int64)
+    for grouping in groupings:
+        n_groups, codes = len(grouping.groups), np.asarray(grouping.codes, dtype=np.int64)
+        width, n_cells = n_groups + 1, len(group_of_cell)
+        cell_of_row = cell_of_row * width + np.where(codes >= 0, codes, n_groups)
+        group_of_cell = np.column_stack(
+            [np.repeat(group_of_cell, width, axis=0), np.tile(np.arange(width), n_cells)]
+        )
+        if len(group_of_cell) > rows:
+            # More combinations than rows (many sensitive columns): keep those that occur,
+            # which also keeps the cell numbers far from overflowing.
+            cell_of_row, occurring = pd.factorize(cell_of_row)
+            group_of_cell = group_of_cell[occurring]
+    return cell_of_row, group_of_cell
 
 
 def count_rows(
@@ -228,45 +241,61 @@ def count_rows(
     groupings: Sequence[GroupCodes],
     labels: np.ndarray | None,
     scores: np.ndarray | None,
+    codes: ColumnCodes | None = None,
 ) -> FitCounts:
     """The counts of one chunk of rows. ``labels`` (1 positive, 0 negative) and ``scores``
-    (the positive score) are None where the rows carry none (training rows)."""
+    (the positive score) are None where the rows carry none (training rows); ``codes`` are
+    the frame's shared column codes, if it has them.
+
+    Every row is counted once, in its cell of all groupings at once; a group's counts are
+    the sum of its cells' (one bincount per column, not one per column and grouping).
+    """
     rows = len(frame)
+    shared = ColumnCodes.of(frame, codes)
     every = GroupCodes(None, ("all",), np.zeros(rows, dtype=np.int64))
-    columns = []
+    cell_of_row, group_of_cell = _joint_cells((every, *groupings), rows)
+    n_cells = len(group_of_cell)
+    # Each count table [cells, bins], then per grouping [groups, bins] by summing cells.
+    per_cell: dict[str, np.ndarray] = {}
     for column in bins.columns:
-        series = frame[column.name] if column.name in frame.columns else None
-        binned = column.bin_rows(series, rows)
-        outside = column.outside_rows(series, binned)
+        binned = column.bin_rows(shared)
         # A row's value bin (missing included) and whether it is outside, as one bin.
-        columns.append((column.name, binned * 2 + outside, column.value_bins))
+        binned_outside = binned * 2 + column.outside_rows(shared, binned)
+        both = _per_cell(cell_of_row, n_cells, binned_outside, 2 * (column.value_bins + 1))
+        both = both.reshape(n_cells, column.value_bins + 1, 2)
+        table = np.zeros((n_cells, column.value_bins + 2), dtype=np.int64)
+        table[:, : column.value_bins + 1] = both.sum(axis=2)
+        table[:, OUTSIDE] = both[:, :, 1].sum(axis=1)
+        per_cell[column.name] = table
     # The three counts of a row as one bin, bit k for count k: every row (1), a negative label
     # scored at least confident_high (2), a positive label scored at most confident_low (4).
     flags = np.ones(rows, dtype=np.int64)
     if scores is not None and labels is not None:
         flags += 2 * ((labels == 0) & (scores >= bins.confident_high))
         flags += 4 * ((labels == 1) & (scores <= bins.confident_low))
+    by_flags = _per_cell(cell_of_row, n_cells, flags, 8)
+    label_counts = np.stack(
+        [by_flags[:, [bits for bits in range(8) if bits >> k & 1]].sum(axis=1) for k in range(3)],
+        axis=1,
+    )
     made = []
-    for grouping in (every, *groupings):
-        n_groups, codes = len(grouping.groups), np.asarray(grouping.codes, dtype=np.int64)
-        kept = None if (codes >= 0).all() else np.flatnonzero(codes >= 0)
-        codes = _kept(codes, kept)
-        counts = {}
-        for name, binned_outside, value_bins in columns:
-            both = _per_group(
-                codes, n_groups, _kept(binned_outside, kept), 2 * (value_bins + 1)
-            ).reshape(n_groups, value_bins + 1, 2)
-            table = np.zeros((n_groups, value_bins + 2), dtype=np.int64)
-            table[:, : value_bins + 1] = both.sum(axis=2)
-            table[:, OUTSIDE] = both[:, :, 1].sum(axis=1)
-            counts[name] = table
-        by_flags = _per_group(codes, n_groups, _kept(flags, kept), 8)
-        label_counts = np.stack(
-            [
-                by_flags[:, [bits for bits in range(8) if bits >> k & 1]].sum(axis=1)
-                for k in range(3)
-            ],
-            axis=1,
+    for index, grouping in enumerate((every, *groupings)):
+        n_groups = len(grouping.groups)
+        # [groups, cells]: which cells make up each group (the extra group is dropped).
+        members = (group_of_cell[:, index] == np.arange(n_groups)[:, None]).astype(np.int64)
+        made.append(
+            Grouping(
+                grouping.name,
+                grouping.groups,
+                {name: members @ table for name, table in per_cell.items()},
+                members @ label_counts,
+            )
         )
-        made.append(Grouping(grouping.name, grouping.groups, counts, label_counts))
     return FitCounts(bins, tuple(made), scores is not None and labels is not None)
+
+
+def _per_cell(cell_of_row: np.ndarray, n_cells: int, bins: np.ndarray, width: int) -> np.ndarray:
+    """int64 [n_cells, width]: rows of each cell in each bin 0 .. width - 1, in one pass."""
+    return np.bincount(cell_of_row * width + bins, minlength=n_cells * width).reshape(
+        n_cells, width
+    )

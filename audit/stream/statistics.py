@@ -25,6 +25,7 @@ import pandas as pd
 from audit.core.errors import DataError, RaiAuditError
 from audit.data.slices import cell_keys, cell_space
 from audit.data.table import (
+    ColumnCodes,
     ColumnSummary,
     SensitiveEncoding,
     TargetEncoding,
@@ -252,7 +253,9 @@ class ScorePass:
             if self.sensitive
             else np.zeros(len(chunk), dtype=np.int64)  # one cell: every row
         )
-        predicted, matrix = self.scorer.score(chunk, part.path)
+        # One factorization per column, for the encoder and the data-fit counts alike.
+        column_codes = ColumnCodes(chunk)
+        predicted, matrix = self.scorer.score(chunk, part.path, column_codes)
         scores: RowsOfScores | ScoreSketch | None = None
         if predicted.scores is not None:
             scores = (
@@ -290,5 +293,6 @@ class ScorePass:
                 ],
                 labels,
                 predicted.scores,
+                column_codes,
             ),
         )
