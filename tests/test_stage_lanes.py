@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 import pytest
+import torch
 from conftest import ADULT_DATA, adult_request
 
 from audit.api import run_audit
@@ -33,6 +34,7 @@ class Recorder:
     crash: Exception | None = None
     thread: str = ""
     threads: int = 0
+    torch_threads: int = 0
     seen: tuple[str, ...] = ()
     started: threading.Event = field(default_factory=threading.Event)
     wait_for: threading.Event | None = None
@@ -43,6 +45,7 @@ class Recorder:
     def run(self, prepared: PreparedAudit, reports: Mapping[str, object]) -> StageOutcome:
         self.thread = threading.current_thread().name
         self.threads = prepared.settings.threads
+        self.torch_threads = torch.get_num_threads()
         self.seen = tuple(reports)
         self.started.set()
         if self.wait_for is not None:  # proves the lanes overlap: it needs the other lane
@@ -86,6 +89,7 @@ def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: Prepared
     # Each lane waits for the other to have started: run one after the other, this hangs.
     model_second.wait_for, table_second.wait_for = table_first.started, model_first.started
     stages = [model_first, table_first, model_second, table_second, unlabelled]
+    torch.set_num_threads(2)
 
     reports, failures, notes = run_stages(prepared, stages, [])
 
@@ -93,6 +97,10 @@ def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: Prepared
     assert [stage.thread == main for stage in stages] == [True, False, True, False, True]
     assert table_first.thread.startswith("rai-tables")
     assert [stage.threads for stage in (model_first, table_first, model_second)] == [2, 1, 2]
+    # While the lanes overlap, torch computes on one thread in each (no pool waits on the
+    # other lane's core); the audit's own count is back once they are done.
+    assert [stage.torch_threads for stage in stages[:4]] == [1, 1, 1, 1]
+    assert torch.get_num_threads() == 2
     # A stage sees the reports of those before it in its own lane only.
     assert model_second.seen == ("model.first",)
     assert table_second.seen == ("table.first",)
@@ -110,6 +118,7 @@ def test_one_thread_runs_every_stage_in_the_calling_thread(prepared: PreparedAud
     main = threading.current_thread().name
     assert (table.thread, model.thread) == (main, main)
     assert (table.threads, model.threads) == (1, 1)
+    assert table.torch_threads == model.torch_threads == torch.get_num_threads()
     assert table.seen == model.seen == ()
     assert list(reports) == ["table", "model"]
 

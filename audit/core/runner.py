@@ -18,6 +18,7 @@ from audit.core.knowledge import audit_knowledge
 from audit.core.prepared import PreparedAudit
 from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.core.stage import Stage, StageOutcome
+from audit.core.threads import compute_threads
 from audit.core.trail import dataset_info, file_info, platform_name, tool_version, versions
 from audit.datafit.results import DataFitReport
 from audit.datafit.stage import STAGE_ID as DATA_FIT
@@ -85,9 +86,11 @@ def run_stages(
     A stage runs when it is required or a check needs it, in registry order within its lane
     (audit.core.stage). With more than one thread, the stages that only read the prepared
     tables run on a thread of their own, told to use one core, while the stages that run the
-    model keep the audit's threads: the table stages use the time the model lane spends in
-    torch and NumPy, which release the GIL (on 2 cores about 5% of a 1M-row audit: both lanes
-    hold the GIL in pandas and SHAP much of the time). Each stage takes its random steps from
+    model keep the audit's threads for their own splitting: the table stages use the time the
+    model lane spends in torch and NumPy, which release the GIL. While both lanes run, torch
+    and BLAS compute on one thread each: a lane's intra-op pool as wide as the machine would
+    wait on the other lane's core (on 2 cores the model lane's small batches took up to 10x
+    longer, and the whole 1M-row audit about 10% longer). Each stage takes its random steps from
     the policy's seed and sees only its own lane's reports, so the result does not depend on
     the thread count or on which lane ends first.
     """
@@ -98,7 +101,7 @@ def run_stages(
     inline = [stage for stage in running if runs_model[stage.id]]
     if prepared.settings.threads > 1 and beside and inline:
         one_core = replace(prepared, settings=replace(prepared.settings, threads=1))
-        with ThreadPoolExecutor(1, thread_name_prefix=TABLE_LANE) as pool:
+        with compute_threads(1), ThreadPoolExecutor(1, thread_name_prefix=TABLE_LANE) as pool:
             tables = pool.submit(_run_lane, one_core, beside)
             model_reports, model_outcomes = _run_lane(prepared, inline)
             table_reports, table_outcomes = tables.result()
