@@ -89,9 +89,13 @@ def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: Prepared
     # Each lane waits for the other to have started: run one after the other, this hangs.
     model_second.wait_for, table_second.wait_for = table_first.started, model_first.started
     stages = [model_first, table_first, model_second, table_second, unlabelled]
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
-
-    reports, failures, notes = run_stages(prepared, stages, [])
+    try:
+        reports, failures, notes = run_stages(prepared, stages, [])
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)  # the rest of this worker's tests keep their count
 
     main = threading.current_thread().name
     assert [stage.thread == main for stage in stages] == [True, False, True, False, True]
@@ -100,7 +104,7 @@ def test_table_stages_run_beside_the_model_stages_on_one_core(prepared: Prepared
     # While the lanes overlap, torch computes on one thread in each (no pool waits on the
     # other lane's core); the audit's own count is back once they are done.
     assert [stage.torch_threads for stage in stages[:4]] == [1, 1, 1, 1]
-    assert torch.get_num_threads() == 2
+    assert after == 2
     # A stage sees the reports of those before it in its own lane only.
     assert model_second.seen == ("model.first",)
     assert table_second.seen == ("table.first",)
