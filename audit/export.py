@@ -216,7 +216,7 @@ def _check_encoding(frame: pd.DataFrame, encoder: Any, metadata: FeatureMetadata
     expected = encoder.transform(frame[[str(name) for name in encoder.feature_names_in_]])
     if hasattr(expected, "toarray"):
         expected = expected.toarray()
-    encoded = from_metadata(frame, metadata, Path("frame")).values
+    encoded = from_metadata(frame, metadata, Path("frame")).values[:]
     if not np.allclose(encoded, np.asarray(expected, dtype=np.float64), rtol=1e-5, atol=1e-5):
         raise ModelError(
             "the embedded metadata does not reproduce the encoder's output on the frame; "

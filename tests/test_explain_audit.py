@@ -206,9 +206,9 @@ def flipped_decisions_changed(model_path: Path, rows: pd.DataFrame, **written: A
     model = load_model(model_path)
     assert model.metadata_text is not None
     metadata = parse_metadata(model.metadata_text, model_path)
-    before = model.adapter.predict_proba(from_metadata(rows, metadata, model_path).values)
+    before = model.adapter.predict_proba(from_metadata(rows, metadata, model_path).values[:])
     after = model.adapter.predict_proba(
-        from_metadata(rows.assign(**written), metadata, model_path).values
+        from_metadata(rows.assign(**written), metadata, model_path).values[:]
     )
     return int(((before[:, 0] >= 0) != (after[:, 0] >= 0)).sum())
 
@@ -614,9 +614,9 @@ def test_adult_example_uses_sex_directly_and_flips_decisions() -> None:
     assert model.metadata_text is not None
     metadata = parse_metadata(model.metadata_text, EXAMPLE / "model.pt")
     male = frame[frame["sex"] == "Male"]
-    before = model.adapter.predict_proba(from_metadata(male, metadata, EXAMPLE).values)
+    before = model.adapter.predict_proba(from_metadata(male, metadata, EXAMPLE).values[:])
     after = model.adapter.predict_proba(
-        from_metadata(male.assign(sex="Female"), metadata, EXAMPLE).values
+        from_metadata(male.assign(sex="Female"), metadata, EXAMPLE).values[:]
     )
     # Logits [<=50K, >50K]: the positive decision is the larger logit (probability >= 0.5).
     changed = float(np.mean((before[:, 1] > before[:, 0]) != (after[:, 1] > after[:, 0])))

@@ -77,7 +77,7 @@ def test_exported_module_is_audited_with_its_own_scores(workspace: Workspace) ->
     assert loaded.kind == "torchscript" and loaded.metadata_text is not None
     metadata = audit.models.features.parse_metadata(loaded.metadata_text, path)
     assert [spec.column for spec in metadata.features] == ["job", "sex", "age"]
-    values = audit.models.features.from_metadata(read, metadata, data).values
+    values = audit.models.features.from_metadata(read, metadata, data).values[:]
     output = loaded.adapter.predict_proba(values)
     scores = np.exp(output[:, 1]) / np.exp(output).sum(axis=1)
     np.testing.assert_allclose(scores, expected, atol=1e-6)
@@ -119,7 +119,7 @@ def test_torch_export_program_carries_its_metadata(workspace: Workspace) -> None
     assert loaded.kind == "torch-export" and loaded.metadata_text is not None
     metadata = audit.models.features.parse_metadata(loaded.metadata_text, path)
     assert metadata.class_labels == ["0", "1"]
-    values = audit.models.features.from_metadata(frame, metadata, path).values
+    values = audit.models.features.from_metadata(frame, metadata, path).values[:]
     with torch.no_grad():
         expected = module(torch.tensor(encoder.transform(frame), dtype=torch.float32)).numpy()
     np.testing.assert_allclose(loaded.adapter.predict_proba(values), expected, atol=1e-6)

@@ -61,7 +61,7 @@ class Problem:
     ) -> None:
         self.frame, self.encoding, self.directions = frame, encoding, directions
         self.forward = linear_forward(weights, bias)
-        self.encoded = from_metadata(frame, encoding, Path("planted.csv")).values
+        self.encoded = from_metadata(frame, encoding, Path("planted.csv")).values[:]
         self.logits = self.encoded.astype(np.float64) @ np.asarray(weights) + bias
         self.levers: list[Lever] = []
         for column, direction in directions.items():
@@ -79,7 +79,7 @@ class Problem:
         )
 
     def encode(self, changed: pd.DataFrame) -> np.ndarray:
-        return from_metadata(changed, self.encoding, Path("planted.csv")).values
+        return from_metadata(changed, self.encoding, Path("planted.csv")).values[:]
 
     def score_rows(self, changed: pd.DataFrame) -> np.ndarray:
         return self.forward.numpy(self.encode(changed))

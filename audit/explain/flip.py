@@ -26,7 +26,7 @@ from audit.data.table import SensitiveColumn
 from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
-from audit.models.features import mismatched_rows
+from audit.models.features import ModelInputs, mismatched_rows
 
 # Rows flipped per source group: a share of changed decisions is known to within about a
 # percentage point from this many rows, and the test stays one quick pass per pair.
@@ -73,7 +73,7 @@ def flip_attribute(
     frame: pd.DataFrame,
     attribute: SensitiveColumn,
     encode: Callable[[pd.DataFrame], np.ndarray],
-    inputs: np.ndarray,
+    inputs: ModelInputs,
     function: Callable[[np.ndarray], np.ndarray],
     threshold: float,
     n_boot: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -63,9 +63,63 @@ def parse_metadata(text: str, source: Path) -> FeatureMetadata:
         ) from exc
 
 
+class ModelInputs(Protocol):
+    """The model's input rows as the stages read them: a float32 ``[n, width]`` array or
+    anything that hands out its rows as one (``inputs[rows]`` for a slice or positions)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, rows: Any, /) -> Any: ...
+
+
+@dataclass(frozen=True)
+class OneHotInputs:
+    """Standardized numeric inputs and one-hot blocks, held as the numeric values and each
+    row's hot input per block; rows become the dense float32 input only when read.
+
+    Written by hand because it is what the model's input is before it is spelled out: on
+    1,000,000 rows of the Adult model the dense matrix is 428 MB, its first touch costs up to
+    a second of huge-page compaction (numpy asks for huge pages for large arrays), and the
+    model reads it a batch at a time and every other stage only a sample of its rows. Held
+    like this it takes 38 MB, and each batch is built where the cache still holds it.
+    """
+
+    numeric: np.ndarray  # float32 [n, numeric inputs], already standardized
+    numeric_positions: np.ndarray  # intp [numeric inputs]: their columns in the input
+    hot: np.ndarray  # int32 [n, blocks]: the input set to 1 in each block, -1 for none
+    width: int
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.numeric), self.width
+
+    def __len__(self) -> int:
+        return len(self.numeric)
+
+    def __getitem__(self, rows: int | slice | np.ndarray) -> np.ndarray:
+        """The dense rows: ``numeric`` at its positions, 1.0 at each hot input, 0.0 elsewhere
+        (one row, as a 1-D array, for an integer)."""
+        if isinstance(rows, (int, np.integer)):
+            return self[np.array([rows])][0]
+        numeric, hot = self.numeric[rows], self.hot[rows]
+        values = np.zeros((len(numeric), self.width), dtype=np.float32)
+        values[:, self.numeric_positions] = numeric
+        row, block = np.nonzero(hot >= 0)
+        values[row, hot[row, block]] = 1.0
+        return values
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        """Every row, dense: for ``np.asarray`` of a small table, not for the audited one."""
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+
 @dataclass(frozen=True)
 class FeatureMatrix:
-    values: np.ndarray  # float32 [n, width]
+    # float32 [n, width] as the model reads it; ``values[rows]`` is always a NumPy array.
+    values: ModelInputs
     columns: tuple[str, ...]  # the table's columns that feed the model
     # "text": a text model's input, values an object array [n, 1] of strings (audit.text).
     # "frame": the raw columns a model reads by name, one input each (audit.models.frame_input).
@@ -74,8 +128,9 @@ class FeatureMatrix:
     # For each model input (column of ``values``), the table column it encodes: a one-hot
     # block maps to its column; a preprocessor output that names no column keeps its own name.
     input_columns: tuple[str, ...] = ()
-    # Builds ``values`` again from a frame with the same columns (e.g. with a sensitive value
-    # changed, for the counterfactual flip test); raises like the first encoding did.
+    # Builds ``values`` again, as an array, from a frame with the same columns (e.g. with a
+    # sensitive value changed, for the counterfactual flip test); raises like the first
+    # encoding did.
     encode: Callable[[pd.DataFrame], np.ndarray] | None = None
 
 
@@ -137,25 +192,35 @@ def from_metadata(
     codes = ColumnCodes.of(frame, codes)
     columns = [spec.column for spec in metadata.features]
     require_columns(frame, columns, "the model's embedded feature list", source)
-    # One preallocated float32 matrix, filled block by block: float64 blocks stacked cost
-    # several times the model's own inference on large files. Row-major, as the model and
-    # every stage read it by rows: a column-major matrix costs a copy of each batch scored.
-    values = np.zeros((len(frame), metadata.width), dtype=np.float32)
+    numeric: list[np.ndarray] = []
+    numeric_positions: list[int] = []
+    hot: list[np.ndarray] = []
     unseen: dict[str, int] = {}
     start = 0
     for spec in metadata.features:
         if isinstance(spec, NumericInput):
             scale = spec.scale if spec.scale != 0 else 1.0
-            values[:, start] = (numeric_column(frame, spec.column, source) - spec.mean) / scale
+            numeric.append(
+                ((numeric_column(frame, spec.column, source) - spec.mean) / scale).astype(
+                    np.float32
+                )
+            )
+            numeric_positions.append(start)
             start += 1
             continue
         found = category_codes(codes.factorized(spec.column), spec.categories)
         outside = int((found < 0).sum())
         if outside:
             unseen[spec.column] = outside
-        known = np.flatnonzero(found >= 0)
-        values[known, start + found[known]] = 1.0
+        hot.append(np.where(found >= 0, start + found, -1).astype(np.int32))
         start += len(spec.categories)
+    rows = len(frame)
+    inputs = OneHotInputs(
+        np.column_stack(numeric) if numeric else np.zeros((rows, 0), dtype=np.float32),
+        np.array(numeric_positions, dtype=np.intp),
+        np.column_stack(hot) if hot else np.zeros((rows, 0), dtype=np.int32),
+        start,
+    )
     input_columns = tuple(
         spec.column
         for spec in metadata.features
@@ -163,9 +228,9 @@ def from_metadata(
     )
 
     def encode(changed: pd.DataFrame) -> np.ndarray:
-        return from_metadata(changed, metadata, source).values
+        return np.asarray(from_metadata(changed, metadata, source).values[:])
 
-    return FeatureMatrix(values, tuple(columns), "metadata", unseen, input_columns, encode)
+    return FeatureMatrix(inputs, tuple(columns), "metadata", unseen, input_columns, encode)
 
 
 def from_columns(
@@ -183,7 +248,7 @@ def from_columns(
     values = np.column_stack([numeric_column(frame, column, source) for column in columns])
 
     def encode(changed: pd.DataFrame) -> np.ndarray:
-        return from_columns(changed, columns, source, how).values
+        return np.asarray(from_columns(changed, columns, source, how).values)
 
     return FeatureMatrix(
         values.astype(np.float32), tuple(columns), how, input_columns=tuple(columns), encode=encode
@@ -233,7 +298,9 @@ def from_preprocessor(
         )
 
     def encode(changed: pd.DataFrame) -> np.ndarray:
-        return from_preprocessor(changed, transformer, excluded, source, prep_path).values
+        return np.asarray(
+            from_preprocessor(changed, transformer, excluded, source, prep_path).values
+        )
 
     return FeatureMatrix(
         values.astype(np.float32),

@@ -14,7 +14,7 @@ from audit.core.errors import DataError, ModelError
 from audit.core.request import OutputKind
 from audit.data.table import label_strings, require_columns
 from audit.models.base import LoadedModel
-from audit.models.features import numeric_column
+from audit.models.features import ModelInputs, numeric_column
 from audit.models.positive_score import positive_score
 
 
@@ -42,7 +42,7 @@ _FEATURE_SOURCES = {
 
 def raw_output(
     model: LoadedModel,
-    inputs: np.ndarray,
+    inputs: ModelInputs,
     batch_size: int,
     source: Path,
     columns: Sequence[str] = (),
