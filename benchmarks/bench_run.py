@@ -4,8 +4,8 @@ Writes a ``--rows``-row CSV (the bundled UCI Adult test split resampled with a s
 columns) to a temporary folder, then times:
   (a) ``pandas.read_csv`` of that file alone;
   (b) the plain pipeline a user would write without rai-audit: read the CSV, encode the
-      features from the model's embedded metadata with NumPy, run the bundled TorchScript
-      model once under ``torch.no_grad`` in batches of 8192;
+      features from the model's embedded metadata with NumPy and run the bundled TorchScript
+      model once under ``torch.no_grad``, a batch of 8192 rows at a time (``plain.py``);
   (c) the whole default audit through the Python API (every stage that can run: fairness,
       privacy probes, explanations), ``audit.run_audit(AuditRequest(...))`` with ``n_boot``
       replicates, plus ``reports.render(result, ["json", "html"])``;

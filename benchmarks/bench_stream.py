@@ -241,7 +241,7 @@ def _floor(job: Job) -> dict[str, Any]:
     model = PlainModel.load()
     rows, positives = {}, {}
     for chunk in _chunks(Path(job.data), job.chunk_rows):
-        decisions = model.decide(model.encode(chunk))
+        decisions = model.decide(chunk).decisions
         for group, count in chunk.groupby("sex", observed=True).size().items():
             rows[group] = rows.get(group, 0) + int(count)
         for group, count in chunk[decisions == 1].groupby("sex", observed=True).size().items():
