@@ -93,14 +93,17 @@ def summed_gradients(
     Captum's own ``compute_gradients`` unbinds the output into one scalar per row, and
     autograd then builds a gradient seed per scalar in a Python loop: 0.5 s of every 25,000
     interpolated rows at 1,000,000 audited rows. One seed of ones over the whole output is the
-    same vector-Jacobian product, so the values are identical. The explainers here pass no
-    target or extra arguments (the forward returns the positive-class score per row).
+    same vector-Jacobian product, so the values are identical; it is planted as the gradient of
+    the outputs' sum rather than passed to autograd, which checks a passed seed's shape with
+    torch.fx's symbolic shapes, whose first import (sympy) costs 0.4 s of every command. The
+    explainers here pass no target or extra arguments (the forward returns the positive-class
+    score per row).
     """
     if target_ind is not None or additional_forward_args is not None:
         raise ValueError("summed_gradients takes no target or extra forward arguments")
     with torch.autograd.set_grad_enabled(True):
         outputs = forward_fn(*inputs)
-        return torch.autograd.grad(outputs, inputs, grad_outputs=torch.ones_like(outputs))
+        return torch.autograd.grad(outputs.sum(), inputs)
 
 
 @contextmanager
