@@ -1,6 +1,7 @@
-"""The bundled examples' reports, every format, byte for byte against a recorded copy.
+"""The bundled examples' reports, every format, against a recorded copy: byte for byte, but for
+report.json's floats, which may differ in their last bits from one processor to another.
 
-A refactoring of the engine must not change a single byte of what users get. The recorded
+A refactoring of the engine must not change what users get. The recorded
 copies (tests/fixtures/golden/) were written by this test with ``RAI_AUDIT_UPDATE_GOLDEN=1``;
 rewrite them that way only for a deliberate change of output, and say so in CHANGELOG.md.
 
