@@ -93,12 +93,12 @@ def test_every_way_of_reading_rows_gives_the_dense_input() -> None:
 
 
 def test_the_input_is_held_in_a_fraction_of_the_dense_matrix() -> None:
-    # 45 float32 inputs a row dense; held: two float32 values and two int32 positions.
+    # 45 float32 inputs a row dense; held: two float32 values and two int16 positions.
     inputs = from_metadata(people(2000), METADATA, SOURCE).values
     assert isinstance(inputs, OneHotInputs)
     held = inputs.numeric.nbytes + inputs.hot.nbytes
-    assert held == 2000 * 4 * 4
-    assert held * 11 < 2000 * 45 * 4
+    assert held == 2000 * (2 * 4 + 2 * 2)
+    assert held * 15 == 2000 * 45 * 4
 
 
 @pytest.mark.parametrize("batch_size", [1, 64, 333, 10_000])
@@ -114,3 +114,23 @@ def test_the_model_scores_the_same_in_any_batches(batch_size: int) -> None:
     scores = raw_output(from_object(model), inputs, batch_size, SOURCE)
     # BLAS may sum a one-row product in another order: equal to the last few bits.
     np.testing.assert_allclose(scores, model(dense_by_hand(frame)), rtol=1e-12, atol=0)
+
+
+def test_positions_past_the_int16_range_are_held_exactly() -> None:
+    categories = [f"v{i}" for i in range(40_000)]
+    wide = FeatureMetadata.model_validate(
+        {
+            "format": "rai-audit/features-v1",
+            "features": [
+                {"column": "x", "kind": "numeric"},
+                {"column": "code", "kind": "categorical", "categories": categories},
+            ],
+        }
+    )
+    frame = pd.DataFrame({"x": [0.5, -1.0, 2.0], "code": ["v39999", "v32767", "v3"]})
+    inputs = from_metadata(frame, wide, SOURCE).values
+    assert isinstance(inputs, OneHotInputs) and inputs.hot.dtype == np.int32
+    dense = inputs[:]
+    assert dense.shape == (3, 40_001)
+    assert [list(np.flatnonzero(row[1:])) for row in dense] == [[39_999], [32_767], [3]]
+    np.testing.assert_array_equal(dense[:, 0], [0.5, -1.0, 2.0])

@@ -89,7 +89,8 @@ class OneHotInputs:
 
     numeric: np.ndarray  # float32 [n, numeric inputs], already standardized
     numeric_positions: np.ndarray  # intp [numeric inputs]: their columns in the input
-    hot: np.ndarray  # int32 [n, blocks]: the input set to 1 in each block, -1 for none
+    # int16 (int32 past 32,767 inputs) [n, blocks]: the input set to 1 in each block, -1 for none
+    hot: np.ndarray
     width: int
 
     @property
@@ -192,19 +193,20 @@ def from_metadata(
     codes = ColumnCodes.of(frame, codes)
     columns = [spec.column for spec in metadata.features]
     require_columns(frame, columns, "the model's embedded feature list", source)
-    numeric: list[np.ndarray] = []
+    numeric_specs = [spec for spec in metadata.features if isinstance(spec, NumericInput)]
+    position_type = np.int16 if metadata.width <= np.iinfo(np.int16).max else np.int32
+    numeric = np.empty((len(frame), len(numeric_specs)), dtype=np.float32)
+    hot = np.empty((len(frame), len(metadata.features) - len(numeric_specs)), position_type)
     numeric_positions: list[int] = []
-    hot: list[np.ndarray] = []
+    blocks = 0
     unseen: dict[str, int] = {}
     start = 0
     for spec in metadata.features:
         if isinstance(spec, NumericInput):
             scale = spec.scale if spec.scale != 0 else 1.0
-            numeric.append(
-                ((numeric_column(frame, spec.column, source) - spec.mean) / scale).astype(
-                    np.float32
-                )
-            )
+            numeric[:, len(numeric_positions)] = (
+                numeric_column(frame, spec.column, source) - spec.mean
+            ) / scale
             numeric_positions.append(start)
             start += 1
             continue
@@ -212,15 +214,10 @@ def from_metadata(
         outside = int((found < 0).sum())
         if outside:
             unseen[spec.column] = outside
-        hot.append(np.where(found >= 0, start + found, -1).astype(np.int32))
+        hot[:, blocks] = np.where(found >= 0, start + found, -1)
+        blocks += 1
         start += len(spec.categories)
-    rows = len(frame)
-    inputs = OneHotInputs(
-        np.column_stack(numeric) if numeric else np.zeros((rows, 0), dtype=np.float32),
-        np.array(numeric_positions, dtype=np.intp),
-        np.column_stack(hot) if hot else np.zeros((rows, 0), dtype=np.int32),
-        start,
-    )
+    inputs = OneHotInputs(numeric, np.array(numeric_positions, dtype=np.intp), hot, start)
     input_columns = tuple(
         spec.column
         for spec in metadata.features
