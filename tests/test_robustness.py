@@ -20,6 +20,7 @@ from conftest import FAST_N_BOOT, Workspace
 from audit import AuditRequest, run_audit, to_json
 from audit.core.findings import Severity
 from audit.core.result import AuditResult, CheckStatus
+from audit.data.table import ColumnCodes
 from audit.robustness.perturb import perturbation_plan, perturbed_rows
 from audit.robustness.recourse import lever_of, search
 from audit.robustness.results import GroupValue
@@ -269,7 +270,7 @@ def test_sensitive_and_immutable_columns_never_move() -> None:
     )
     settings = RobustnessSettings(category_change=0.5, immutable=["imm"])
     held = {"sex", "imm", "sex_code"}
-    plan = perturbation_plan(frame, tuple(frame.columns), held, set(), settings, 10)
+    plan = perturbation_plan(ColumnCodes(frame), tuple(frame.columns), held, set(), settings, 10)
     assert [column.column for column in plan.described] == ["x1", "colour"]
     perturbed = perturbed_rows(frame, plan, np.random.default_rng(0))
     original = frame.loc[np.repeat(frame.index, settings.perturbations)].reset_index(drop=True)
@@ -355,3 +356,22 @@ def test_a_streamed_audit_perturbs_the_streamed_sample(tmp_path: Path) -> None:
     assert [
         finding.evidence.groups for finding in findings_of(result, "robustness.stability_gap")
     ] == [(("B",), ("A",))]
+
+
+def test_categories_are_drawn_by_their_share_of_the_rows_with_a_value() -> None:
+    colour = ["blue", None, "red", "red", "green", "red", None, "blue", "red", "green"]
+    frame = pd.DataFrame({"colour": colour, "code": [3, 1, 3, 3, 2, 1, 3, 3, 2, 3]})
+    plan = perturbation_plan(
+        ColumnCodes(frame), ("colour", "code"), (), set(), RobustnessSettings(), 10
+    )
+    for column, categorical in zip(("colour", "code"), plan.categorical, strict=True):
+        expected = frame[column].value_counts(normalize=True, dropna=True)
+        assert categorical.column == column
+        assert dict(zip(categorical.values, categorical.frequencies, strict=True)) == pytest.approx(
+            expected.to_dict(), rel=0, abs=1e-15
+        )
+        assert categorical.values.tolist() == frame[column].dropna().unique().tolist()
+    assert [(column.column, column.categories) for column in plan.described] == [
+        ("colour", 2),
+        ("code", 2),
+    ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from audit.data.table import ColumnCodes
 from audit.robustness.results import PerturbedColumn
 from audit.robustness.settings import RobustnessSettings
 
@@ -54,15 +55,19 @@ def is_numeric(raw: pd.Series, max_categories: int) -> bool:
 
 
 def perturbation_plan(
-    frame: pd.DataFrame,
+    codes: ColumnCodes,
     columns: Sequence[str],
     held: Collection[str],
     categorical: Collection[str],
     settings: RobustnessSettings,
     max_categories: int,
 ) -> PerturbationPlan:
-    """How each of ``columns`` (the model's table columns) is perturbed; ``held`` never are,
-    ``categorical`` are categories whatever their type (the model's encoding says so)."""
+    """How each of ``columns`` (the model's table columns of ``codes.frame``) is perturbed;
+    ``held`` never are, ``categorical`` are categories whatever their type (the model's
+    encoding says so). A category's share is counted from the audit's shared factorization
+    (``codes``), which the model's encoder has mostly made already: a value count of each
+    column cost a tenth of a second on 1,000,000 rows."""
+    frame = codes.frame
     numeric: list[tuple[str, float]] = []
     changes: list[CategoricalColumn] = []
     described: list[PerturbedColumn] = []
@@ -84,17 +89,18 @@ def perturbation_plan(
                 numeric.append((column, sd))
                 described.append(PerturbedColumn(column, "numeric", sd, source))
             continue
-        counts = raw.value_counts(dropna=True, sort=False)
-        if len(counts) < 2:
+        row_codes, distinct = codes.factorized(column)  # first seen first, missing as -1
+        if len(distinct) < 2:
             continue  # one category: nothing to change to
+        counts = np.bincount(row_codes[row_codes >= 0], minlength=len(distinct))
         changes.append(
             CategoricalColumn(
                 column,
-                counts.index.to_numpy(dtype=object),
-                counts.to_numpy(dtype=np.float64) / counts.sum(),
+                distinct.to_numpy(dtype=object),
+                counts.astype(np.float64) / counts.sum(),
             )
         )
-        described.append(PerturbedColumn(column, "categorical", categories=len(counts) - 1))
+        described.append(PerturbedColumn(column, "categorical", categories=len(distinct) - 1))
     return PerturbationPlan(
         tuple(numeric),
         tuple(changes),

@@ -178,7 +178,7 @@ def robustness(prepared: PreparedAudit, explained: object) -> Robustness:
         )
     categorical = _categorical_columns(prepared)
     plan = perturbation_plan(
-        data.frame, features.columns, held, categorical, policy.robustness, policy.max_categories
+        data.codes, features.columns, held, categorical, policy.robustness, policy.max_categories
     )
     perturbed = perturbed_rows(frame, plan, generator(policy.seed, STREAM_PERTURB))
     # The rows as they are and every perturbed copy, scored in one batch.
