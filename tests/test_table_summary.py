@@ -14,6 +14,7 @@ import pytest
 
 from audit.core.errors import DataError
 from audit.data.table import (
+    ColumnCodes,
     ColumnSummary,
     SensitiveColumn,
     Target,
@@ -83,10 +84,13 @@ def prepared_whole(
     sensitive: list[str],
     bins: dict[str, list[float]],
     max_groups: int = 100,
+    shared_codes: bool = False,
 ) -> tuple[Target, list[SensitiveColumn]]:
+    """The whole file prepared; with ``shared_codes``, from one ColumnCodes as an audit does."""
     frame = read_table(path)
-    return prepare_target(frame, target, positive_label, path), prepare_sensitive(
-        frame, sensitive, bins, MAX_CATEGORIES, QUANTILE_BANDS, path, max_groups
+    codes = ColumnCodes(frame) if shared_codes else None
+    return prepare_target(frame, target, positive_label, path, codes), prepare_sensitive(
+        frame, sensitive, bins, MAX_CATEGORIES, QUANTILE_BANDS, path, max_groups, codes
     )
 
 
@@ -111,10 +115,13 @@ def chunked_and_whole(
     bins: dict[str, list[float]] | None = None,
     max_groups: int = 100,
 ) -> Any:
-    """The outcome of the streamed preparation, checked equal to the whole file's."""
+    """The outcome of the streamed preparation, checked equal to the whole file's, prepared
+    with and without shared column codes."""
     args = (target, positive_label, sensitive, bins or {})
     chunked = outcome(lambda: prepared_in_chunks(path, chunk_rows, *args, max_groups=max_groups))
-    assert chunked == outcome(lambda: prepared_whole(path, *args, max_groups=max_groups))
+    for shared in (False, True):
+        whole = functools.partial(prepared_whole, path, *args, max_groups, shared)
+        assert chunked == outcome(whole)
     return chunked
 
 
@@ -193,6 +200,10 @@ def test_merged_summaries_of_random_splits_equal_the_whole_summary() -> None:
     # Pandas holds these equal; their labels differ, so they stay apart.
     assert sorted(map(str, whole["number"].values)) == ["-0.0", "0.0", "0.5", "2.0"]
     assert sorted(map(repr, whole["mixed"].values)) == ["'1'", "'x'", "1", "1.0", "True"]
+    # From the frame's shared column codes (an audit's), the same summaries.
+    shared = summarize(frame, columns, 0, ColumnCodes(frame))
+    for column in columns:
+        assert summary_fields(shared[column]) == summary_fields(whole[column])
     for _ in range(20):
         cuts = sorted(rng.choice(np.arange(1, len(frame)), int(rng.integers(1, 12)), replace=False))
         starts, ends = [0, *cuts], [*cuts, len(frame)]

@@ -226,7 +226,9 @@ def _whole(
     extra: _OtherTables,
 ) -> _Read:
     """Every row read at once."""
-    target = prepare_target(frame, request.target, positive_label, request.data)
+    # One factorization of each column serves the target, the groups and the model's encoder.
+    codes = ColumnCodes(frame)
+    target = prepare_target(frame, request.target, positive_label, request.data, codes)
     sensitive = prepare_sensitive(
         frame,
         list(request.sensitive),
@@ -235,10 +237,10 @@ def _whole(
         policy.quantile_bands,
         request.data,
         max_groups=policy.max_groups,
+        codes=codes,
     )
     fine = partition(sensitive) if sensitive else _one_cell(len(frame))
     scorer = scorer_for(target.positive_label, target.labels)
-    codes = ColumnCodes(frame)
     predictions, features = scorer.score(frame, request.data, codes)
     scores = predictions.scores
     data = _audited_data(

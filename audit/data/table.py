@@ -226,14 +226,30 @@ class ColumnSummary:
 
 
 def summarize(
-    frame: pd.DataFrame, columns: Sequence[str], first_row: int
+    frame: pd.DataFrame,
+    columns: Sequence[str],
+    first_row: int,
+    codes: ColumnCodes | None = None,
 ) -> dict[str, ColumnSummary]:
-    """Summaries of ``columns`` of a chunk whose first row is the file's row ``first_row``."""
-    return {column: _summarize_column(column, frame[column], first_row) for column in columns}
+    """Summaries of ``columns`` of a chunk whose first row is the file's row ``first_row``;
+    ``codes``, the frame's shared column codes, saves factorizing a column again."""
+    return {
+        column: _summarize_column(column, _as_read(frame, column, codes), first_row)
+        for column in columns
+    }
 
 
-def _summarize_column(column: str, series: pd.Series, first_row: int) -> ColumnSummary:
-    codes, uniques = factorize_as_read(series)
+def _as_read(
+    frame: pd.DataFrame, column: str, codes: ColumnCodes | None
+) -> tuple[np.ndarray, pd.Index]:
+    """``factorize_as_read`` of a column, from the frame's shared codes when given."""
+    return factorize_as_read(frame[column]) if codes is None else codes.as_read(column)
+
+
+def _summarize_column(
+    column: str, factorized: tuple[np.ndarray, pd.Index], first_row: int
+) -> ColumnSummary:
+    codes, uniques = factorized
     # One pass counts the missing rows (code -1) and each value's rows.
     per_code = np.bincount(codes + 1, minlength=len(uniques) + 1)
     missing = int(per_code[0])
@@ -423,8 +439,12 @@ class ValueCodes:
     missing_code: int  # code of a missing value; -1 where the fit saw none
 
 
-def _look_up(table: ValueCodes, series: pd.Series) -> np.ndarray:
-    codes, uniques = factorize_as_read(series)
+def _look_up(
+    table: ValueCodes, series: pd.Series, factorized: tuple[np.ndarray, pd.Index] | None = None
+) -> np.ndarray:
+    """The table's code of each row; ``factorized``, the series' ``factorize_as_read`` when
+    already made."""
+    codes, uniques = factorize_as_read(series) if factorized is None else factorized
     if _value_kind(table.values.dtype) == "other":
         uniques = _as_text(uniques)
     # Factorized after the table's distinct values, a chunk's value takes the code of its
@@ -486,18 +506,27 @@ def fit_target(
     )
 
 
-def apply_target(encoding: TargetEncoding, series: pd.Series) -> np.ndarray:
+def apply_target(
+    encoding: TargetEncoding,
+    series: pd.Series,
+    factorized: tuple[np.ndarray, pd.Index] | None = None,
+) -> np.ndarray:
     """y (int8, 1 for the positive class) of a chunk's target column."""
-    return _look_up(encoding.codes, series)
+    return _look_up(encoding.codes, series, factorized)
 
 
 def prepare_target(
-    frame: pd.DataFrame, column: str, positive_label: str | None, source: Path
+    frame: pd.DataFrame,
+    column: str,
+    positive_label: str | None,
+    source: Path,
+    codes: ColumnCodes | None = None,
 ) -> Target:
+    """The target of a whole frame; ``codes``, its shared column codes, when it has them."""
     require_columns(frame, [column], "--target", source)
-    encoding = fit_target(summarize(frame, [column], first_row=0), column, positive_label, source)
+    encoding = fit_target(summarize(frame, [column], 0, codes), column, positive_label, source)
     return Target(
-        y=apply_target(encoding, frame[column]),
+        y=apply_target(encoding, frame[column], _as_read(frame, column, codes)),
         positive_label=encoding.positive_label,
         labels=encoding.labels,
     )
@@ -589,10 +618,15 @@ def fit_sensitive(
     return encodings
 
 
-def apply_sensitive(encoding: SensitiveEncoding, series: pd.Series) -> np.ndarray:
-    """Group codes (int64, index into ``encoding.groups``) of a chunk's sensitive column."""
+def apply_sensitive(
+    encoding: SensitiveEncoding,
+    series: pd.Series,
+    factorized: tuple[np.ndarray, pd.Index] | None = None,
+) -> np.ndarray:
+    """Group codes (int64, index into ``encoding.groups``) of a chunk's sensitive column;
+    ``factorized``, the column's ``factorize_as_read`` when already made."""
     if encoding.edges is None:
-        return _look_up(encoding.codes, series)
+        return _look_up(encoding.codes, series, factorized)
     numbers = pd.to_numeric(series, errors="coerce")
     return _look_up(encoding.codes, _band(numbers, list(encoding.edges)))
 
@@ -605,10 +639,13 @@ def prepare_sensitive(
     quantile_bands: int,
     source: Path,
     max_groups: int = 100,
+    codes: ColumnCodes | None = None,
 ) -> list[SensitiveColumn]:
+    """The sensitive columns of a whole frame; ``codes``, its shared column codes, when it
+    has them."""
     require_columns(frame, columns, "--sensitive", source)
     encodings = fit_sensitive(
-        summarize(frame, columns, first_row=0),
+        summarize(frame, columns, 0, codes),
         columns,
         bins,
         max_categories,
@@ -619,7 +656,11 @@ def prepare_sensitive(
     return [
         SensitiveColumn(
             name=encoding.name,
-            codes=apply_sensitive(encoding, frame[encoding.name]),
+            codes=apply_sensitive(
+                encoding,
+                frame[encoding.name],
+                None if encoding.edges is not None else _as_read(frame, encoding.name, codes),
+            ),
             groups=encoding.groups,
             binning=encoding.binning,
         )
