@@ -1057,7 +1057,7 @@ def test_score_histogram_bins_each_row_as_searching_the_quantile_edges_does(
     rows = fairness.RowScores(
         rng.integers(0, 3, len(scores)), rng.integers(0, 2, len(scores)).astype(np.int8), scores
     )
-    histogram = fairness._quantile_histogram(rows, 3, np.argsort(scores, kind="stable"))
+    histogram = fairness._quantile_histogram(rows.by_score(), 3)
     # Reference: the bins as np.quantile and np.searchsorted give them on the unsorted scores.
     distinct = np.unique(scores)
     if len(distinct) <= fairness.AUC_BINS:

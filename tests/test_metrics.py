@@ -208,7 +208,7 @@ def test_roc_auc_by_group_with_a_shared_sort_equals_sklearn(decimals: int | None
     if decimals is not None:
         scores = np.round(scores, decimals)  # heavy ties
     order = np.argsort(scores, kind="stable")
-    values = roc_auc_by_group(scores, labels, groups, 7, order)
+    values = roc_auc_by_group(scores[order], labels[order], groups[order], 7, presorted=True)
     for group in range(7):
         rows = groups == group
         assert values[group] == pytest.approx(roc_auc_score(labels[rows], scores[rows]), rel=1e-13)

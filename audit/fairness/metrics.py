@@ -264,21 +264,23 @@ def roc_auc_by_group(
     labels: np.ndarray,
     row_groups: np.ndarray,
     n_groups: int,
-    order: np.ndarray | None = None,
+    presorted: bool = False,
 ) -> np.ndarray:
     """Exact ROC AUC per group (NaN where a group lacks one label class).
 
     The Mann-Whitney form with mid-ranks for ties: scikit-learn's ``roc_auc_score`` to the
-    last bit or two, but from one sort of the scores (``order``, a stable argsort, shared by
-    every slice) instead of one per group; a slice then needs only a stable sort of its
-    small group ids, which numpy does by radix sort.
+    last bit or two, but from one sort of the scores instead of one per group. ``presorted``:
+    the rows already come in ascending order of score (a stable sort that the caller shares
+    between slices); a slice then needs only a stable sort of its small group ids, which
+    numpy does by radix sort, and reads each group's rows in order.
     """
-    if order is None:
+    if not presorted:
         order = np.argsort(scores, kind="stable")
-    id_type = np.int16 if n_groups <= np.iinfo(np.int16).max else np.int64
-    groups_by_score = row_groups[order].astype(id_type)
-    rows = order[np.argsort(groups_by_score, kind="stable")]  # by group, then by score
-    group = row_groups[rows]
+        scores, labels, row_groups = scores[order], labels[order], row_groups[order]
+    id_type = next(kind for kind in (np.int8, np.int16, np.int64) if n_groups <= np.iinfo(kind).max)
+    rows = np.argsort(row_groups.astype(id_type), kind="stable")  # by group, then by score
+    counts = np.bincount(row_groups, minlength=n_groups)
+    group = np.repeat(np.arange(n_groups), counts)
     ordered = scores[rows]
     size = len(rows)
     # Runs of equal (group, score): tied rows share the run's mid-rank.
@@ -288,11 +290,11 @@ def roc_auc_by_group(
     run_start = np.flatnonzero(new_run)
     run_end = np.append(run_start[1:], size)
     run_of_row = np.cumsum(new_run) - 1
-    group_start = np.searchsorted(group, np.arange(n_groups))
+    group_start = np.cumsum(counts) - counts
     rank = (run_start + run_end + 1)[run_of_row] / 2.0 - group_start[group]
     positive = labels[rows].astype(np.float64)
     positives = np.bincount(group, weights=positive, minlength=n_groups)
-    negatives = np.bincount(group, minlength=n_groups) - positives
+    negatives = counts - positives
     rank_sum = np.bincount(group, weights=rank * positive, minlength=n_groups)
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
