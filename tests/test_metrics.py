@@ -213,6 +213,12 @@ def test_roc_auc_by_group_with_a_shared_sort_equals_sklearn(decimals: int | None
         rows = groups == group
         assert values[group] == pytest.approx(roc_auc_score(labels[rows], scores[rows]), rel=1e-13)
     assert np.array_equal(values, roc_auc_by_group(scores, labels, groups, 7))
+    # Tied rows in another order (the shared sort need not be stable): the same bits.
+    shuffled = rng.permutation(n)
+    order = shuffled[np.argsort(scores[shuffled], kind="stable")]
+    assert np.array_equal(
+        values, roc_auc_by_group(scores[order], labels[order], groups[order], 7, presorted=True)
+    )
 
 
 def test_auc_from_histograms_is_exact_with_one_bin_per_score() -> None:

@@ -270,12 +270,13 @@ def roc_auc_by_group(
 
     The Mann-Whitney form with mid-ranks for ties: scikit-learn's ``roc_auc_score`` to the
     last bit or two, but from one sort of the scores instead of one per group. ``presorted``:
-    the rows already come in ascending order of score (a stable sort that the caller shares
-    between slices); a slice then needs only a stable sort of its small group ids, which
-    numpy does by radix sort, and reads each group's rows in order.
+    the rows already come in ascending order of score (a sort that the caller shares between
+    slices; tied rows share a mid-rank, so their order does not matter); a slice then needs
+    only a stable sort of its small group ids, which numpy does by radix sort, and reads each
+    group's rows in order.
     """
     if not presorted:
-        order = np.argsort(scores, kind="stable")
+        order = np.argsort(scores)
         scores, labels, row_groups = scores[order], labels[order], row_groups[order]
     id_type = next(kind for kind in (np.int8, np.int16, np.int64) if n_groups <= np.iinfo(kind).max)
     rows = np.argsort(row_groups.astype(id_type), kind="stable")  # by group, then by score

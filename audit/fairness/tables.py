@@ -88,8 +88,10 @@ class RowScores:
     scores: np.ndarray  # float64
 
     def by_score(self) -> RowScores:
-        """The same rows in ascending order of score (a stable sort)."""
-        order = np.argsort(self.scores, kind="stable")
+        """The same rows in ascending order of score, rows of equal score in no set order:
+        the AUC and the score bins read from it treat tied rows alike, so numpy's default
+        (unstable, vectorized) sort serves, at about 60% of a stable sort's time."""
+        order = np.argsort(self.scores)
         return RowScores(self.cell_of_row[order], self.labels[order], self.scores[order])
 
 
