@@ -63,6 +63,57 @@ def test_a_column_is_factorized_once(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == [3, 3]
 
 
+def _count_factorizations(monkeypatch: pytest.MonkeyPatch, rows: int) -> list[str]:
+    """The names of the columns of ``rows`` rows that pd.factorize codes from now on."""
+    made: list[str] = []
+    factorize = pd.factorize
+
+    def counted(values: pd.Series, **options: bool) -> tuple[np.ndarray, pd.Index]:
+        if len(values) == rows:
+            made.append(str(getattr(values, "name", "")))
+        return factorize(values, **options)
+
+    monkeypatch.setattr(pd, "factorize", counted)
+    return made
+
+
+def test_prefetch_codes_the_shared_columns_once_on_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    frame = pd.DataFrame(
+        {
+            "text": pd.Series(["x", "y", "x", None], dtype="str"),
+            "count": [3, 1, 3, 2],
+            "mixed": pd.Series([1, "1", None, 1.0], dtype=object),  # codes of its own
+            "number": [0.0, -0.0, 1.5, 0.0],  # codes of its own
+        }
+    )
+    made = _count_factorizations(monkeypatch, len(frame))
+    ColumnCodes(frame).prefetch(["text", "count"], threads=1)
+    assert made == []  # one thread: made when first read, as before
+    shared = ColumnCodes(frame)
+    shared.prefetch(["text", "count", "text", "mixed", "number", "absent"], threads=2)
+    assert sorted(made) == ["count", "text"]
+    for column in ("text", "count"):
+        codes, distinct = shared.factorized(column)
+        expected, expected_distinct = pd.factorize(frame[column], use_na_sentinel=True)
+        np.testing.assert_array_equal(codes, expected)
+        assert list(distinct) == list(expected_distinct)
+    assert sorted(made) == ["count", "count", "text", "text"]  # the two references above
+
+
+def test_preparing_an_audit_codes_each_column_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The target, the groups and the model's encoder share one factorization per column."""
+    rows = len(pd.read_csv(adult_request().data))
+    made = _count_factorizations(monkeypatch, rows)
+    prepared = prepare(adult_request(), 2, None)
+    metadata = prepared.model.metadata
+    assert metadata is not None
+    encoded = [spec.column for spec in metadata.features if isinstance(spec, CategoricalInput)]
+    assert {"sex", "race"} <= set(encoded)
+    assert sorted(made) == sorted(["income", *encoded])
+
+
 def test_codes_of_another_frame_are_refused() -> None:
     frame = pd.DataFrame({"a": ["x"]})
     shared = ColumnCodes(frame)
@@ -80,15 +131,8 @@ def test_the_explanation_stage_reuses_the_encoders_codes(monkeypatch: pytest.Mon
     assert metadata is not None
     encoded = {spec.column for spec in metadata.features if isinstance(spec, CategoricalInput)}
     before = {column: shared.factorized(column)[0] for column in encoded}
-    made: list[str] = []
-    factorize = pd.factorize
-
-    def counted(values: pd.Series, **options: bool) -> tuple[np.ndarray, pd.Index]:
-        if len(values) == prepared.data.rows:  # not the flip test's re-encoded rows
-            made.append(str(getattr(values, "name", "")))
-        return factorize(values, **options)
-
-    monkeypatch.setattr(pd, "factorize", counted)
+    # Of the audited rows only, not the flip test's re-encoded ones.
+    made = _count_factorizations(monkeypatch, prepared.data.rows)
     outcome = ExplainStage().run(prepared, {})
     assert isinstance(outcome.report, Explanations) and outcome.report.status == "ok"
     assert any(item.measure == "cramers_v" for item in outcome.report.associations)

@@ -47,7 +47,13 @@ from audit.fairness.tables import AucSource, RowScores, cell_confusion
 from audit.models.base import LoadedModel
 from audit.models.features import FeatureMatrix, FeatureMetadata
 from audit.models.in_process import is_in_process
-from audit.models.inference import RowScorer, ScoringSpec, feature_matrix, load_audited_model
+from audit.models.inference import (
+    RowScorer,
+    ScoringSpec,
+    coded_columns,
+    feature_matrix,
+    load_audited_model,
+)
 from audit.models.scoring import Predictions
 from audit.privacy.membership import Scored
 from audit.regulatory.settings import pack_columns, require_metadata
@@ -217,6 +223,20 @@ def _audited_data(
     )
 
 
+def _column_codes(
+    frame: Any,
+    request: AuditRequest,
+    model: LoadedModel | None,
+    metadata: FeatureMetadata | None,
+    threads: int,
+) -> ColumnCodes:
+    """The frame's shared column codes, with those that preparing it reads made at once."""
+    codes = ColumnCodes(frame)
+    encoded = coded_columns(ScoringSpec.of(request), model, metadata)
+    codes.prefetch([request.target, *request.sensitive, *encoded], threads)
+    return codes
+
+
 def _whole(
     request: AuditRequest,
     frame: Any,
@@ -224,10 +244,10 @@ def _whole(
     positive_label: str | None,
     scorer_for: Callable[[str, tuple[str, ...]], RowScorer],
     extra: _OtherTables,
+    codes: ColumnCodes,
 ) -> _Read:
-    """Every row read at once."""
-    # One factorization of each column serves the target, the groups and the model's encoder.
-    codes = ColumnCodes(frame)
+    """Every row read at once; ``codes``, the frame's, serve the target, the groups and the
+    model's encoder with one factorization of each column."""
     target = prepare_target(frame, request.target, positive_label, request.data, codes)
     sensitive = prepare_sensitive(
         frame,
@@ -452,7 +472,15 @@ def prepare(
     )
     extra = _OtherTables(members, holdout, fit_bins)
     read = (
-        _whole(request, frame, policy, positive_label, scorer_for, extra)
+        _whole(
+            request,
+            frame,
+            policy,
+            positive_label,
+            scorer_for,
+            extra,
+            _column_codes(frame, request, loaded, metadata, threads),
+        )
         if frame is not None
         else _streamed(
             request, policy, positive_label, scorer_for, loaded, metadata, excluded, progress, extra

@@ -17,6 +17,7 @@ from audit.core.request import AuditRequest, OutputKind
 from audit.data.table import ColumnCodes
 from audit.models import LoadedModel, load_model
 from audit.models.features import (
+    CategoricalInput,
     FeatureMatrix,
     FeatureMetadata,
     default_columns,
@@ -141,6 +142,8 @@ def feature_matrix(
     model: LoadedModel | None = None,
     codes: ColumnCodes | None = None,
 ) -> FeatureMatrix:
+    if metadata is not None and _metadata_encodes(spec, model):
+        return from_metadata(frame, metadata, spec.data, codes)
     if spec.text_column is not None:
         return text_feature_matrix(frame, spec.text_column, spec.data)
     if spec.features is not None:
@@ -151,9 +154,30 @@ def feature_matrix(
         return from_preprocessor(frame, transformer, excluded, spec.data, spec.preprocessor)
     if model is not None and model.frame_input is not None:
         return model.frame_input.matrix(frame, spec.data)
-    if metadata is not None:
-        return from_metadata(frame, metadata, spec.data, codes)
     return from_columns(frame, default_columns(frame, excluded), spec.data, "numeric-columns")
+
+
+def _metadata_encodes(spec: ScoringSpec, model: LoadedModel | None) -> bool:
+    """Whether a model's embedded metadata, when it has some, is what encodes the rows: no
+    text column, feature list, preprocessor or frame-reading model comes first."""
+    return (
+        spec.text_column is None
+        and spec.features is None
+        and spec.preprocessor is None
+        and (model is None or model.frame_input is None)
+    )
+
+
+def coded_columns(
+    spec: ScoringSpec, model: LoadedModel | None, metadata: FeatureMetadata | None
+) -> tuple[str, ...]:
+    """The columns whose shared codes (``ColumnCodes``) the encoder reads: the categorical
+    inputs of embedded metadata when that encodes the rows, else none."""
+    if metadata is None or not _metadata_encodes(spec, model):
+        return ()
+    return tuple(
+        feature.column for feature in metadata.features if isinstance(feature, CategoricalInput)
+    )
 
 
 def class_labels(model: LoadedModel, metadata: FeatureMetadata | None) -> tuple[str, ...] | None:
