@@ -15,7 +15,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import SplineTransformer
 
 from audit.data.table import SensitiveColumn
-from audit.privacy.attribute_inference import attribute_inference, out_of_fold
+from audit.privacy.attribute_inference import (
+    _more_than_two_values,
+    attribute_inference,
+    out_of_fold,
+)
 
 N = 4000
 
@@ -102,3 +106,12 @@ def test_decisions_alone_small_groups_and_determinism() -> None:
     assert by_name["t"].status == "insufficient_data" and by_name["t"].auc is None
     again = run(None, decisions, column("sex", sex, ("F", "M")))
     assert again.attributes[0].ci == by_name["sex"].ci
+
+
+@pytest.mark.parametrize(
+    "values",
+    [[], [0.3], [0.3, 0.3], [0.3, 0.7, 0.3], [0.3, 0.7, 0.3, 0.5], [0.0, -0.0, 1.0], [1, 0, 2]],
+)
+def test_the_attack_reads_scores_with_a_third_value(values: list[float]) -> None:
+    array = np.array(values, dtype=np.float64)
+    assert _more_than_two_values(array) == (len(np.unique(array)) > 2)

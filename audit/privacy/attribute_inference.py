@@ -35,9 +35,16 @@ ATTACK_MODEL = (
 
 
 def _design(scores: np.ndarray | None, decisions: np.ndarray) -> tuple[np.ndarray, bool]:
-    if scores is not None and len(np.unique(scores)) > 2:
+    if scores is not None and _more_than_two_values(scores):
         return np.asarray(scores, dtype=np.float64), True
     return np.asarray(decisions, dtype=np.float64), False
+
+
+def _more_than_two_values(values: np.ndarray) -> bool:
+    """Whether ``values`` (finite: NaN scores are refused when read) hold a third distinct
+    value: two passes, not np.unique's sort of every score (0.07 s on 1M rows)."""
+    others = values[values != values[0]] if len(values) else values
+    return bool(len(others) and (others != others[0]).any())
 
 
 def _bins(x: np.ndarray) -> np.ndarray:
