@@ -136,9 +136,10 @@ def test_the_explanation_stage_reuses_the_encoders_codes(monkeypatch: pytest.Mon
     outcome = ExplainStage().run(prepared, {})
     assert isinstance(outcome.report, Explanations) and outcome.report.status == "ok"
     assert any(item.measure == "cramers_v" for item in outcome.report.associations)
-    # The associations and the encoded copies coded no encoded column again (the flip test
-    # reads the sensitive columns' values itself).
-    assert not (set(made) & (encoded - set(prepared.data.sensitive_columns)))
+    # The associations, the encoded copies and the flip test's values of each group coded no
+    # encoded column again.
+    assert {"sex", "race"} <= encoded
+    assert not (set(made) & encoded)
     assert all(shared.factorized(column)[0] is before[column] for column in encoded)
 
 

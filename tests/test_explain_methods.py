@@ -14,7 +14,7 @@ from torch import nn
 
 from audit.core.policy import Threshold
 from audit.data.slices import Slice
-from audit.data.table import SensitiveColumn
+from audit.data.table import ColumnCodes, SensitiveColumn
 from audit.explain.agreement import rank_agreement
 from audit.explain.association import associations, correlation_ratio, cramers_v
 from audit.explain.attributions import completeness
@@ -387,6 +387,9 @@ def test_representative_values_take_each_groups_mode_or_median() -> None:
     # Group 0 ties a/b (first as text: a); group 1 ignores its missing value; group 2 is all
     # missing, so its value is missing too.
     assert representative_values(raw, codes, [0, 1, 2], banded=False) == {0: "a", 1: "c", 2: None}
+    # From a frame's shared column codes: the same values.
+    shared = ColumnCodes(pd.DataFrame({"raw": raw})).factorized("raw")
+    assert representative_values(raw, codes, [0, 1, 2], False, shared) == {0: "a", 1: "c", 2: None}
     ages = pd.Series([20.0, 30.0, 40.0, np.nan, 61.0, 70.0])
     banded = representative_values(ages, np.array([0, 0, 0, 0, 1, 1]), [0, 1], banded=True)
     assert banded == {0: 30.0, 1: 65.5}

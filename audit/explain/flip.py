@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from audit.core.intervals import interval_of
-from audit.data.table import SensitiveColumn
+from audit.data.table import ColumnCodes, SensitiveColumn
 from audit.explain.copies import CopyValues, value_counts, value_text
 from audit.explain.results import Flip
 from audit.explain.sampling import STREAM_FLIP, generator
@@ -38,10 +38,15 @@ class EncodingMismatch(RuntimeError):
 
 
 def representative_values(
-    raw: pd.Series, codes: np.ndarray, present: list[int], banded: bool
+    raw: pd.Series,
+    codes: np.ndarray,
+    present: list[int],
+    banded: bool,
+    factorized: tuple[np.ndarray, pd.Index] | None = None,
 ) -> dict[int, Any]:
     """The value that stands for each present group: its most common raw value (ties: first
-    as text), its median for a banded numeric column, missing for the missing-value group."""
+    as text), its median for a banded numeric column, missing for the missing-value group.
+    ``factorized``: ``pd.factorize(raw)`` when already made (the audit's column codes)."""
     if banded:
         numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         medians = {}
@@ -49,7 +54,7 @@ def representative_values(
             known = numbers[(codes == code) & ~np.isnan(numbers)]
             medians[code] = float(np.median(known)) if len(known) else None
         return medians
-    value_codes, distinct = pd.factorize(raw)
+    value_codes, distinct = pd.factorize(raw) if factorized is None else factorized
     width = len(distinct)
     if width == 0:
         return dict.fromkeys(present)
@@ -81,6 +86,7 @@ def flip_attribute(
     seed: int,
     copies: Sequence[CopyValues] = (),
     named: bool = True,
+    column_codes: ColumnCodes | None = None,
 ) -> tuple[Flip, ...]:
     """Flip results for every ordered pair of ``attribute``'s groups that have rows.
 
@@ -88,7 +94,8 @@ def flip_attribute(
     reproduces it) and ``function`` the positive-class probability. The attribute's own
     column is written when ``named`` (it is a model input), and so is every encoded copy of
     it, each with the target group's own code: the flipped row is a person who differs only
-    in the attribute, however many columns carry it.
+    in the attribute, however many columns carry it. ``column_codes``: ``frame``'s shared
+    codes, which save factorizing the attribute's column again.
     """
     rng = generator(seed, STREAM_FLIP)
     present = [code for code in range(len(attribute.groups)) if (attribute.codes == code).any()]
@@ -100,8 +107,13 @@ def flip_attribute(
         rows_of[code] = members
     written: dict[str, dict[int, Any]] = {}  # column -> group code -> the value written
     if named:
+        banded = attribute.binning is not None
         written[attribute.name] = representative_values(
-            frame[attribute.name], attribute.codes, present, attribute.binning is not None
+            frame[attribute.name],
+            attribute.codes,
+            present,
+            banded,
+            None if banded or column_codes is None else column_codes.factorized(attribute.name),
         )
     for found in copies:
         for position, column in enumerate(found.copy.columns):

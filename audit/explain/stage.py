@@ -387,6 +387,7 @@ def _flips(
                     inputs.policy.seed,
                     encodings,
                     named,
+                    inputs.codes,
                 )
             )
         except Exception as exc:  # re-encoding or the model failed on flipped values
