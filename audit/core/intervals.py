@@ -22,8 +22,10 @@ def percentile_interval(replicates: np.ndarray, level: float) -> tuple[np.ndarra
     enough = share >= MIN_DEFINED_SHARE
     if enough.any():
         masked = np.where(defined, safe, np.nan)[:, enough]
-        low[enough] = np.nanpercentile(masked, tail, axis=0)
-        high[enough] = np.nanpercentile(masked, 100 - tail, axis=0)
+        # numpy's nanpercentile takes the columns one at a time in Python whenever the
+        # array has more than one; np.percentile gives the same values at once without NaN.
+        percentile = np.percentile if defined[:, enough].all() else np.nanpercentile
+        low[enough], high[enough] = percentile(masked, [tail, 100 - tail], axis=0)
     return low, high
 
 
