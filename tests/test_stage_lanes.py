@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 import torch
-from conftest import ADULT_DATA, adult_request
+from conftest import ADULT_DATA, ADULT_MODEL, adult_request, sha256
 
 from audit.api import run_audit
 from audit.core.errors import DataError
@@ -171,6 +171,9 @@ def test_the_whole_audit_is_the_same_on_one_thread_and_two() -> None:
     # Both lanes ran: the fairness tables beside the explanations and privacy probes.
     assert two["groups"] and two["explanations"]["status"] == "ok"
     assert two["privacy"]["pii"]["status"] == "ok"
+    # The trail's hashes, taken while the stages ran, are the files' own.
+    assert two["run"]["data"]["file"]["sha256"] == sha256(ADULT_DATA)
+    assert two["run"]["model"]["file"]["sha256"] == sha256(ADULT_MODEL)
 
 
 def test_privacy_runs_beside_the_model_unless_it_scores_training_rows(
