@@ -278,8 +278,8 @@ def roc_auc_by_group(
     if not presorted:
         order = np.argsort(scores)
         scores, labels, row_groups = scores[order], labels[order], row_groups[order]
-    id_type = next(kind for kind in (np.int8, np.int16, np.int64) if n_groups <= np.iinfo(kind).max)
-    rows = np.argsort(row_groups.astype(id_type), kind="stable")  # by group, then by score
+    # By group, then by score: the ids in their smallest type, which numpy sorts by radix.
+    rows = np.argsort(row_groups.astype(np.min_scalar_type(n_groups)), kind="stable")
     counts = np.bincount(row_groups, minlength=n_groups)
     group = np.repeat(np.arange(n_groups), counts)
     ordered = scores[rows]
