@@ -116,3 +116,44 @@ def test_permutations_follow_shaps_draws_and_no_rows_is_fine() -> None:
     inputs, background, columns = synthetic(0)
     empty = shap_attributions(interacting, inputs[:0], background, columns, 0)
     assert empty.values.shape == (0, len(columns.columns))
+
+
+def test_equal_masked_inputs_are_scored_once_in_any_chunking(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Masked inputs that coincide (rows sharing values with each other and with background
+    rows) are scored once each, across rows; the values stay shap's, whether the rows are
+    walked in one chunk or several, and when the keys would overflow and nothing is shared."""
+    inputs, background, columns = synthetic(4)
+    batches: list[np.ndarray] = []
+
+    def recording(batch: np.ndarray) -> np.ndarray:
+        batches.append(batch.copy())
+        return interacting(batch)
+
+    whole = shap_attributions(recording, inputs, background, columns, 4, permutations=2)
+    masked = np.concatenate(batches[2:])  # after the background's and the rows' own scores
+    assert len(np.unique(masked, axis=0)) == len(masked)
+    values, _ = shap_explainer_values(interacting, inputs, background, columns, 4, 2)
+    np.testing.assert_allclose(whole.values, values, rtol=0, atol=1e-12)
+
+    batches.clear()
+    monkeypatch.setattr(batched, "_places", lambda codes: None)
+    every = shap_attributions(recording, inputs, background, columns, 4, permutations=2)
+    # The same inputs, each scored as often as it occurs.
+    assert sum(map(len, batches[2:])) > len(masked)
+    monkeypatch.undo()
+    # Chunks of three rows each, on two threads.
+    monkeypatch.setattr(batched, "CHUNK_CELLS", 3 * 2 * (2 * len(columns.columns) + 1) * 20)
+    chunked = shap_attributions(interacting, inputs, background, columns, 4, 2, permutations=2)
+    for other in (every, chunked):
+        np.testing.assert_allclose(other.values, values, rtol=0, atol=1e-12)
+
+
+def test_keys_that_would_overflow_share_nothing() -> None:
+    codes = np.zeros((2, 3), dtype=np.int64)
+    codes[1] = [1, 2, 3]
+    np.testing.assert_array_equal(batched._places(codes), [1, 2, 6])
+    wide = np.ones((2, 64), dtype=np.int64)  # 64 columns of two values: 2**64 keys
+    assert batched._places(wide) is None
+    assert batched._places(wide[:, :62]) is not None
