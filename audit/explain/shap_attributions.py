@@ -44,9 +44,10 @@ PERMUTATIONS = 3
 # BLOCK_INPUTS x model inputs x 4 bytes. Blocks that stay in the cache while they are built
 # and scored (7 MB for the Adult model's 107 inputs) take about 15% less than blocks of 2**16.
 BLOCK_INPUTS = 1 << 14
-# (row, permutation, step, background row) cells walked at once: the unit within which equal
-# masked inputs are scored once. Its index arrays take about 40 bytes a cell (160 MB at
-# most); the default 500 rows of 50 background rows and 14 columns are 2.2M cells, one chunk.
+# (row, permutation, step, background row) cells one thread walks at once: the unit within
+# which equal masked inputs are scored once. Its index arrays take about 40 bytes a cell
+# (160 MB at most); the default 500 rows of 50 background rows and 14 columns are 2.2M cells,
+# one chunk on one thread, or one of 1.1M cells per thread on two.
 CHUNK_CELLS = 1 << 22
 
 
