@@ -53,6 +53,7 @@ from benchkit import (
     adult_test,
     format_seconds,
     machine_line,
+    parallel_throughput,
     print_table,
     resample_rows,
     time_interleaved,
@@ -272,6 +273,12 @@ def main() -> None:
             )
         )
         print_stage_profile(path, args.n_boot, args.threads, timings["plain"].value)
+        if args.threads > 1:
+            print(
+                f"machine: {args.threads} processes of the same NumPy work got "
+                f"{parallel_throughput(args.threads):.2f}x one process's work done in the "
+                "same time (the most two lanes of (c) can gain, whatever their threading)"
+            )
         if args.profile:
             print_profile(path, args.n_boot, args.threads, args.profile, args.profile_top)
 

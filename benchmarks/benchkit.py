@@ -113,3 +113,44 @@ def machine_line() -> str:
         f"numpy {np.__version__} | pandas {pd.__version__} | fairlearn {fairlearn.__version__} "
         f"| torch {torch.__version__} (threads {torch.get_num_threads()})"
     )
+
+
+def _probe_work(start: Any, seconds: Any) -> None:
+    """A fixed mix of sorting, gathering and counting (what the audit's NumPy work is made
+    of), timed from when every worker is ready."""
+    rng = np.random.default_rng(0)
+    values = rng.random(2_000_000)
+    codes = rng.integers(0, 1000, size=2_000_000)
+    start.wait()
+    began = time.perf_counter()
+    for _ in range(8):
+        order = np.argsort(values)
+        np.bincount(codes[order], weights=values[order], minlength=1000)
+    seconds.put(time.perf_counter() - began)
+
+
+def parallel_throughput(workers: int = 2) -> float:
+    """How many times one process's work ``workers`` processes get done in the same wall time
+    on this machine: ``workers`` on as many free cores, less where cores share a physical core
+    or memory bandwidth. Separate processes, so the GIL plays no part: it bounds what any
+    threading of the audit's lanes can gain here."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+
+    def run(count: int) -> float:
+        start, seconds = context.Barrier(count), context.Queue()
+        processes = [
+            context.Process(target=_probe_work, args=(start, seconds)) for _ in range(count)
+        ]
+        for process in processes:
+            process.start()
+        elapsed = max(seconds.get() for _ in processes)
+        for process in processes:
+            process.join()
+        return elapsed
+
+    # The best of three each: a shared host's neighbours only ever slow a run down.
+    one = min(run(1) for _ in range(3))
+    together = min(run(workers) for _ in range(3))
+    return workers * one / together
