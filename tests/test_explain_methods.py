@@ -262,6 +262,26 @@ def test_associations_do_not_depend_on_the_thread_count() -> None:
     assert by_column["noise"].value < 0.05 and by_column["income"].mutual_information > 0.05
 
 
+def test_a_numeric_columns_measures_leave_out_its_missing_values_for_every_attribute() -> None:
+    rng = np.random.default_rng(8)
+    sex, region = rng.integers(0, 2, 9000), np.zeros(9000, dtype=np.int64)
+    income = rng.normal(size=9000) + sex
+    income[rng.random(9000) < 0.1] = np.nan
+    finite = np.isfinite(income)
+    attributes = [
+        SensitiveColumn("sex", sex, ("F", "M"), None),
+        SensitiveColumn("region", region, ("north",), None),  # one group: nothing to measure
+    ]
+    by_sex, by_region = associations(
+        pd.DataFrame({"income": income}), ["income"], [1], attributes, 2
+    )
+    assert by_sex.n == by_region.n == int(finite.sum())
+    assert by_sex.value == correlation_ratio(income[finite], sex[finite])
+    assert by_sex.mutual_information is not None and by_sex.mutual_information > 0.05
+    assert (by_region.value, by_region.mutual_information) == (None, None)
+    assert by_region.undefined == "the column or the attribute takes a single value"
+
+
 def test_global_importance_is_the_weighted_mean_absolute_attribution() -> None:
     values = np.array([[1.0, -3.0], [-2.0, 1.0], [4.0, 0.0]])
     weights = np.array([1.0, 1.0, 2.0])

@@ -77,12 +77,23 @@ def cramers_v_of(counts: np.ndarray) -> float | None:
 def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float | None:
     """eta = sqrt(between-group sum of squares / total sum of squares); None for a constant."""
     codes = dense_codes(groups)
-    counts = np.bincount(codes)
-    present = counts > 0
-    means = np.bincount(codes, weights=values)[present] / counts[present]
-    counts = counts[present]
+    return _correlation_ratio(values, codes, np.bincount(codes), *_spread(values))
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    """The mean of ``values`` and their total sum of squares about it."""
     overall = values.mean()
-    total = float(((values - overall) ** 2).sum())
+    return overall, float(((values - overall) ** 2).sum())
+
+
+def _correlation_ratio(
+    values: np.ndarray, codes: np.ndarray, sizes: np.ndarray, overall: float, total: float
+) -> float | None:
+    """eta from the groups' ``codes`` and ``sizes`` and the values' spread (``_spread``),
+    which a column computes once for all its attributes."""
+    present = sizes > 0
+    means = np.bincount(codes, weights=values)[present] / sizes[present]
+    counts = sizes[present]
     if total <= 0 or len(counts) < 2:
         return None
     between = float((counts * (means - overall) ** 2).sum())
@@ -152,6 +163,8 @@ def _column_associations(
         numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         finite = np.isfinite(numbers)
         keep = None if finite.all() else finite  # no copies when every value is a number
+        x = numbers if keep is None else numbers[keep]
+        spread = _spread(x) if len(x) > 1 else None
     results = []
     information: float | None
     value: float | None
@@ -164,14 +177,11 @@ def _column_associations(
             n = len(codes)
             measure = "cramers_v"
         else:
-            x, y = (
-                (numbers, attribute.codes)
-                if keep is None
-                else (numbers[keep], attribute.codes[keep])
-            )
+            y = dense_codes(attribute.codes if keep is None else attribute.codes[keep])
+            sizes = np.bincount(y)
             n = len(x)
-            value = correlation_ratio(x, y) if n > 1 else None
-            information = _numeric_information(x, y, rng, seed)
+            value = None if spread is None else _correlation_ratio(x, y, sizes, *spread)
+            information = _numeric_information(x, y, int(np.count_nonzero(sizes)), rng, seed)
             measure = "correlation_ratio"
         results.append(
             Association(
@@ -190,9 +200,10 @@ def _column_associations(
 
 
 def _numeric_information(
-    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, seed: int
+    x: np.ndarray, y: np.ndarray, classes: int, rng: np.random.Generator, seed: int
 ) -> float | None:
-    if len(x) < 4 or np.count_nonzero(np.bincount(dense_codes(y))) < 2:
+    """Nearest-neighbour mutual information of ``x`` with the ``classes`` groups ``y``."""
+    if len(x) < 4 or classes < 2:
         return None
     if len(x) > MI_ROWS:
         keep = rng.choice(len(x), size=MI_ROWS, replace=False)
