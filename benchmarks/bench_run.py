@@ -277,7 +277,7 @@ def main() -> None:
             print(
                 f"machine: {args.threads} processes of the same NumPy work got "
                 f"{parallel_throughput(args.threads):.2f}x one process's work done in the "
-                "same time (the most two lanes of (c) can gain, whatever their threading)"
+                "same time (about the most that running the lanes of (c) at once can gain)"
             )
         if args.profile:
             print_profile(path, args.n_boot, args.threads, args.profile, args.profile_top)

@@ -7,6 +7,7 @@ script's own folder.
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import platform
 import time
@@ -134,8 +135,6 @@ def parallel_throughput(workers: int = 2) -> float:
     on this machine: ``workers`` on as many free cores, less where cores share a physical core
     or memory bandwidth. Separate processes, so the GIL plays no part: it bounds what any
     threading of the audit's lanes can gain here."""
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")
 
     def run(count: int) -> float:
