@@ -47,35 +47,31 @@ class ColumnBins:
         bounds = ["-inf", *(f"{edge:g}" for edge in self.edges), "inf"]
         return tuple(f"[{low}, {high})" for low, high in itertools.pairwise(bounds))
 
-    def bin_rows(self, codes: ColumnCodes) -> np.ndarray:
-        """Each row's bin (0 .. value_bins - 1), or ``value_bins`` for a missing value; a
-        column absent from the chunk is missing in every row."""
+    def bin_rows(self, codes: ColumnCodes) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's bin (0 .. value_bins - 1, or ``value_bins`` for a missing value; a
+        column absent from the chunk is missing in every row), and whether the row lies
+        outside the training range (numeric) or is of an unseen category."""
         width = self.value_bins
+        rows = len(codes.frame)
         if self.name not in codes.frame.columns:
-            return np.full(len(codes.frame), width, dtype=np.int64)
+            return np.full(rows, width, dtype=np.int64), np.zeros(rows, dtype=bool)
         if self.kind == "numeric":
+            # Read as numbers once, for the bins and the range alike.
             numbers = self._numbers(codes)
             found = np.searchsorted(np.asarray(self.edges, dtype=float), numbers, side="right")
-            return np.where(np.isnan(numbers), width, found).astype(np.int64)
+            low = -np.inf if self.low is None else self.low
+            high = np.inf if self.high is None else self.high
+            with np.errstate(invalid="ignore"):
+                outside = (numbers < low) | (numbers > high)
+            return np.where(np.isnan(numbers), width, found).astype(np.int64), outside
         # Only the distinct values are converted to text and looked up: converting a million
         # rows of text costs more than counting them. A missing value has code -1, which picks
         # the lookup's last entry.
         value_codes, distinct = codes.as_read(self.name)
         found = pd.Index(self.categories).get_indexer(pd.Index(pd.Series(distinct).astype(str)))
         unseen_last = np.where(found < 0, width - 1, found)  # unseen: the last value bin
-        return np.append(unseen_last, width).astype(np.int64)[value_codes]
-
-    def outside_rows(self, codes: ColumnCodes, bins: np.ndarray) -> np.ndarray:
-        """Rows outside the training range (numeric) or of an unseen category."""
-        if self.name not in codes.frame.columns:
-            return np.zeros(len(bins), dtype=bool)
-        if self.kind == "categorical":
-            return bins == self.value_bins - 1
-        numbers = self._numbers(codes)
-        low = -np.inf if self.low is None else self.low
-        high = np.inf if self.high is None else self.high
-        with np.errstate(invalid="ignore"):
-            return (numbers < low) | (numbers > high)
+        binned = np.append(unseen_last, width).astype(np.int64)[value_codes]
+        return binned, binned == width - 1
 
     def _numbers(self, codes: ColumnCodes) -> np.ndarray:
         return pd.to_numeric(codes.frame[self.name], errors="coerce").to_numpy(dtype=float)
@@ -258,9 +254,9 @@ def count_rows(
     # Each count table [cells, bins], then per grouping [groups, bins] by summing cells.
     per_cell: dict[str, np.ndarray] = {}
     for column in bins.columns:
-        binned = column.bin_rows(shared)
+        binned, outside = column.bin_rows(shared)
         # A row's value bin (missing included) and whether it is outside, as one bin.
-        binned_outside = binned * 2 + column.outside_rows(shared, binned)
+        binned_outside = binned * 2 + outside
         both = _per_cell(cell_of_row, n_cells, binned_outside, 2 * (column.value_bins + 1))
         both = both.reshape(n_cells, column.value_bins + 1, 2)
         table = np.zeros((n_cells, column.value_bins + 2), dtype=np.int64)
