@@ -26,9 +26,9 @@ class ColumnMap:
     def inputs_per_column(self) -> np.ndarray:
         return np.bincount(self.column_of_input, minlength=len(self.columns))
 
-    def indicator(self, dtype: type = np.float64) -> np.ndarray:
+    def indicator(self) -> np.ndarray:
         """[width, columns]: 1 where a model input belongs to a table column."""
-        indicator: np.ndarray = np.zeros((self.width, len(self.columns)), dtype=dtype)
+        indicator: np.ndarray = np.zeros((self.width, len(self.columns)))
         indicator[np.arange(self.width), self.column_of_input] = 1
         return indicator
 
