@@ -7,8 +7,11 @@ The measure fits the column's type, and both lie in [0, 1]:
 - numeric column: the correlation ratio eta, the share of the column's spread (as a standard
   deviation) that the attribute's groups explain.
 
-Mutual information (scikit-learn, in nats) is reported beside either: it also sees
-non-monotone dependence, but has no fixed upper bound, so thresholds use the measures above.
+Mutual information (in nats) is reported beside either: it also sees non-monotone
+dependence, but has no fixed upper bound, so thresholds use the measures above. It is
+scikit-learn's: from the contingency table for a categorical column, and for a numeric one
+``mutual_info_classif``'s nearest-neighbour estimate, computed by
+``audit.explain.knn_information`` with the same value.
 Sensitive attributes are categorical here: numeric ones are the bands the audit slices by.
 """
 
@@ -19,10 +22,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_selection import mutual_info_classif
 from sklearn.metrics import mutual_info_score
 
 from audit.data.table import ColumnCodes, SensitiveColumn
+from audit.explain.knn_information import knn_mutual_information
 from audit.explain.results import Association
 from audit.explain.sampling import STREAM_METHOD
 
@@ -208,7 +211,4 @@ def _numeric_information(
     if len(x) > MI_ROWS:
         keep = rng.choice(len(x), size=MI_ROWS, replace=False)
         x, y = x[keep], y[keep]
-    estimate = mutual_info_classif(
-        x[:, None], y, discrete_features=False, n_neighbors=3, random_state=seed
-    )
-    return float(estimate[0])
+    return knn_mutual_information(x, y, n_neighbors=3, seed=seed)
