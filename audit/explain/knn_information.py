@@ -91,31 +91,25 @@ def _count_within(ordered: np.ndarray, radius: np.ndarray) -> np.ndarray:
     each value's ``radius``, by scikit-learn's test: squared difference at most the squared
     radius."""
     limit = radius * radius
-    size = len(ordered)
     # The values within a radius are a run of the sorted ones around the value itself; a
     # search finds the run's ends to within rounding, then each end moves until it is exact.
     low = np.searchsorted(ordered, ordered - radius, side="left")
     high = np.searchsorted(ordered, ordered + radius, side="right")
-    low = _settle(low, ordered, limit, step=-1, size=size)
-    high = _settle(high, ordered, limit, step=1, size=size)
+    low = _settle(low, ordered, limit, step=-1)
+    high = _settle(high, ordered, limit, step=1)
     return high - low
 
 
-def _settle(
-    end: np.ndarray,
-    ordered: np.ndarray,
-    limit: np.ndarray,
-    step: int,
-    size: int,
-) -> np.ndarray:
+def _settle(end: np.ndarray, ordered: np.ndarray, limit: np.ndarray, step: int) -> np.ndarray:
     """A run's end (``step`` -1: its first position, 1: one past its last), moved outwards
-    while the next value is within the limit and inwards while the end value is not."""
+    while the next value is within the limit and inwards while the end value is not; ``end``
+    is moved in place."""
 
     def within(rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
         gap = ordered[rows] - ordered[positions]
         return np.asarray(gap * gap <= limit[rows])
 
-    end = end.copy()
+    size = len(ordered)
     outside = 0 if step < 0 else size  # no value beyond this end
     while True:
         # The value just beyond the run (low: at end - 1; high: at end).
