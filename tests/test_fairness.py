@@ -1070,3 +1070,29 @@ def test_score_histogram_bins_each_row_as_searching_the_quantile_edges_does(
     np.add.at(expected, (rows.cell_of_row, rows.labels, bins), 1)
     np.testing.assert_array_equal(histogram, expected)
     assert histogram.sum() == len(scores)
+
+
+def test_group_tables_do_not_depend_on_the_thread_count(
+    synthetic: pd.DataFrame, tmp_path: Path
+) -> None:
+    # With more than one thread, Fairlearn's point values are computed beside the bootstrap.
+    path = tmp_path / "data.csv"
+    synthetic.to_csv(path, index=False)
+    results = [
+        run_audit(
+            AuditRequest(
+                data=path,
+                target="label",
+                sensitive=("sex", "race"),
+                predictions="prediction",
+                scores="score",
+                search_config=False,
+                threads=threads,
+                policy_overrides={"n_boot": 200, "seed": 0},
+            )
+        )
+        for threads in (1, 2)
+    ]
+    assert results[0].groups == results[1].groups
+    assert results[0].disparities == results[1].disparities
+    assert len(results[0].groups) > 4

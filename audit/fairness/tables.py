@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,45 +260,49 @@ def fairness_from_counts(
     """
     rng = np.random.default_rng(policy.seed)
     indicators = [slice_.indicator(n_cells) for slice_ in slices]
-    replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
-    auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
-    calibration_reason = _why_no_calibration(calibration)
-    calibrated = calibration if calibration_reason is None else None
-    # Counts drawn for the ROC AUC and calibration replicates: the bootstrap's costly part.
-    draws = [
-        policy.n_boot * table.size
-        for table in (histogram, calibrated.rows if calibrated is not None else None)
-        if table is not None
-    ]
-    report = None
-    if progress is not None and sum(draws) >= PROGRESS_DRAWS:
-        progress.start("bootstrap intervals", len(draws) * policy.n_boot, unit="replicates")
-        report = progress.advance
-    auc_replicates = (
-        _auc_replicates(histogram, slices, auc_points, policy.n_boot, rng, threads, report)
-        if histogram is not None
-        else None
-    )
-    # From a generator spawned off the audit's, after its draws: those stay as they were,
-    # and these do not depend on how ROC AUC was resampled (every score or a sketch).
-    calibration_replicates = (
-        calibration_error_replicates(
-            calibrated,
-            indicators,
-            policy.n_boot,
-            rng.spawn(1)[0],
-            MAX_CHUNK_ELEMENTS,
-            threads,
-            report,
+    slice_counts = [np.rint(indicator.T @ cell_counts).astype(np.int64) for indicator in indicators]
+    with ThreadPoolExecutor(1, thread_name_prefix="rai-fairlearn") as beside:
+        # Fairlearn's MetricFrame is Python that holds the GIL; the bootstrap below is numpy
+        # that releases it. Given a second thread, the point values are computed meanwhile.
+        points_ready = beside.submit(fairlearn_rates, slice_counts) if threads > 1 else None
+        replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
+        auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
+        calibration_reason = _why_no_calibration(calibration)
+        calibrated = calibration if calibration_reason is None else None
+        # Counts drawn for the ROC AUC and calibration replicates: the bootstrap's costly part.
+        draws = [
+            policy.n_boot * table.size
+            for table in (histogram, calibrated.rows if calibrated is not None else None)
+            if table is not None
+        ]
+        report = None
+        if progress is not None and sum(draws) >= PROGRESS_DRAWS:
+            progress.start("bootstrap intervals", len(draws) * policy.n_boot, unit="replicates")
+            report = progress.advance
+        auc_replicates = (
+            _auc_replicates(histogram, slices, auc_points, policy.n_boot, rng, threads, report)
+            if histogram is not None
+            else None
         )
-        if calibrated is not None
-        else None
-    )
+        # From a generator spawned off the audit's, after its draws: those stay as they were,
+        # and these do not depend on how ROC AUC was resampled (every score or a sketch).
+        calibration_replicates = (
+            calibration_error_replicates(
+                calibrated,
+                indicators,
+                policy.n_boot,
+                rng.spawn(1)[0],
+                MAX_CHUNK_ELEMENTS,
+                threads,
+                report,
+            )
+            if calibrated is not None
+            else None
+        )
     stats_list: list[SliceStats] = []
     groups: list[GroupResult] = []
     disparities: list[Disparity] = []
-    slice_counts = [np.rint(indicator.T @ cell_counts).astype(np.int64) for indicator in indicators]
-    points = fairlearn_rates(slice_counts)
+    points = points_ready.result() if points_ready is not None else fairlearn_rates(slice_counts)
     for position, slice_ in enumerate(slices):
         counts, point = slice_counts[position], points[position]
         ok = counts.sum(axis=1) >= policy.min_group_size
