@@ -133,6 +133,7 @@ def audit(
     target: str = "label",
     positive_label: str | None = None,
     bins: tuple[str, ...] = (),
+    threads: int | None = None,
     **policy: Any,
 ) -> AuditResult:
     path = tmp_path / "data.csv"
@@ -147,6 +148,7 @@ def audit(
             positive_label=positive_label,
             bins=bins,
             search_config=False,
+            threads=threads,
             policy_overrides={"n_boot": 200, "seed": 0, **policy},
         )
     )
@@ -1076,23 +1078,7 @@ def test_group_tables_do_not_depend_on_the_thread_count(
     synthetic: pd.DataFrame, tmp_path: Path
 ) -> None:
     # With more than one thread, Fairlearn's point values are computed beside the bootstrap.
-    path = tmp_path / "data.csv"
-    synthetic.to_csv(path, index=False)
-    results = [
-        run_audit(
-            AuditRequest(
-                data=path,
-                target="label",
-                sensitive=("sex", "race"),
-                predictions="prediction",
-                scores="score",
-                search_config=False,
-                threads=threads,
-                policy_overrides={"n_boot": 200, "seed": 0},
-            )
-        )
-        for threads in (1, 2)
-    ]
+    results = [audit(tmp_path, synthetic, ("sex", "race"), threads=threads) for threads in (1, 2)]
     assert results[0].groups == results[1].groups
     assert results[0].disparities == results[1].disparities
     assert len(results[0].groups) > 4
