@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
 
 from audit.core.check import Check
 from audit.core.knowledge import known_checks
@@ -20,7 +22,8 @@ from audit.core.result import AuditResult
 from audit.core.runner import run_prepared
 from audit.core.stage import Stage
 from audit.core.threads import available_cores, compute_threads
-from audit.core.trail import started_at
+from audit.core.trail import TrailDigests, started_at
+from audit.stream.dataset import partition_files
 
 
 def run_audit(
@@ -45,15 +48,14 @@ def run_audit(
     if stages is None:
         stages = with_plugins(STAGES, plugin_stages(), "stage")
     threads = request.threads or available_cores()
-    with compute_threads(threads):
+    # A model object in this process has no file to hash (audit.models.in_process).
+    model_file = request.model if isinstance(request.model, Path) else None
+    with (
+        compute_threads(threads),
+        TrailDigests(request.data, partial(partition_files, request.data), model_file) as digests,
+    ):
         prepared = prepare(request, threads, progress, known_checks(checks))
-        return run_prepared(
-            prepared,
-            stages,
-            checks,
-            when,
-            clock,
-        )
+        return run_prepared(prepared, stages, checks, when, clock, digests)
 
 
 __all__ = ["AuditRequest", "run_audit"]

@@ -19,7 +19,7 @@ from audit.core.prepared import PreparedAudit
 from audit.core.result import AuditResult, CheckRun, CheckStatus, DataInfo, ModelInfo, RunInfo
 from audit.core.stage import Stage, StageOutcome
 from audit.core.threads import compute_threads
-from audit.core.trail import dataset_info, file_info, platform_name, tool_version, versions
+from audit.core.trail import TrailDigests, platform_name, tool_version, versions
 from audit.datafit.results import DataFitReport
 from audit.datafit.stage import STAGE_ID as DATA_FIT
 from audit.explain.results import Explanations
@@ -28,7 +28,6 @@ from audit.fairness.stage import STAGE_ID as FAIRNESS
 from audit.fairness.tables import FairnessTables
 from audit.mitigation.results import WhatIf
 from audit.mitigation.stage import STAGE_ID as WHAT_IF
-from audit.models.in_process import IN_PROCESS_KIND
 from audit.privacy.report import PrivacyReport
 from audit.privacy.stage import STAGE_ID as PRIVACY
 from audit.regulatory.results import LL144Pack
@@ -136,22 +135,14 @@ def run_prepared(
     checks: Sequence[Check],
     started_at: str,
     clock: float,
+    digests: TrailDigests,
 ) -> AuditResult:
-    """The audit of ``prepared``; ``clock`` is ``time.perf_counter()`` when it began."""
+    """The audit of ``prepared``; ``clock`` is ``time.perf_counter()`` when it began and
+    ``digests`` hash its data and model files for the trail."""
     data, model, settings = prepared.data, prepared.model, prepared.settings
     loaded, predictions, features = model.loaded, model.predictions, model.features
-    # The files are hashed for the trail while the stages run: hashlib and the reads release
-    # the GIL, so the hash takes a core the lanes leave idle (0.06 s for 1M rows of CSV).
-    with ThreadPoolExecutor(1, thread_name_prefix="rai-digest") as digests:
-        data_file = digests.submit(dataset_info, data.file, data.files)
-        # A model object in this process has no file to hash (audit.models.in_process).
-        model_file = (
-            digests.submit(file_info, model.file)
-            if model.file and loaded and loaded.kind != IN_PROCESS_KIND
-            else None
-        )
-        reports, failures, stage_notes = run_stages(prepared, stages, checks)
-        data_info, model_info = data_file.result(), model_file.result() if model_file else None
+    reports, failures, stage_notes = run_stages(prepared, stages, checks)
+    data_info, model_info = digests.data(), digests.model()
     fairness = _section(reports, FAIRNESS, FairnessTables)
     if fairness is None:
         raise TypeError("the registered stages must include the fairness stage")
