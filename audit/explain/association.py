@@ -79,8 +79,7 @@ def cramers_v_of(counts: np.ndarray) -> float | None:
 
 def correlation_ratio(values: np.ndarray, groups: np.ndarray) -> float | None:
     """eta = sqrt(between-group sum of squares / total sum of squares); None for a constant."""
-    codes = dense_codes(groups)
-    return _correlation_ratio(values, codes, np.bincount(codes), *_spread(values))
+    return _correlation_ratio(values, *_grouping(groups), *_spread(values))
 
 
 def _spread(values: np.ndarray) -> tuple[float, float]:
@@ -133,10 +132,14 @@ def associations(
         if column not in names and column in frame.columns
     ]
 
+    # Each attribute's dense codes and group sizes, made once for every numeric column with a
+    # value in every row (a column with missing values takes its own).
+    groupings = [_grouping(attribute.codes) for attribute in sensitive]
+
     def measure(candidate: tuple[int, str, int]) -> list[Association]:
         position, column, inputs = candidate
         rng = np.random.default_rng([seed, STREAM_METHOD, position])
-        return _column_associations(shared, column, inputs, sensitive, rng, seed)
+        return _column_associations(shared, column, inputs, sensitive, groupings, rng, seed)
 
     if threads > 1 and len(candidates) > 1:
         with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="rai-assoc") as pool:
@@ -146,11 +149,18 @@ def associations(
     return tuple(association for per_column in measured for association in per_column)
 
 
+def _grouping(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense group codes and each group's size."""
+    dense = dense_codes(codes)
+    return dense, np.bincount(dense)
+
+
 def _column_associations(
     shared: ColumnCodes,
     column: str,
     inputs: int,
     sensitive: Sequence[SensitiveColumn],
+    groupings: Sequence[tuple[np.ndarray, np.ndarray]],
     rng: np.random.Generator,
     seed: int,
 ) -> list[Association]:
@@ -171,7 +181,7 @@ def _column_associations(
     results = []
     information: float | None
     value: float | None
-    for attribute in sensitive:
+    for attribute, grouping in zip(sensitive, groupings, strict=True):
         if categorical:
             # One table for both measures: scikit-learn would sort every row again.
             table = contingency(codes, attribute.codes)
@@ -180,8 +190,7 @@ def _column_associations(
             n = len(codes)
             measure = "cramers_v"
         else:
-            y = dense_codes(attribute.codes if keep is None else attribute.codes[keep])
-            sizes = np.bincount(y)
+            y, sizes = grouping if keep is None else _grouping(attribute.codes[keep])
             n = len(x)
             value = None if spread is None else _correlation_ratio(x, y, sizes, *spread)
             information = _numeric_information(x, y, int(np.count_nonzero(sizes)), rng, seed)
