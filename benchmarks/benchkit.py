@@ -43,19 +43,34 @@ class Timing:
     median: float
     runs: int
     value: Any  # what the fastest run returned
+    # The process's CPU time (every thread), median over the runs: steadier than wall time on
+    # a shared machine, and over wall time, how many cores a run kept busy.
+    cpu_median: float = 0.0
 
 
-def _timed(function: Callable[[], Any]) -> tuple[float, Any]:
+@dataclass(frozen=True)
+class _Run:
+    seconds: float
+    cpu: float
+    value: Any
+
+
+def _timed(function: Callable[[], Any]) -> _Run:
     gc.collect()  # so that one run's garbage is not collected during the next
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     value = function()
-    return time.perf_counter() - start, value
+    return _Run(time.perf_counter() - start, time.process_time() - cpu, value)
 
 
-def _summary(runs: list[tuple[float, Any]]) -> Timing:
-    seconds = [elapsed for elapsed, _ in runs]
-    fastest = min(runs, key=lambda run: run[0])
-    return Timing(fastest[0], float(np.median(seconds)), len(runs), fastest[1])
+def _summary(runs: list[_Run]) -> Timing:
+    fastest = min(runs, key=lambda run: run.seconds)
+    return Timing(
+        fastest.seconds,
+        float(np.median([run.seconds for run in runs])),
+        len(runs),
+        fastest.value,
+        float(np.median([run.cpu for run in runs])),
+    )
 
 
 def time_call(function: Callable[[], Any], repeat: int) -> Timing:
@@ -66,7 +81,7 @@ def time_call(function: Callable[[], Any], repeat: int) -> Timing:
 def time_interleaved(functions: dict[str, Callable[[], Any]], repeat: int) -> dict[str, Timing]:
     """Like ``time_call`` for several functions, run in turn, so that a burst of load from
     other processes on a shared machine slows one round of all of them, not one of them."""
-    runs: dict[str, list[tuple[float, Any]]] = {name: [] for name in functions}
+    runs: dict[str, list[_Run]] = {name: [] for name in functions}
     for _ in range(max(1, repeat)):
         for name, function in functions.items():
             runs[name].append(_timed(function))
