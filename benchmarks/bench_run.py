@@ -52,7 +52,6 @@ from benchkit import (
     Timing,
     adult_test,
     format_seconds,
-    load_average,
     machine_line,
     parallel_throughput,
     print_table,
@@ -355,10 +354,6 @@ def report_table(
         )
         + f"; (c) takes {whole.cpu_median / plain.cpu_median:.2f}x (b)'s CPU time (torch's "
         "threads spin a while after each batch, and that counts too)"
-    )
-    print(
-        f"host: {load_average()} after the runs; on a busy host (b) slows more than (c), so "
-        "judge the ratio targets on a quiet one"
     )
     verdict = "met" if demo["demo"].best <= DEMO_SECONDS else "NOT met"
     print(

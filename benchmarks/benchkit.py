@@ -127,16 +127,8 @@ def machine_line() -> str:
     return (
         f"{platform.platform()} | {os.cpu_count()} CPUs | Python {platform.python_version()} | "
         f"numpy {np.__version__} | pandas {pd.__version__} | fairlearn {fairlearn.__version__} "
-        f"| torch {torch.__version__} (threads {torch.get_num_threads()}) | {load_average()}"
+        f"| torch {torch.__version__} (threads {torch.get_num_threads()})"
     )
-
-
-def load_average() -> str:
-    """The host's 1-minute load average: other processes' load slows the single-core
-    references more than the audit, so ratios read on a busy host are too low."""
-    if not hasattr(os, "getloadavg"):
-        return "load average unknown"
-    return f"load average {os.getloadavg()[0]:.2f}"
 
 
 def _probe_work(start: Any, seconds: Any) -> None:
