@@ -66,7 +66,8 @@ def _combined(
 
 class TrailDigests:
     """The trail's hashes of the data and the model file, computed on a thread of their own
-    while the audit reads, prepares and runs.
+    while the audit reads, prepares and runs. The hashing starts when the object is made;
+    use it as a context manager, whose exit ends the thread.
 
     Started before the data is read: reading a CSV takes one core, and hashlib and file
     reads release the GIL, so the hashes (0.06 s for 1M rows of CSV) take the core that the
