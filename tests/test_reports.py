@@ -98,6 +98,69 @@ def test_schema_rejects_a_broken_document(hostile_result) -> None:
         validate_document(document)
 
 
+def _broken_documents(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The report broken one way at a time: each keyword kind the schema uses."""
+
+    def broken(change: Any) -> dict[str, Any]:
+        copy = json.loads(json.dumps(document))
+        change(copy)
+        return copy
+
+    yield "wrong type", broken(lambda d: d["groups"][0]["metrics"].update(selection_rate="high"))
+    yield "missing required", broken(lambda d: d.pop("gate"))
+    yield "extra property", broken(lambda d: d["gate"].update(unexpected=1))
+    yield "enum", broken(lambda d: d["findings"][0].update(severity="catastrophic"))
+    yield "pattern", broken(lambda d: d.update(schema_version="2.0"))
+    yield "array item", broken(lambda d: d["groups"][0].update(group=[1]))
+    yield "ref'd definition", broken(lambda d: d["checks"][0].pop("id"))
+
+
+def test_fast_validator_agrees_with_jsonschema(hostile_result) -> None:
+    """jsonschema-rs decides the valid reports; on each broken one it agrees with jsonschema,
+    which then raises its own error, with the path of the fault."""
+    from audit.core.serialize import _compiled, schema
+
+    document = to_document(hostile_result)
+    assert hostile_result.findings, "the fixture must have a finding to break"
+    reference = jsonschema.Draft202012Validator(schema())
+    assert _compiled("report").is_valid(document) and reference.is_valid(document)
+    for kind, broken in _broken_documents(document):
+        assert not reference.is_valid(broken), kind
+        assert not _compiled("report").is_valid(broken), kind
+        with pytest.raises(jsonschema.ValidationError) as raised:
+            validate_document(broken)
+        with pytest.raises(jsonschema.ValidationError) as expected:
+            reference.validate(broken)
+        assert (raised.value.message, raised.value.absolute_path) == (
+            expected.value.message,
+            expected.value.absolute_path,
+        ), kind
+
+
+def test_document_holds_plain_json_values(hostile_result) -> None:
+    """No numpy scalar reaches the document (a numpy float is a float subclass, so it would
+    pass through unnoticed); one that a caller adds is still validated, by jsonschema."""
+    document = to_document(hostile_result)
+
+    def leaves(value: Any) -> Iterator[Any]:
+        if isinstance(value, dict):
+            for item in value.values():
+                yield from leaves(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from leaves(item)
+        else:
+            yield value
+
+    kinds = {type(value) for value in leaves(document)}
+    assert kinds <= {str, int, float, bool, type(None)}, kinds
+    document["groups"][0]["metrics"]["selection_rate"] = np.float64(0.25)
+    validate_document(document)
+    document["groups"][0]["group"] = [np.float64(1.0)]  # group values are strings
+    with pytest.raises(jsonschema.ValidationError):
+        validate_document(document)
+
+
 class _TagCollector(HTMLParser):
     def __init__(self) -> None:
         super().__init__()

@@ -19,8 +19,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-import jsonschema
-
 from audit.core.causes import cause_fingerprint
 from audit.core.check_knowledge import causes
 from audit.core.comparison import (
@@ -115,7 +113,11 @@ def check_document(document: Any, source: str) -> None:
         )
     try:
         validate_document(document)
-    except jsonschema.ValidationError as error:
+    except Exception as error:
+        import jsonschema  # imported for the error by validate_document, only when it raises
+
+        if not isinstance(error, jsonschema.ValidationError):
+            raise
         message = " ".join(error.message.split())
         if len(message) > _MESSAGE_LIMIT:
             message = message[: _MESSAGE_LIMIT - 3] + "..."

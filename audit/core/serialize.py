@@ -10,7 +10,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-import jsonschema
+import jsonschema_rs
 
 from audit.core.result import AuditResult
 
@@ -31,8 +31,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(item) for item in value]
     if isinstance(value, float):
-        # NaN never reaches a report: undefined values are None with a reason.
-        return value if math.isfinite(value) else None
+        # NaN never reaches a report: undefined values are None with a reason. float() turns
+        # a numpy float (a float subclass) into a plain one, so the document holds JSON types.
+        return float(value) if math.isfinite(value) else None
     if hasattr(value, "item"):  # a numpy scalar
         return _plain(value.item())
     return value
@@ -75,9 +76,37 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+@cache
+def _compiled(name: str) -> jsonschema_rs.Validator:
+    """The compiled validator of a shipped schema (``name``: ``report`` or ``ll144``)."""
+    document = schema() if name == "report" else ll144_schema()
+    # Formats are not checked, as jsonschema does not without a format checker; offline: the
+    # schema refers only to itself, and nothing is fetched at run time.
+    return jsonschema_rs.Draft202012Validator(document, validate_formats=False, offline=True)
+
+
+def _validate(name: str, document: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` where ``document`` breaks the named schema.
+
+    jsonschema takes 0.05 s for a 1M-row audit's report, on one core at the end of the run;
+    jsonschema-rs answers valid or not in 0.2 ms. jsonschema stays the judge of an invalid
+    document (or one holding values that jsonschema-rs does not take, such as numpy scalars),
+    so that errors keep their type, path and message.
+    """
+    try:
+        if _compiled(name).is_valid(document):
+            return
+    except ValueError:  # a value that is not a JSON type
+        pass
+    import jsonschema  # only for an invalid document: its import takes 0.1 s of every run
+
+    reference = schema() if name == "report" else ll144_schema()
+    jsonschema.Draft202012Validator(reference).validate(document)
+
+
 def validate_document(document: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` if the document breaks the published contract."""
-    jsonschema.Draft202012Validator(schema()).validate(document)
+    _validate("report", document)
 
 
 def to_json(result: AuditResult) -> str:
@@ -118,5 +147,5 @@ def ll144_schema() -> dict[str, Any]:
 
 def ll144_json(result: AuditResult) -> str:
     document = ll144_document(result)
-    jsonschema.Draft202012Validator(ll144_schema()).validate(document)
+    _validate("ll144", document)
     return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
