@@ -34,6 +34,7 @@ from torch import nn
 from audit import AuditRequest, ModelError, run_audit
 from audit.core.result import AuditResult
 from audit.models.positive_score import PositiveScore
+from audit.models.scoring import detect_output_kind
 
 SENSITIVE = ("sex", "group")
 
@@ -550,3 +551,19 @@ def test_table_formats(workspace: Workspace, biased: pd.DataFrame, name: str) ->
     assert result.run.data.file.sha256 == sha256(data)
     assert result.run.data.file.bytes == data.stat().st_size
     assert_decisions(result, biased, logit_decisions(default_logits(biased)))
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ([[0.2, 0.8], [1.0, 0.0]], "probabilities"),  # rows sum to one, bounds included
+        ([[0.2, 0.7], [0.5, 0.5]], "logits"),  # in [0, 1] but a row sums to 0.9
+        ([[-0.3, 1.2], [0.4, 0.6]], "logits"),
+        ([[0.0], [1.0], [0.37]], "probabilities"),  # one column: only the bounds matter
+        ([0.5, 1.0000001], "logits"),
+        ([-1e-9, 0.5], "logits"),
+        (np.empty((0, 2)), "probabilities"),
+    ],
+)
+def test_output_kind_is_read_from_the_values(output: Any, expected: str) -> None:
+    assert detect_output_kind(np.asarray(output, dtype=np.float64)) == expected
