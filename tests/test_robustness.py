@@ -21,7 +21,7 @@ from audit import AuditRequest, run_audit, to_json
 from audit.core.findings import Severity
 from audit.core.result import AuditResult, CheckStatus
 from audit.data.table import ColumnCodes
-from audit.robustness.perturb import perturbation_plan, perturbed_rows
+from audit.robustness.perturb import is_numeric, perturbation_plan, perturbed_rows
 from audit.robustness.recourse import lever_of, search
 from audit.robustness.results import GroupValue
 from audit.robustness.settings import RobustnessSettings
@@ -375,3 +375,27 @@ def test_categories_are_drawn_by_their_share_of_the_rows_with_a_value() -> None:
         ("colour", 2),
         ("code", 2),
     ]
+
+
+def test_a_column_is_a_scale_by_its_distinct_values_past_its_first_rows() -> None:
+    """The first rows' distinct values decide early; a column whose later rows add values
+    past max_categories is still a scale."""
+    few_then_many = pd.Series(np.r_[np.zeros(20_000), np.arange(11.0)])
+    assert is_numeric(few_then_many, 10)
+    assert not is_numeric(pd.Series(np.r_[np.zeros(20_000), np.arange(10.0)]), 10)
+    assert is_numeric(pd.Series(np.arange(30_000)), 10)
+    assert not is_numeric(pd.Series([True, False] * 20), 1)
+    assert not is_numeric(pd.Series([str(value) for value in range(40)]), 10)
+
+
+def test_numeric_noise_scale_is_the_spread_of_the_numbers_missing_values_aside() -> None:
+    values = np.random.default_rng(5).normal(3.0, 2.0, 1_000)
+    with_missing = values.copy()
+    with_missing[::7] = np.nan
+    frame = pd.DataFrame({"complete": values, "gappy": with_missing})
+    settings = RobustnessSettings()
+    plan = perturbation_plan(ColumnCodes(frame), ("complete", "gappy"), (), set(), settings, 10)
+    assert dict(plan.numeric) == {
+        "complete": settings.noise * np.nanstd(values),
+        "gappy": settings.noise * np.nanstd(with_missing),
+    }

@@ -44,14 +44,26 @@ def numbers_of(raw: pd.Series) -> np.ndarray:
     return values
 
 
+# Rows whose distinct values are counted first: more than max_categories among them settles
+# it without hashing the whole column (3-6 ms a column on 1,000,000 rows).
+_HEAD_ROWS = 10_000
+
+
 def is_numeric(raw: pd.Series, max_categories: int) -> bool:
     """A column measured on a scale: numeric, and with more distinct values than a
     categorical sensitive column may have (fewer: a code, perturbed as a category)."""
+    if not pd.api.types.is_numeric_dtype(raw) or pd.api.types.is_bool_dtype(raw):
+        return False
     return (
-        pd.api.types.is_numeric_dtype(raw)
-        and not pd.api.types.is_bool_dtype(raw)
-        and raw.nunique(dropna=True) > max_categories
+        raw.iloc[:_HEAD_ROWS].nunique(dropna=True) > max_categories
+        or raw.nunique(dropna=True) > max_categories
     )
+
+
+def _spread_of(numbers: np.ndarray) -> float:
+    """The standard deviation of the values that are numbers: np.std when all are (nanstd's
+    masked passes take four times as long on 1,000,000 rows, for the same value)."""
+    return float(np.nanstd(numbers) if np.isnan(numbers).any() else np.std(numbers))
 
 
 def perturbation_plan(
@@ -80,7 +92,7 @@ def perturbation_plan(
             if precision is not None:
                 sd, source = precision, "policy precision"
             else:
-                spread = float(np.nanstd(numbers_of(raw)))
+                spread = _spread_of(numbers_of(raw))
                 sd, source = (
                     settings.noise * spread,
                     f"{settings.noise:g} of its standard deviation",
