@@ -29,7 +29,7 @@ from audit.explain.importance import (
     largest_shifts,
 )
 from audit.explain.results import ColumnImportance, EncodedCopy, MethodResult
-from audit.explain.sampling import allocate, stratified_sample
+from audit.explain.sampling import STREAM_BOOTSTRAP, allocate, generator, stratified_sample
 from audit.explain.score import PositiveScore, model_function
 from audit.explain.shap_attributions import shap_attributions
 from audit.models.base import LoadedModel
@@ -297,6 +297,22 @@ def test_global_importance_is_the_weighted_mean_absolute_attribution() -> None:
         item.ci is None
         for item in global_importance(values, weights, ["a", "b"], np.array([1, 1]), 0, 0.95, 0)
     )
+
+
+def test_importance_intervals_are_percentiles_of_poisson_resampled_rows() -> None:
+    """Each method's interval, from its own call or the draw it shares with the others,
+    equals the percentile interval of rows reweighted by seeded Poisson(1) counts."""
+    rng = np.random.default_rng(8)
+    weights = rng.uniform(1, 3, size=60)
+    counts = generator(11, STREAM_BOOTSTRAP).poisson(1.0, size=(300, 60)) * weights
+    for values in (rng.normal(size=(60, 2)), rng.normal(size=(60, 2))):
+        result = global_importance(values, weights, ["a", "b"], np.ones(2), 300, 0.9, 11)
+        replicates = (counts @ np.abs(values)) / counts.sum(axis=1, keepdims=True)
+        low, high = np.percentile(replicates, [5, 95], axis=0)
+        assert [item.ci for item in result] == [
+            (pytest.approx(low[0], abs=1e-15), pytest.approx(high[0], abs=1e-15)),
+            (pytest.approx(low[1], abs=1e-15), pytest.approx(high[1], abs=1e-15)),
+        ]
 
 
 def test_a_copys_share_is_its_columns_summed_with_their_replicates() -> None:

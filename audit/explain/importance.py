@@ -9,6 +9,7 @@ group's importance describes that group.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 
@@ -35,6 +36,24 @@ def _shares(importance: np.ndarray) -> np.ndarray:
         return np.where(total > 0, importance / np.where(total > 0, total, 1.0), 0.0)
 
 
+@lru_cache(maxsize=1)
+def _replicate_weights(weights: bytes, n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Poisson-bootstrap row weights ``[n_boot, rows]`` and their sums ``[n_boot, 1]``.
+
+    Each row appears Poisson(1) times per replicate, which resamples rows without a pass per
+    replicate; sampling weights carry through. Every method of an audit explains the same
+    rows with the same weights and seed, so they share one draw (the same values as a draw
+    each, which took 0.012 s a method); ``weights``: the float64 weights' bytes, hashable.
+    """
+    row_weights = np.frombuffer(weights, dtype=np.float64)
+    rng = generator(seed, STREAM_BOOTSTRAP)
+    replicate_weights = rng.poisson(1.0, size=(n_boot, len(row_weights))) * row_weights
+    totals = replicate_weights.sum(axis=1, keepdims=True)
+    replicate_weights.flags.writeable = False
+    totals.flags.writeable = False
+    return replicate_weights, totals
+
+
 def _weighted_importance(
     magnitude: np.ndarray, weights: np.ndarray, n_boot: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -42,11 +61,9 @@ def _weighted_importance(
     importance = weights @ magnitude / weights.sum()
     if n_boot <= 0 or len(magnitude) <= 1:
         return importance, None
-    # Poisson bootstrap: each row appears Poisson(1) times per replicate, which resamples
-    # rows without a pass per replicate; sampling weights carry through.
-    rng = generator(seed, STREAM_BOOTSTRAP)
-    replicate_weights = rng.poisson(1.0, size=(n_boot, len(magnitude))) * weights
-    totals = replicate_weights.sum(axis=1, keepdims=True)
+    replicate_weights, totals = _replicate_weights(
+        np.ascontiguousarray(weights, dtype=np.float64).tobytes(), n_boot, seed
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         replicates = (replicate_weights @ magnitude) / totals
     replicates[totals[:, 0] == 0] = np.nan
