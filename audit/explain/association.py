@@ -48,8 +48,13 @@ def contingency(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     x_codes, y_codes = dense_codes(x), dense_codes(y)
     if len(x_codes) == 0:
         return np.zeros((0, 0), dtype=np.int64)
-    r, k = int(x_codes.max()) + 1, int(y_codes.max()) + 1
-    table = np.bincount(x_codes * k + y_codes, minlength=r * k).reshape(r, k)
+    return _dense_contingency(x_codes, int(x_codes.max()) + 1, y_codes, int(y_codes.max()) + 1)
+
+
+def _dense_contingency(x: np.ndarray, r: int, y: np.ndarray, k: int) -> np.ndarray:
+    """``contingency`` of dense codes ``x`` (below ``r``) and ``y`` (below ``k``): a column
+    is measured against every attribute with its codes made dense once, not once a pair."""
+    table = np.bincount(x * k + y, minlength=r * k).reshape(r, k)
     return table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
 
 
@@ -171,7 +176,8 @@ def _column_associations(
     # costly step. Missing values are a category of their own, as they are for sensitive
     # columns.
     if categorical:
-        codes, _ = shared.with_missing(column)
+        codes, width = shared.with_missing(column)
+        codes = codes.astype(np.int64, copy=False)  # 0 .. width - 1, missing included
     else:
         numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
         finite = np.isfinite(numbers)
@@ -184,7 +190,8 @@ def _column_associations(
     for attribute, grouping in zip(sensitive, groupings, strict=True):
         if categorical:
             # One table for both measures: scikit-learn would sort every row again.
-            table = contingency(codes, attribute.codes)
+            dense, sizes = grouping
+            table = _dense_contingency(codes, width, dense, len(sizes))
             value = cramers_v_of(table)
             information = float(mutual_info_score(None, None, contingency=table))
             n = len(codes)
