@@ -161,6 +161,16 @@ def test_every_planted_type_is_found_with_its_share_and_confidence() -> None:
     assert set(scan.validators) == {"python-stdnum", "phonenumbers", "email-validator"}
 
 
+def test_a_repeated_value_counts_as_often_as_it_is_sampled() -> None:
+    """Each distinct value is tested once, but the share counts every sampled row: 180 rows of
+    three valid addresses and 20 of an invalid one give 0.9."""
+    emails = ["ana@example.org", "ben@example.net", "carla@example.com"] * 60 + ["nobody@"] * 20
+    frame = pd.DataFrame({"contact_email": emails})
+    (detection,) = scan_frame(frame, seed=0).detections
+    assert (detection.type, detection.sampled) == ("email", 200)
+    assert detection.share == pytest.approx(0.9, abs=1e-12)
+
+
 def test_look_alikes_that_fail_validation_are_not_found() -> None:
     rng = np.random.default_rng(3)
     rows = 200
