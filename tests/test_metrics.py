@@ -198,6 +198,22 @@ def test_roc_auc_by_group_equals_sklearn_and_is_nan_for_one_class() -> None:
     assert np.isnan(values[2:]).all()  # one class each, and group 4 has no rows
 
 
+def test_roc_auc_by_group_with_empty_groups_between_and_no_rows() -> None:
+    """A group without rows between others leaves the others' ranks alone; no rows at all
+    gives NaN for every group."""
+    rng = np.random.default_rng(12)
+    groups = rng.choice([0, 2, 3], size=900)
+    labels = rng.binomial(1, 0.5, size=900)
+    scores = np.round(rng.random(900) + 0.2 * labels, 1)  # ties across and within groups
+    values = roc_auc_by_group(scores, labels, groups, 4)
+    for group in (0, 2, 3):
+        rows = groups == group
+        assert values[group] == pytest.approx(roc_auc_score(labels[rows], scores[rows]), abs=1e-15)
+    assert np.isnan(values[1])
+    empty = np.zeros(0)
+    assert np.isnan(roc_auc_by_group(empty, empty.astype(int), empty.astype(int), 3)).all()
+
+
 @pytest.mark.parametrize("decimals", [None, 3, 1])
 def test_roc_auc_by_group_with_a_shared_sort_equals_sklearn(decimals: int | None) -> None:
     rng = np.random.default_rng(9)

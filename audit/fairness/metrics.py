@@ -281,22 +281,34 @@ def roc_auc_by_group(
     # By group, then by score: the ids in their smallest type, which numpy sorts by radix.
     rows = np.argsort(row_groups.astype(np.min_scalar_type(n_groups)), kind="stable")
     counts = np.bincount(row_groups, minlength=n_groups)
-    group = np.repeat(np.arange(n_groups), counts)
+    group_start = np.cumsum(counts) - counts
+    group_end = group_start + counts
     ordered = scores[rows]
     size = len(rows)
-    # Runs of equal (group, score): tied rows share the run's mid-rank.
+    # Runs of equal (group, score): tied rows share the run's mid-rank. A group's rows are
+    # contiguous and each group starts a run.
     new_run = np.empty(size, dtype=bool)
     new_run[:1] = True
-    new_run[1:] = (group[1:] != group[:-1]) | (ordered[1:] != ordered[:-1])
+    np.not_equal(ordered[1:], ordered[:-1], out=new_run[1:])
+    new_run[group_start[counts > 0]] = True
     run_start = np.flatnonzero(new_run)
     run_end = np.append(run_start[1:], size)
-    run_of_row = np.cumsum(new_run) - 1
-    group_start = np.cumsum(counts) - counts
-    rank = (run_start + run_end + 1)[run_of_row] / 2.0 - group_start[group]
-    positive = labels[rows].astype(np.float64)
-    positives = np.bincount(group, weights=positive, minlength=n_groups)
+    # Everything per run and per group from prefix sums at the boundaries: the positives of
+    # each run, and the sum of their mid-ranks (1-based over all rows; a group's own ranks
+    # are those less its first row's position). Mid-ranks are half-integers whose running sum
+    # stays below 2**53 up to 134M rows, far past a table read whole, so every sum is exact.
+    positive_before = np.concatenate(([0], np.cumsum(labels[rows], dtype=np.int64)))
+    run_positives = positive_before[run_end] - positive_before[run_start]
+    rank_before = np.concatenate(
+        ([0.0], np.cumsum((run_start + run_end + 1) / 2.0 * run_positives))
+    )
+    first_run, end_run = (
+        np.searchsorted(run_start, group_start),
+        np.searchsorted(run_start, group_end),
+    )
+    positives = (positive_before[group_end] - positive_before[group_start]).astype(np.float64)
     negatives = counts - positives
-    rank_sum = np.bincount(group, weights=rank * positive, minlength=n_groups)
+    rank_sum = rank_before[end_run] - rank_before[first_run] - group_start * positives
     with np.errstate(invalid="ignore", divide="ignore"):
         auc = (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
     return np.where((positives > 0) & (negatives > 0), auc, np.nan)
