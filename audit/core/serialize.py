@@ -76,10 +76,15 @@ def schema() -> dict[str, Any]:
     return loaded
 
 
+def _schema_named(name: str) -> dict[str, Any]:
+    """A shipped schema: ``report`` or ``ll144``."""
+    return schema() if name == "report" else ll144_schema()
+
+
 @cache
 def _compiled(name: str) -> jsonschema_rs.Validator:
     """The compiled validator of a shipped schema (``name``: ``report`` or ``ll144``)."""
-    document = schema() if name == "report" else ll144_schema()
+    document = _schema_named(name)
     # Formats are not checked, as jsonschema does not without a format checker; offline: the
     # schema refers only to itself, and nothing is fetched at run time.
     return jsonschema_rs.Draft202012Validator(document, validate_formats=False, offline=True)
@@ -100,8 +105,7 @@ def _validate(name: str, document: dict[str, Any]) -> None:
         pass
     import jsonschema  # only for an invalid document: its import takes 0.1 s of every run
 
-    reference = schema() if name == "report" else ll144_schema()
-    jsonschema.Draft202012Validator(reference).validate(document)
+    jsonschema.Draft202012Validator(_schema_named(name)).validate(document)
 
 
 def validate_document(document: dict[str, Any]) -> None:
