@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 from audit.core.check import Check
+from audit.core.collector import fewer_collections
 from audit.core.knowledge import known_checks
 from audit.core.prepare import prepare, validate
 from audit.core.progress import Progress
@@ -51,6 +52,7 @@ def run_audit(
     # A model object in this process has no file to hash (audit.models.in_process).
     model_file = request.model if isinstance(request.model, Path) else None
     with (
+        fewer_collections(),
         compute_threads(threads),
         TrailDigests(request.data, partial(partition_files, request.data), model_file) as digests,
     ):

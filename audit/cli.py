@@ -19,6 +19,7 @@ from rich.console import Console
 from typer.core import TyperCommand
 
 from audit.cli_progress import RowsProgress
+from audit.core.collector import fewer_collections, freeze_for_exit
 from audit.core.compare import compare as compare_reports  # `run` has a --compare option
 from audit.core.compare import diff_json, load_report
 from audit.core.errors import OutputError, RaiAuditError, UsageError
@@ -794,7 +795,9 @@ def version() -> None:
 
 def main() -> None:
     try:
-        app()
+        # From here on the commands import torch, pandas and scikit-learn (audit.core.collector).
+        with fewer_collections():
+            app()
     except RaiAuditError as error:  # only --debug runs get here: traceback, same exit code
         traceback.print_exc()
         sys.exit(error.exit_code)
@@ -808,3 +811,5 @@ def main() -> None:
             markup=False,
         )
         sys.exit(EXIT_INCOMPLETE)
+    finally:
+        freeze_for_exit()

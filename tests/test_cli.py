@@ -390,6 +390,8 @@ def test_internal_error_is_one_line_exit_3(
     model, data = fair_inputs(workspace)
     # The CLI imports the engine when it runs an audit, so the engine's function is patched.
     monkeypatch.setattr(audit.api, "run_audit", broken)
+    # This process goes on after the command (tests/test_collector.py tests the freeze).
+    monkeypatch.setattr(audit.cli, "freeze_for_exit", lambda: None)
     monkeypatch.chdir(tmp_path)
     argv = ["rai-audit", *map(str, audit_args(model, data, tmp_path / "out"))]
     monkeypatch.setattr(sys, "argv", argv)
