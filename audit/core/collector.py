@@ -10,8 +10,9 @@ freed by reference counting, not by the collector, so collecting less often hold
 memory worth measuring (benchmarks/README.md). mypy tunes its collector the same way.
 
 At exit the interpreter's teardown passes over every tracked object again: 0.45 s with torch,
-pandas and scikit-learn loaded, a tenth of the demo command. A command about to exit freezes
-them instead (``gc.freeze``): the process's memory goes back to the system whole.
+pandas and scikit-learn only imported, 0.8-0.9 s after the demo command's audit. A command
+about to exit freezes them instead (``gc.freeze``): the process's memory goes back to the
+system whole.
 """
 
 from __future__ import annotations
