@@ -10,7 +10,7 @@ from conftest import adult_request
 
 from audit.api import run_audit
 from audit.core.registry import CHECKS
-from audit.core.replicates import replicates_in_blocks
+from audit.core.replicates import poisson_resampled, replicates_in_blocks
 
 COUNTS = np.random.default_rng(0).integers(0, 500, size=(6, 3))
 INDICATOR = np.array([[1, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]], dtype=np.float64)
@@ -56,3 +56,25 @@ def test_an_audits_intervals_do_not_depend_on_its_threads() -> None:
     assert any("roc_auc" in ci and "calibration_error" in ci for ci in intervals)
     assert intervals == [group.ci for group in two.groups]
     assert [d.ci for d in one.disparities] == [d.ci for d in two.disparities]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        # Mostly empty, as score histograms are, with rates on both sides of NumPy's switch
+        # from the multiplication sampler to PTRS at 10.
+        np.where(np.arange(60).reshape(3, 2, 10) % 3 == 0, np.arange(60).reshape(3, 2, 10), 0),
+        np.zeros((4, 5), dtype=np.int64),  # nothing to draw at all
+        COUNTS + 1,  # dense: no empty count
+        np.array([0, 0, 0, 7]),
+    ],
+    ids=["sparse", "empty", "dense", "one-nonzero"],
+)
+def test_drawing_only_nonzero_counts_is_the_full_draw(counts: np.ndarray) -> None:
+    full, ours = np.random.default_rng(11), np.random.default_rng(11)
+    expected = full.poisson(counts, size=(37, *counts.shape))
+    drawn = poisson_resampled(ours, counts, 37)
+    assert drawn.shape == expected.shape
+    np.testing.assert_array_equal(drawn, expected)
+    # The stream is left where the full draw leaves it, so later draws do not change either.
+    np.testing.assert_array_equal(ours.random(5), full.random(5))

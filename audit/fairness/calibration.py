@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audit.core.replicates import replicates_in_blocks
+from audit.core.replicates import poisson_resampled, replicates_in_blocks
 
 CALIBRATION_BINS = 10
 # Bin i holds scores in [EDGES[i], EDGES[i + 1]); a score of exactly 1 is in the last bin.
@@ -122,7 +122,7 @@ def calibration_error_replicates(
         return errors
 
     return replicates_in_blocks(
-        lambda size: rng.poisson(table.rows, size=(size, *table.rows.shape)),
+        lambda size: poisson_resampled(rng, table.rows, size),
         grouped_errors,
         [indicator.shape[1] for indicator in indicators],
         n_boot,

@@ -12,7 +12,7 @@ from audit.core.errors import ConfigError
 from audit.core.intervals import finite_interval, percentile_interval
 from audit.core.policy import Policy
 from audit.core.progress import Progress
-from audit.core.replicates import replicates_in_blocks
+from audit.core.replicates import poisson_resampled, replicates_in_blocks
 from audit.core.result import INSUFFICIENT_DATA, Disparity, GroupResult, GroupStatus
 from audit.data.slices import Partition, Slice
 from audit.fairness.calibration import (
@@ -265,7 +265,7 @@ def fairness_from_counts(
         # Fairlearn's MetricFrame is Python that holds the GIL; the bootstrap below is numpy
         # that releases it. Given a second thread, the point values are computed meanwhile.
         points_ready = beside.submit(fairlearn_rates, slice_counts) if threads > 1 else None
-        replicate_counts = rng.poisson(cell_counts, size=(policy.n_boot, *cell_counts.shape))
+        replicate_counts = poisson_resampled(rng, cell_counts, policy.n_boot)
         auc_points, auc_errors, histogram = _auc_inputs(auc, slices, n_cells)
         calibration_reason = _why_no_calibration(calibration)
         calibrated = calibration if calibration_reason is None else None
@@ -417,7 +417,7 @@ def _auc_replicates(
         return [auc_from_histograms(slice_.sum_by_group(resampled)) for slice_ in slices]
 
     replicates = replicates_in_blocks(
-        lambda size: rng.poisson(histogram, size=(size, *histogram.shape)),
+        lambda size: poisson_resampled(rng, histogram, size),
         grouped_aucs,
         [slice_.n_groups for slice_ in slices],
         n_boot,
