@@ -19,7 +19,7 @@ from shap_reference import shap_explainer_values
 import audit.explain.shap_attributions as batched
 from audit.explain.columns import ColumnMap, column_map
 from audit.explain.score import PositiveScore, model_function
-from audit.explain.shap_attributions import shap_attributions, shap_permutations
+from audit.explain.shap_attributions import column_values, shap_attributions, shap_permutations
 from audit.models import load_model
 from audit.models.features import from_metadata, parse_metadata
 
@@ -59,6 +59,48 @@ def test_values_equal_shaps_own_explainer(seed: int, permutations: int) -> None:
     )
     # The game is not additive, so the values are not trivially each column's main effect.
     assert np.abs(mine.values).sum() > 0 and mine.settings["permutations"] == permutations
+
+
+def test_a_column_of_several_set_inputs_keeps_shaps_values() -> None:
+    """Inputs 3 and 4 as one column: its values set both, so its block is copied whole, beside
+    the columns written as their one set input."""
+    inputs, background, _ = synthetic(5)
+    columns = column_map(["x", "cat", "cat", "pair", "pair"])
+    assert column_values(np.concatenate([inputs, background]), columns).blocks == (2,)
+    mine = shap_attributions(interacting, inputs, background, columns, 5, 1, 2)
+    values, base = shap_explainer_values(interacting, inputs, background, columns, 5, 2)
+    np.testing.assert_allclose(mine.values, values, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(mine.reference, base, rtol=0, atol=1e-12)
+
+
+def test_masked_inputs_are_built_bit_for_bit_from_either_kind_of_column() -> None:
+    """Numbers (-0.0 included), a one-hot block with an all-zero value (an unseen category),
+    a column of two set inputs and a column whose inputs are not side by side: every code's
+    input bytes come back as the table had them."""
+    rng = np.random.default_rng(2)
+    rows = 50
+    number = rng.choice(np.array([-0.0, 0.0, 1.5, -2.25, 7.0]), rows)
+    hot = rng.integers(-1, 3, rows)  # -1: no input set
+    pair = rng.integers(0, 4, rows)
+    apart = rng.integers(0, 2, rows)
+    table = np.column_stack(
+        [
+            number,
+            *(hot == value for value in range(3)),
+            apart == 0,
+            pair * 0.5,
+            pair + 1.0,
+            apart == 1,
+        ]
+    ).astype(np.float32)
+    columns = column_map(["number", "hot", "hot", "hot", "apart", "pair", "pair", "apart"])
+    values_of = column_values(table, columns)
+    assert list(values_of.single) == [0, 1, 2]  # number, hot, apart
+    assert values_of.blocks == (3,)  # pair
+    order = rng.permutation(rows)
+    built = values_of.build(values_of.codes[order])
+    assert built.dtype == np.float32 and built.shape == table.shape
+    np.testing.assert_array_equal(built.view(np.uint32), table[order].view(np.uint32))
 
 
 def test_the_adult_model_matches_across_blocks_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -74,26 +74,44 @@ class ColumnValues:
     """The values each column takes among the explained and background rows, by code.
 
     Equal codes are equal input bytes, which the model scores alike. A masked input is built
-    from its columns' codes, one gather from a small table per column: about a third of the
-    time of gathering whole rows and masking one over the other.
+    from its columns' codes, never by gathering whole rows and masking one over the other
+    (three times slower). Most columns set at most one input per value (a number, a one-hot
+    block): those are written as that one input into zeros, one scatter for all of them,
+    in about half the time of copying each column's block (Adult's 107 inputs, 13 columns).
+    Any other column's block is copied whole from its small table.
     """
 
     codes: np.ndarray  # int64 [rows, columns]: each row's code of each column's value
     tables: tuple[np.ndarray, ...]  # per column, float32 [values, the column's inputs]
     inputs: tuple[slice | np.ndarray, ...]  # per column, where its inputs lie in a row
     width: int
+    single: np.ndarray  # int64 [k]: the columns whose values set at most one input each
+    first_value: np.ndarray  # int64 [k]: where each one's values start in the two below
+    value_input: np.ndarray  # int64 [values]: the input a value sets (any of its own if none)
+    value_number: np.ndarray  # float32 [values]: what it sets that input to
+    blocks: tuple[int, ...]  # the other columns, copied whole
 
     def build(self, chosen: np.ndarray) -> np.ndarray:
         """float32 [len(chosen), width]: the inputs whose columns hold codes ``chosen``."""
-        built = np.empty((len(chosen), self.width), dtype=np.float32)
-        for column, (table, where) in enumerate(zip(self.tables, self.inputs, strict=True)):
-            built[:, where] = np.take(table, chosen[:, column], axis=0)
+        built = np.zeros((len(chosen), self.width), dtype=np.float32)
+        if len(self.single):
+            # When every column sets one input (Adult's do), the codes need no selecting.
+            values = (chosen if not self.blocks else chosen[:, self.single]) + self.first_value
+            where = np.take(self.value_input, values)
+            where += np.arange(0, built.size, self.width, dtype=np.int64)[:, None]
+            built.reshape(-1)[where] = np.take(self.value_number, values)
+        for column in self.blocks:
+            built[:, self.inputs[column]] = np.take(self.tables[column], chosen[:, column], axis=0)
         return built
 
 
 def column_values(table: np.ndarray, columns: ColumnMap) -> ColumnValues:
     codes = np.empty((len(table), len(columns.columns)), dtype=np.int64)
-    tables, inputs = [], []
+    tables: list[np.ndarray] = []
+    inputs: list[slice | np.ndarray] = []
+    single: list[int] = []
+    value_input: list[np.ndarray] = []
+    value_number: list[np.ndarray] = []
     for column in range(len(columns.columns)):
         positions = np.flatnonzero(columns.column_of_input == column)
         block = np.ascontiguousarray(table[:, positions])
@@ -101,11 +119,30 @@ def column_values(table: np.ndarray, columns: ColumnMap) -> ColumnValues:
         _, first, codes[:, column] = np.unique(
             as_bytes.reshape(-1), return_index=True, return_inverse=True
         )
-        tables.append(block[first])
+        values = block[first]
+        tables.append(values)
         # A column's inputs side by side (one-hot blocks are) take a slice, not an index.
         contiguous = positions[-1] - positions[0] + 1 == len(positions)
         inputs.append(slice(positions[0], positions[-1] + 1) if contiguous else positions)
-    return ColumnValues(codes, tuple(tables), tuple(inputs), columns.width)
+        # Set by its bits, not its value: -0.0 is written as it is, not left as 0.0.
+        set_inputs = values.view(f"u{values.dtype.itemsize}") != 0
+        if (set_inputs.sum(axis=1) <= 1).all():
+            which = set_inputs.argmax(axis=1)
+            single.append(column)
+            value_input.append(positions[which])
+            value_number.append(values[np.arange(len(values)), which])
+    sizes = [len(numbers) for numbers in value_number]
+    return ColumnValues(
+        codes,
+        tuple(tables),
+        tuple(inputs),
+        columns.width,
+        np.array(single, dtype=np.int64),
+        np.cumsum([0, *sizes], dtype=np.int64)[:-1],
+        np.concatenate(value_input or [np.empty(0, np.int64)]).astype(np.int64),
+        np.concatenate(value_number or [np.empty(0, np.float32)]).astype(np.float32),
+        tuple(column for column in range(len(columns.columns)) if column not in single),
+    )
 
 
 def _places(codes: np.ndarray) -> np.ndarray | None:
