@@ -23,6 +23,7 @@ from audit.fairness.metrics import (
     RATE_METRICS,
     TN,
     TP,
+    auc_by_group_from_cells,
     auc_from_histograms,
     confusion_index,
     fairlearn_rates,
@@ -235,6 +236,37 @@ def test_roc_auc_by_group_with_a_shared_sort_equals_sklearn(decimals: int | None
     assert np.array_equal(
         values, roc_auc_by_group(scores[order], labels[order], groups[order], 7, presorted=True)
     )
+
+
+def test_group_aucs_from_cell_histograms_equal_those_of_summed_histograms() -> None:
+    """Bit for bit: groups of one cell, of several, and groups with no positives (NaN), on
+    bootstrap-sized blocks and on one table alone; counts as large as a million rows give."""
+    rng = np.random.default_rng(21)
+    cells, bins = 7, 64
+    histograms = rng.poisson(
+        rng.integers(0, 40_000, size=(cells, 2, bins)), size=(30, cells, 2, bins)
+    )
+    histograms[rng.random(histograms.shape) < 0.4] = 0
+    histograms[:, 5, 1, :] = 0  # cell 5 has no positive rows
+    groupings = [np.arange(cells), np.array([0, 1, 0, 1, 0, 1, 1]), np.array([0, 0, 0, 1, 1, 2, 0])]
+    groupings.append(np.array([0, 0, 0, 0, 0, 1, 0]))  # group 1 is cell 5 alone: NaN
+    indicators = []
+    for group_of_cell in groupings:
+        indicator = np.zeros((cells, group_of_cell.max() + 1))
+        indicator[np.arange(cells), group_of_cell] = 1.0
+        indicators.append(indicator)
+    for table in (histograms, histograms[3]):
+        aucs = auc_by_group_from_cells(table, indicators)
+        for group_of_cell, values in zip(groupings, aucs, strict=True):
+            summed = np.stack(
+                [
+                    table[..., group_of_cell == group, :, :].sum(axis=-3)
+                    for group in range(group_of_cell.max() + 1)
+                ],
+                axis=-3,
+            )
+            np.testing.assert_array_equal(values, auc_from_histograms(summed))
+    assert np.isnan(aucs[3][1]) and np.isfinite(aucs[3][0])
 
 
 def test_auc_from_histograms_is_exact_with_one_bin_per_score() -> None:

@@ -314,6 +314,36 @@ def roc_auc_by_group(
     return np.where((positives > 0) & (negatives > 0), auc, np.nan)
 
 
+def auc_by_group_from_cells(
+    histograms: np.ndarray, indicators: list[np.ndarray]
+) -> list[np.ndarray]:
+    """ROC AUC ``[..., groups]`` per indicator ``[cells, groups]`` from per-cell score
+    histograms ``[..., cells, 2, bins]``: ``auc_from_histograms`` of each group's summed
+    histograms, to the bit, without summing them.
+
+    A group's concordant pairs are a sum over pairs of its cells (one cell's positives against
+    the other cell's negatives), so one batched product gives every pair of cells and each
+    slice adds up its groups' blocks: 2.5x faster than summing each slice's histograms on the
+    bootstrap's blocks of Adult's [250, 10, 2, 256]. Every term is a multiple of 1/2 below
+    2**53 (fewer than 190M rows), so every sum is exact in any order.
+    """
+    counts = histograms.astype(np.float64)
+    negatives, positives = counts[..., 0, :], counts[..., 1, :]
+    # Negatives below each bin, and half of those in it: what a positive there is ranked above.
+    beaten = np.cumsum(negatives, axis=-1)
+    beaten -= 0.5 * negatives
+    concordant_by_cells = np.matmul(positives, np.swapaxes(beaten, -1, -2))  # [..., c, c']
+    totals = counts.sum(axis=-1)  # [..., cells, 2]
+    aucs = []
+    for indicator in indicators:
+        concordant = (np.matmul(concordant_by_cells, indicator) * indicator).sum(axis=-2)
+        grouped = np.einsum("...cl,cg->...gl", totals, indicator)
+        pairs = grouped[..., 0] * grouped[..., 1]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aucs.append(np.where(pairs > 0, concordant / pairs, np.nan))
+    return aucs
+
+
 def auc_from_histograms(histograms: np.ndarray) -> np.ndarray:
     """ROC AUC from score histograms ``[..., 2, bins]`` (negatives, positives).
 

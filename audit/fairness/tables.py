@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -27,7 +28,7 @@ from audit.fairness.metrics import (
     RATE_METRICS,
     ROC_AUC,
     DisparitySpec,
-    auc_from_histograms,
+    auc_by_group_from_cells,
     confusion_index,
     denominators,
     fairlearn_rates,
@@ -413,23 +414,21 @@ def _auc_replicates(
     interval's width, not its centre.
     """
 
-    def grouped_aucs(resampled: np.ndarray) -> list[np.ndarray]:
-        return [auc_from_histograms(slice_.sum_by_group(resampled)) for slice_ in slices]
-
+    indicators = [slice_.indicator(len(histogram)) for slice_ in slices]
     replicates = replicates_in_blocks(
         lambda size: poisson_resampled(rng, histogram, size),
-        grouped_aucs,
+        partial(auc_by_group_from_cells, indicators=indicators),
         [slice_.n_groups for slice_ in slices],
         n_boot,
         MAX_CHUNK_ELEMENTS // max(1, histogram.size),
         threads,
         report,
     )
-    shifted = []
-    for position, slice_ in enumerate(slices):
-        binned_point = auc_from_histograms(slice_.sum_by_group(histogram[None])[0])
-        shifted.append(replicates[position] + (auc_points[position] - binned_point))
-    return shifted
+    binned_points = auc_by_group_from_cells(histogram, indicators)
+    return [
+        replicates[position] + (auc_points[position] - binned_points[position])
+        for position in range(len(slices))
+    ]
 
 
 def _why_no_calibration(calibration: CalibrationTable | None) -> str | None:
