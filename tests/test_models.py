@@ -457,7 +457,8 @@ def test_output_kind_detection(
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_softmax_positive_score_of_logits(width: int, dtype: type) -> None:
     """The positive class's probability from logit columns: scipy's softmax to rounding, and
-    bit for bit the same as the row maximum numpy's reduction gives (the reports' goldens)."""
+    bit for bit the same as the row maximum and row sum numpy's reductions give (the reports'
+    goldens), two columns included, which are added without the reduction."""
     logits = (np.random.default_rng(width).standard_normal((1000, width)) * 30).astype(dtype)
     column = width - 1
     scores = PositiveScore("logits", column).from_numpy(logits)
