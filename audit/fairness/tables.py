@@ -281,7 +281,7 @@ def fairness_from_counts(
             progress.start("bootstrap intervals", len(draws) * policy.n_boot, unit="replicates")
             report = progress.advance
         auc_replicates = (
-            _auc_replicates(histogram, slices, auc_points, policy.n_boot, rng, threads, report)
+            _auc_replicates(histogram, indicators, auc_points, policy.n_boot, rng, threads, report)
             if histogram is not None
             else None
         )
@@ -400,25 +400,24 @@ def _quantile_histogram(by_score: RowScores, n_cells: int) -> np.ndarray:
 
 def _auc_replicates(
     histogram: np.ndarray,
-    slices: list[Slice],
+    indicators: list[np.ndarray],
     auc_points: list[np.ndarray],
     n_boot: int,
     rng: np.random.Generator,
     threads: int,
     report: Callable[[int], None] | None,
 ) -> list[np.ndarray]:
-    """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms.
+    """Bootstrap ROC AUC per slice group from Poisson-resampled score histograms, each slice
+    given by its ``[cells, groups]`` indicator.
 
     Returns, per slice, ``[n_boot, groups]`` centred on the reported AUC: each replicate's
     binned AUC is shifted by (reported - binned) of the original data, so binning moves the
     interval's width, not its centre.
     """
-
-    indicators = [slice_.indicator(len(histogram)) for slice_ in slices]
     replicates = replicates_in_blocks(
         lambda size: poisson_resampled(rng, histogram, size),
         partial(auc_by_group_from_cells, indicators=indicators),
-        [slice_.n_groups for slice_ in slices],
+        [indicator.shape[1] for indicator in indicators],
         n_boot,
         MAX_CHUNK_ELEMENTS // max(1, histogram.size),
         threads,
@@ -426,8 +425,10 @@ def _auc_replicates(
     )
     binned_points = auc_by_group_from_cells(histogram, indicators)
     return [
-        replicates[position] + (auc_points[position] - binned_points[position])
-        for position in range(len(slices))
+        slice_replicates + (point - binned)
+        for slice_replicates, point, binned in zip(
+            replicates, auc_points, binned_points, strict=True
+        )
     ]
 
 
