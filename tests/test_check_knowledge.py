@@ -23,6 +23,15 @@ def test_every_file_parses_into_the_table() -> None:
         assert info.id == check
 
 
+def test_every_shipped_check_has_a_name_in_words() -> None:
+    """Reports head a check's findings with its name; one without shows its bare id to a
+    reader who does not know the ids (the calibration check once did)."""
+    for check, entry in shipped_check_files().items():
+        name = entry.get("name", "")
+        assert name.strip() and check not in name, check
+        assert check_table()[check].name == name
+
+
 def test_every_file_names_described_roles_and_severities() -> None:
     described = {info.role.value for info in role_infos()}
     for check, entry in shipped_check_files().items():
