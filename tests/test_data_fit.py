@@ -8,16 +8,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import FAST_N_BOOT, Workspace, linear
+from conftest import ADULT_DATA, ADULT_MODEL, FAST_N_BOOT, Workspace, adult_request, linear
 from scipy import stats
 
 from audit.api import AuditRequest, run_audit
 from audit.core.findings import Severity
+from audit.core.registry import CHECKS
 from audit.core.result import AuditResult, CheckStatus
 from audit.core.serialize import _plain
 from audit.data.table import ColumnCodes
 from audit.datafit.histograms import ColumnBins, FitBins, GroupCodes, count_rows
 from audit.datafit.results import ColumnDrift, DataFitReport, GroupDrift
+from audit.models import load_model
+from audit.models.features import CategoricalInput, parse_metadata
 
 SLOPE = 8.0  # logit = 8 x1: scores far from 0.5 for most rows, so labels can be contradicted
 
@@ -236,6 +239,51 @@ def test_without_training_data_or_metadata_drift_is_skipped_with_its_reason(
     assert section(result).label_noise.status == "ok"
 
 
+def test_without_training_data_the_model_metadata_bounds_each_column(
+    workspace: Workspace,
+) -> None:
+    """The bundled Adult model embeds its categories and standardisation: unseen categories
+    and numbers more than metadata_scales scales from the mean are counted, as pandas counts
+    them from the metadata, and no PSI or KS is claimed. The HTML table leaves those columns
+    out and says what would measure them."""
+    from reports.html_report import HtmlFormatter
+
+    frame = pd.read_csv(ADULT_DATA, nrows=3000)
+    frame.loc[:29, "workclass"] = "Spacefarer"  # 30 unseen categories
+    frame.loc[30:39, "age"] = 500  # 10 far past the training standardisation
+    drift_checks = [check for check in CHECKS if check.id == "datafit.drift"]
+    result = run_audit(adult_request(data=workspace.table(frame, "adult.csv")), drift_checks)
+    drift = section(result).drift
+    assert (drift.status, drift.reference) == ("ok", "model metadata")
+    model = load_model(ADULT_MODEL)
+    assert model.metadata_text is not None
+    metadata = parse_metadata(model.metadata_text, ADULT_MODEL)
+    scales = result.run.config["data_fit"]["metadata_scales"]
+    by_column = {column.column: column for column in drift.columns}
+    # The sensitive columns group the rows; every other model input is measured.
+    measured = [feature for feature in metadata.features if feature.column not in {"sex", "race"}]
+    assert set(by_column) == {feature.column for feature in measured}
+    for feature in measured:
+        values = frame[feature.column]
+        if isinstance(feature, CategoricalInput):
+            outside = values.notna() & ~values.astype(str).isin(feature.categories)
+        else:
+            outside = (values - feature.mean).abs() > scales * abs(feature.scale)
+        overall = by_column[feature.column].overall
+        assert overall.outside_rate == pytest.approx(outside.mean(), abs=1e-12), feature.column
+        assert overall.missing_rate == pytest.approx(values.isna().mean(), abs=1e-12)
+        assert overall.psi is None and overall.ks is None
+    assert by_column["workclass"].overall.outside_rate >= 30 / 3000
+    assert by_column["age"].overall.outside_rate >= 10 / 3000
+
+    html = HtmlFormatter().render(result)
+    start = html.index('<table class="data-fit-drift">')
+    table = html[start : html.index("</table>", start)]
+    assert "PSI</th>" not in table and "KS</th>" not in table and "undefined" not in table
+    assert "PSI and KS need the rows the model was trained on (--train-data)" in table
+    assert table.count("<tr>") == 1 + len(measured)
+
+
 def test_groups_smaller_than_min_group_size_get_no_value(workspace: Workspace) -> None:
     train = people(600, seed=1)
     audited = people(400, seed=2)
@@ -268,6 +316,8 @@ def test_the_html_report_has_the_section_its_chart_and_headline(
         "1 column(s) drifted from the training data (income)"
     )
     assert part.count("<svg") == 1 and "income · sex = F" in part
+    # Against training rows every column has its PSI, KS and most drifted group.
+    assert "PSI</th>" in part and "KS</th>" in part and "--train-data" not in part
     assert 'href="#data-fit"' in html
 
 
