@@ -32,6 +32,7 @@ from jinja2 import (
 from jinja2.runtime import Context
 from markupsafe import Markup, escape
 
+from audit.core.check_knowledge import in_words
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
@@ -139,7 +140,7 @@ def _term(context: Context, metric: str) -> Markup:
     """A metric's name in words, with its plain-language meaning as a tooltip, so that jargon
     such as "equalized odds ratio" is explained where it appears."""
     meaning = context["metric_meaning"].get(str(metric))
-    name = escape(str(metric).replace("_", " "))
+    name = escape(in_words(metric))
     if meaning is None:
         return Markup(name)
     return Markup('<span class="term" title="{}">{}</span>').format(meaning, name)
@@ -196,7 +197,7 @@ def environment() -> Environment:
     env.filters["when"] = _when
     env.filters["breakable"] = _breakable
     env.filters["label"] = lambda labels: " / ".join(labels)
-    env.filters["words"] = lambda name: str(name).replace("_", " ")
+    env.filters["words"] = in_words
     env.filters["term"] = _term
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
     env.globals["robustness_view"] = robustness_view  # the robustness section's charts
@@ -639,7 +640,7 @@ def _scalar_details(details: dict[str, Any]) -> tuple[tuple[str, str], ...]:
             text = f"{float(value):.3f}"
         else:
             continue
-        shown.append((key.replace("_", " "), text))
+        shown.append((in_words(key), text))
     return tuple(shown)
 
 
@@ -745,7 +746,7 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
                 )
                 for group in members
             ]
-            title = f"{metric.replace('_', ' ')} by {' × '.join(feature)}"
+            title = f"{in_words(metric)} by {' × '.join(feature)}"
             charts.append((title, interval_bars(title, bars)))
         small = [group for group in members if group.status is GroupStatus.INSUFFICIENT_DATA]
         slices.append(

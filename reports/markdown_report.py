@@ -19,6 +19,7 @@ from typing import Any
 
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
+from audit.core.check_knowledge import in_words
 from audit.core.findings import Finding, Role, Severity
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 from audit.mitigation.results import Method, WhatIf
@@ -119,10 +120,6 @@ def count(value: int) -> MarkdownSafe:
     return MarkdownSafe(f"{value:,}")
 
 
-def words(name: str) -> str:
-    return str(name).replace("_", " ").replace("roc auc", "ROC AUC")
-
-
 def label(parts: Iterable[str]) -> str:
     """A group of an intersection as one name: ``Female / Black``."""
     return " / ".join(parts)
@@ -174,7 +171,7 @@ def markdown_environment(name_limit: int | None = None) -> Environment:
     env.filters["num"] = number
     env.filters["interval"] = interval
     env.filters["count"] = count
-    env.filters["words"] = words
+    env.filters["words"] = in_words
     env.filters["label"] = label
     env.filters["slice"] = slice_label
     env.filters["mjoin"] = md_join
@@ -241,7 +238,7 @@ def describe(finding: Finding, *, name_limit: int | None = None) -> MarkdownSafe
         # Nothing was measured against a bound (e.g. a column that holds personal data): the
         # finding's own sentence says it better than "pii share of race is 0.000".
         return md_text(finding.title)
-    text = f"{md_text(words(evidence.metric))} of {feature} is {number(evidence.value)}"
+    text = f"{md_text(in_words(evidence.metric))} of {feature} is {number(evidence.value)}"
     if evidence.interval is not None:
         text += f" {interval(evidence.interval)}"
     if evidence.threshold is not None:
@@ -534,7 +531,7 @@ def summary_context(result: AuditResult, caps: Caps) -> dict[str, Any]:
         "check_lines": _check_lines(result),
         "confidence": f"{result.run.confidence_level:.0%}",
         "describe": lambda finding: describe(finding, name_limit=SUMMARY_NAME_LIMIT),
-        "abbreviation": lambda metric: METRIC_ABBREVIATIONS.get(metric, words(metric)),
+        "abbreviation": lambda metric: METRIC_ABBREVIATIONS.get(metric, in_words(metric)),
         "short_hash": lambda digest: MarkdownSafe(f"`{digest[:12]}`"),
     }
 

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from audit.core.check_knowledge import in_words
 from audit.core.comparison import Comparison, FindingChange, MetricChange
 from audit.core.result import AuditResult
 
@@ -66,7 +67,7 @@ def render_summary(
             )
             # Words, not identifiers, so that a narrow terminal wraps between them.
             groups = " vs ".join(" / ".join(group) for group in disparity.groups)
-            metric = disparity.metric.replace("_", " ")
+            metric = in_words(disparity.metric)
             rows.append((" × ".join(disparity.feature), metric, value, interval, groups))
         for position, column in enumerate(("feature", "metric", "value", "interval", "groups")):
             # Each column at least as wide as its longest word: wrapped, never cut mid-word
@@ -187,7 +188,7 @@ def _metric_table(title: str, shifts: list[MetricChange]) -> Table:
         _add_row(
             table,
             _metric_slice(shift),
-            shift.metric.replace("_", " "),
+            in_words(shift.metric),
             _interval_text(shift.baseline_value, shift.baseline_interval),
             _interval_text(shift.current_value, shift.current_interval),
             verdict,

@@ -27,6 +27,8 @@ RESULT_TYPES = {
     "audit.core.findings",
     "audit.core.serialize",
     "audit.core.comparison",
+    # The checks' wording (metric ids in words), read from data files: no computation.
+    "audit.core.check_knowledge",
     "audit.explain.results",
     "audit.text.results",
 }

@@ -22,7 +22,7 @@ from markupsafe import escape
 
 from audit import AuditRequest, run_audit, to_document, validate_document
 from audit.core.check import Measurement
-from audit.core.check_knowledge import load_check_info
+from audit.core.check_knowledge import in_words, load_check_info
 from audit.core.findings import Evidence, finding_id
 from audit.core.output import write_outputs
 from audit.core.policy import Threshold
@@ -590,7 +590,7 @@ def test_methods_and_limits_show_sizes_uncertainty_and_checks_not_run(tmp_path: 
     )
     # Without scores ROC AUC has no value: the reason is given once, with the groups it hits.
     undefined = _rows(methods.table("Metrics left undefined"))
-    assert ["roc auc", "the audit has no scores, only decisions (pass --scores)", "2"] in undefined
+    assert ["ROC AUC", "the audit has no scores, only decisions (pass --scores)", "2"] in undefined
     assert "Audit INCOMPLETE" in page.by_id("summary").words()
 
 
@@ -749,6 +749,6 @@ def test_every_metric_name_explains_itself(known) -> None:
     )
     named = {term.words(): term.attrs.get("title", "") for term in terms}
     for metric in document["groups"][0]["metrics"]:
-        assert named.get(metric.replace("_", " ")), metric
+        assert named.get(in_words(metric)), metric
     for disparity in document["disparities"]:
-        assert named.get(disparity["metric"].replace("_", " ")), disparity["metric"]
+        assert named.get(in_words(disparity["metric"])), disparity["metric"]

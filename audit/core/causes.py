@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from audit.core.check_knowledge import in_words
 from audit.core.findings import Evidence, Finding, Role, finding_id, fingerprint
 
 
@@ -90,7 +91,7 @@ def _merge(
     reason = headline.severity_reason
     if len(members) > 1:
         # Among several measurements, say which one the grade is read from.
-        metric = headline.evidence.metric.replace("_", " ")
+        metric = in_words(headline.evidence.metric)
         reason = reason.replace(" because ", f" because the {metric} ", 1)
     accountable = headline.accountable
     consulted = _unique(role for member in members for role in member.roles)

@@ -184,3 +184,23 @@ def check_table() -> dict[str, CheckInfo]:
 def causes() -> dict[str, str]:
     """Check id -> the cause its findings are merged under (audit.core.causes)."""
     return {check: info.cause for check, info in check_table().items() if info.cause is not None}
+
+
+WORDS_FILE = "knowledge/words.toml"
+
+
+@cache
+def _word_rules() -> tuple[frozenset[str], dict[str, str]]:
+    table = tomllib.loads(resources.files("audit").joinpath(WORDS_FILE).read_text("utf-8"))
+    return frozenset(table["abbreviations"]), dict(table["names"])
+
+
+def in_words(identifier: str) -> str:
+    """An identifier as a reader sees it, the same in a finding's title, the reports and the
+    terminal: its own name (``cramers_v`` reads "Cramér's V"), or its words with abbreviations
+    in capitals (``roc_auc`` reads "ROC AUC"); the rules are knowledge/words.toml."""
+    abbreviations, names = _word_rules()
+    text = str(identifier)
+    if text in names:
+        return names[text]
+    return " ".join(word.upper() if word in abbreviations else word for word in text.split("_"))

@@ -6,6 +6,7 @@ proxy of it."""
 from __future__ import annotations
 
 from audit.core.check import AuditContext, Measurement, format_number
+from audit.core.check_knowledge import in_words
 from audit.core.findings import Evidence
 from audit.core.policy import Threshold
 from audit.explain.checks.common import explanations_of, percent, primary_method
@@ -70,7 +71,7 @@ class ProxyCheck:
                     words={
                         "column": association.column,
                         "attribute": association.attribute,
-                        "measure": association.measure.replace("_", " "),
+                        "measure": in_words(association.measure),
                         "association": format_number(strength),
                         "share": percent(importance.share),
                         "share_limit": percent(share_limit.limit),

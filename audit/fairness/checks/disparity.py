@@ -10,6 +10,7 @@ evidence's details, so that the engine records it as undefined rather than dropp
 from __future__ import annotations
 
 from audit.core.check import AuditContext, Measurement, format_groups
+from audit.core.check_knowledge import in_words
 from audit.core.findings import Evidence
 from audit.core.policy import Policy
 from audit.core.result import Disparity
@@ -74,7 +75,7 @@ class DisparityCheck:
                     evidence=evidence,
                     threshold=threshold,
                     words={
-                        "metric": disparity.metric.replace("_", " "),
+                        "metric": in_words(disparity.metric),
                         "feature": "×".join(disparity.feature),
                         "groups": format_groups(disparity.groups),
                     },
