@@ -16,7 +16,7 @@ import json
 import numbers
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
@@ -627,13 +627,18 @@ def _evidence(
     return columns, tuple(rows), tuple(charts)
 
 
-def _scalar_details(details: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+def _scalar_details(
+    details: dict[str, Any], metrics: Collection[str]
+) -> tuple[tuple[str, str], ...]:
     """A check's plain details (numbers, words, yes/no) for a reader; lists and tables are
-    left to the JSON report."""
+    left to the JSON report. A value that is a metric id (an association's measure) is shown
+    in words; any other text (a column's name) as it is."""
     shown = []
     for key, value in details.items():
         if isinstance(value, bool):
             text = "yes" if value else "no"
+        elif isinstance(value, str) and value in metrics:
+            text = in_words(value)
         elif isinstance(value, str | numbers.Integral):
             text = str(value)
         elif isinstance(value, numbers.Real):
@@ -668,7 +673,9 @@ def finding_views(result: AuditResult) -> list[FindingView]:
                 samples=()
                 if len(evidence.n) == len(evidence.groups)
                 else tuple(int(n) for n in evidence.n),
-                details=() if finding.check in WORDED_CHECKS else _scalar_details(evidence.details),
+                details=()
+                if finding.check in WORDED_CHECKS
+                else _scalar_details(evidence.details, result.knowledge.metrics),
                 number=number,
                 anchor=_anchor("finding", finding.id),
                 check_name=names.get(finding.check, finding.check),
