@@ -29,6 +29,13 @@ METHOD_NAMES = {
     "integrated_gradients": "Integrated Gradients (Captum)",
     "gradient_shap": "GradientShap (Captum)",
 }
+
+
+def method_name(method: str) -> str:
+    """An attribution method as the report names it: ``shap`` reads "SHAP (permutation)"."""
+    return METHOD_NAMES.get(method, method)
+
+
 # Marker shapes and colours for groups, in order; the shape alone tells groups apart.
 MARKERS = ("circle", "square", "triangle", "diamond", "cross", "bar")
 COLOURS = ("#1f4e79", "#b45309", "#166534", "#7e22ce", "#9f1239", "#334155")
@@ -218,7 +225,7 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
             "column": column,
             "shares": [
                 (
-                    METHOD_NAMES.get(method.method, method.method),
+                    method_name(method.method),
                     found.share if (found := method.importance_of(column)) else None,
                     found.share_ci if found else None,
                 )
@@ -233,7 +240,7 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
     ]
     methods = [
         {
-            "name": METHOD_NAMES.get(name, name),
+            "name": method_name(name),
             "status": method.status,
             "reason": method.reason,
             "library": method.library,
@@ -249,7 +256,9 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
             groups = [
                 (" / ".join(g.group), g.n, g.share) for g in primary.groups if g.feature == feature
             ]
-            title = f"Share of attribution per column, by {feature[0]} ({primary.method})"
+            title = (
+                f"Share of attribution per column, by {feature[0]} ({method_name(primary.method)})"
+            )
             chart = (
                 group_chart(groups, columns, title) if len(groups) <= GROUP_CHART_LIMIT else None
             )
@@ -293,9 +302,9 @@ def explanation_view(result: AuditResult) -> ExplanationView | None:
     return ExplanationView(
         explanations=explanations,
         primary=primary,
-        primary_name=METHOD_NAMES.get(primary.method, primary.method) if primary else "",
+        primary_name=method_name(primary.method) if primary else "",
         importance_chart=importance_chart(
-            primary, f"Share of attribution per column ({primary.method})"
+            primary, f"Share of attribution per column ({method_name(primary.method)})"
         )
         if primary is not None
         else None,

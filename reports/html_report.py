@@ -38,6 +38,7 @@ from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
 from reports.charts import Bar, interval_bars
 from reports.datafit_charts import psi_chart
 from reports.explain_charts import explanation_view
+from reports.explain_charts import method_name as explain_method_name
 from reports.robustness_charts import robustness_view
 from reports.significance import significance_sentence
 from reports.text_charts import TEXT_CSS, method_name, text_view
@@ -200,6 +201,7 @@ def environment() -> Environment:
     env.filters["words"] = in_words
     env.filters["term"] = _term
     env.globals["explain_view"] = explanation_view  # the explanations section's charts
+    env.filters["explain_method_name"] = explain_method_name
     env.globals["robustness_view"] = robustness_view  # the robustness section's charts
     env.globals["text_view"] = text_view  # the text section's charts and sentences
     env.globals["text_method_name"] = method_name

@@ -91,6 +91,12 @@ def test_section_shows_charts_and_tables_and_escapes_column_names(workspace: Wor
     for flip in explanations.flips:
         assert flip.changed_share is not None
         assert f"{100 * flip.changed_share:.1f}%" in flip_table
+    # The methods compared are named as everywhere else in the section, not by their ids.
+    agreement = html[html.index('<table class="explain-agreement">') :]
+    agreement = agreement[: agreement.index("</table>")]
+    compared = re.findall(r'<tr><th scope="row">([^<]+)</th>', agreement)
+    names = {"SHAP (permutation)", "Integrated Gradients (Captum)", "GradientShap (Captum)"}
+    assert compared and all(set(row.split(" and ")) <= names for row in compared), compared
 
 
 def test_charts_draw_one_bar_per_column_and_one_marker_per_group(
