@@ -34,7 +34,13 @@ from markupsafe import Markup, escape
 
 from audit.core.check_knowledge import in_words
 from audit.core.findings import Finding, Role, Severity
-from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.core.result import (
+    AuditResult,
+    CheckStatus,
+    GroupResult,
+    GroupStatus,
+    undefined_metrics,
+)
 from reports.charts import Bar, interval_bars
 from reports.datafit_charts import psi_chart
 from reports.explain_charts import explanation_view
@@ -773,14 +779,6 @@ def _slices(result: AuditResult) -> list[dict[str, Any]]:
     return slices
 
 
-def _undefined_metrics(result: AuditResult) -> list[tuple[str, str, int]]:
-    """(metric, reason, number of groups) for every metric left without a value."""
-    counts: Counter[tuple[str, str]] = Counter(
-        (metric, reason) for group in result.groups for metric, reason in group.undefined.items()
-    )
-    return [(metric, reason, count) for (metric, reason), count in sorted(counts.items())]
-
-
 def _thresholds(result: AuditResult) -> list[dict[str, Any]]:
     thresholds = result.run.config.get("thresholds", {})
     return [
@@ -827,7 +825,7 @@ class HtmlFormatter:
             "small_groups": [
                 group for group in result.groups if group.status is GroupStatus.INSUFFICIENT_DATA
             ],
-            "undefined_metrics": _undefined_metrics(result),
+            "undefined_metrics": undefined_metrics(result.groups),
             "thresholds": _thresholds(result),
             "metric_meaning": metric_meanings(result),
             # The metrics the engine computed, in its order; the report adds none of its own.

@@ -14,7 +14,13 @@ from collections import defaultdict
 from typing import Any
 
 from audit.core.findings import Finding, Role
-from audit.core.result import AuditResult, CheckStatus, GroupResult, GroupStatus
+from audit.core.result import (
+    AuditResult,
+    CheckStatus,
+    GroupResult,
+    GroupStatus,
+    undefined_metrics,
+)
 from reports.markdown_report import (
     MarkdownSafe,
     describe,
@@ -137,19 +143,6 @@ def _thresholds(result: AuditResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _undefined(result: AuditResult) -> list[dict[str, Any]]:
-    """Each metric that is undefined somewhere, with its reasons and how many groups."""
-    reasons: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for group in result.groups:
-        for metric, reason in group.undefined.items():
-            reasons[metric][reason] += 1
-    return [
-        {"metric": metric, "reason": reason, "groups": groups}
-        for metric, by_reason in reasons.items()
-        for reason, groups in by_reason.items()
-    ]
-
-
 def _positives(result: AuditResult) -> int | None:
     """Positive labels in the data: every row is in exactly one group of a one-feature slice."""
     for feature in result.run.data.sensitive:
@@ -189,7 +182,7 @@ def model_card_context(result: AuditResult) -> dict[str, Any]:
         "failing": violation_ids(result),
         "describe": describe,
         "skipped": [check for check in result.checks if check.status is not CheckStatus.OK],
-        "undefined": _undefined(result),
+        "undefined": undefined_metrics(result.groups),
         "unclear": unclear,
         "recommendations": [
             {"check": check, "text": generic_recommendation(result, check)}

@@ -18,6 +18,7 @@ import jsonschema
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ADULT_DATA, adult_request
 from markupsafe import escape
 
 from audit import AuditRequest, run_audit, to_document, validate_document
@@ -590,8 +591,37 @@ def test_methods_and_limits_show_sizes_uncertainty_and_checks_not_run(tmp_path: 
     )
     # Without scores ROC AUC has no value: the reason is given once, with the groups it hits.
     undefined = _rows(methods.table("Metrics left undefined"))
-    assert ["ROC AUC", "the audit has no scores, only decisions (pass --scores)", "2"] in undefined
+    assert [
+        "ROC AUC",
+        "the audit has no scores, only decisions (pass --scores)",
+        "2",
+        "A (grp); B (grp)",
+    ] in undefined
     assert "Audit INCOMPLETE" in page.by_id("summary").words()
+
+
+def test_metrics_undefined_for_too_few_rows_share_one_row_naming_each_group() -> None:
+    """On the bundled Adult file, the groups with fewer than 30 positive labels have no false
+    negative rate: one row for them all, each group with its own count, counted here."""
+    fairness = tuple(check for check in CHECKS if check.id.startswith(("fairness.", "data.")))
+    result = run_audit(adult_request(), checks=fairness)
+    page = parse(render(result, ["html"])["report.html"])
+    rows = _rows(page.by_id("methods").table("Metrics left undefined"))
+    (row,) = [row for row in rows if row[0] == "false negative rate"]
+    frame = pd.read_csv(ADULT_DATA)
+    positive = frame["income"] == ">50K"
+    expected = []
+    for columns in (["sex"], ["race"], ["sex", "race"]):
+        for group, positives in positive.groupby([frame[c] for c in columns]).sum().items():
+            names = group if isinstance(group, tuple) else (group,)
+            if positives < 30:
+                expected.append(
+                    f"{' / '.join(names)} ({' × '.join(columns)}): {positives} positive labels"
+                )
+    assert len(expected) >= 3
+    assert row[1] == "insufficient data: fewer than min_group_size (30)"
+    assert row[2] == str(len(expected))
+    assert sorted(row[3].split("; ")) == sorted(expected)
 
 
 def _flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

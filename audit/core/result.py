@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,14 +39,53 @@ class GroupResult:
     undefined: dict[str, str]  # metric -> why it has no value
     ci: dict[str, tuple[float, float] | None]
 
+    def shortfall(self, metric: str) -> tuple[str, str] | None:
+        """Where a metric's denominator is too small: what the group has ("3 positive
+        labels") and the rule it falls short of ("fewer than min_group_size (30)"); None for
+        a value undefined for another reason. Read from the reason's fixed wording
+        (audit.fairness.tables)."""
+        reason = self.undefined.get(metric, "")
+        if not reason.startswith(INSUFFICIENT_DATA + ": "):
+            return None
+        counted, _, rule = reason.removeprefix(INSUFFICIENT_DATA + ": ").partition(", ")
+        return counted, rule
+
     def missing(self, metric: str) -> str:
         """What a table cell shows for a metric without a value: "too few (3 positive
         labels)" where its denominator is too small, else "undefined"."""
-        reason = self.undefined.get(metric, "")
-        if not reason.startswith(INSUFFICIENT_DATA + ": "):
-            return "undefined"
-        counted = reason.removeprefix(INSUFFICIENT_DATA + ": ").split(",")[0]
-        return f"too few ({counted})"
+        shortfall = self.shortfall(metric)
+        return "undefined" if shortfall is None else f"too few ({shortfall[0]})"
+
+
+@dataclass(frozen=True)
+class UndefinedMetric:
+    """One metric left without a value for one reason, and the groups it is missing for."""
+
+    metric: str
+    reason: str
+    groups: tuple[str, ...]  # "Female / Black (sex × race)", with its count where too few
+
+
+def undefined_metrics(groups: Iterable[GroupResult]) -> tuple[UndefinedMetric, ...]:
+    """Every metric left without a value, one entry per metric and reason, for the reports:
+    groups short of min_group_size share an entry whatever their own counts, which it
+    lists per group ("Female / Black (sex × race): 19 positive labels")."""
+    found: dict[tuple[str, str], list[str]] = {}
+    for group in groups:
+        name = f"{' / '.join(group.group)} ({' × '.join(group.feature)})"
+        for metric, reason in group.undefined.items():
+            shortfall = group.shortfall(metric)
+            if shortfall is None:
+                found.setdefault((metric, reason), []).append(name)
+            else:
+                counted, rule = shortfall
+                found.setdefault((metric, f"{INSUFFICIENT_DATA}: {rule}"), []).append(
+                    f"{name}: {counted}"
+                )
+    return tuple(
+        UndefinedMetric(metric, reason, tuple(names))
+        for (metric, reason), names in sorted(found.items())
+    )
 
 
 @dataclass(frozen=True)
