@@ -45,7 +45,6 @@ METRIC_ABBREVIATIONS = {
     "true_positive_rate": "TPR",
     "false_positive_rate": "FPR",
     "false_negative_rate": "FNR",
-    "roc_auc": "ROC AUC",
     "calibration_error": "ECE",
 }
 SEVERITIES = tuple(sorted(Severity, key=lambda severity: -severity.rank))  # most severe first
