@@ -9,7 +9,7 @@ finding itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -55,8 +55,35 @@ class AuditContext:
         return report
 
 
-def format_number(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.3f}"
+@dataclass(frozen=True)
+class NumberFormat:
+    """How a finding writes a number: ``value * scale`` to ``decimals`` places, then ``suffix``."""
+
+    decimals: int
+    scale: float = 1.0
+    suffix: str = ""
+
+    def __call__(self, value: float | None, decimals: int | None = None) -> str:
+        if value is None:
+            return "undefined"
+        return (
+            f"{self.scale * value:.{self.decimals if decimals is None else decimals}f}{self.suffix}"
+        )
+
+    def apart_from(self, value: float, limit: float) -> str:
+        """``value`` with as many more places as it takes not to read as ``limit``: "0.6004 is
+        above the maximum 0.600", never "0.600 is above the maximum 0.600"."""
+        for decimals in range(self.decimals, self.decimals + MORE_PLACES + 1):
+            text = self(value, decimals)
+            if text != self(limit, decimals):
+                break
+        return text
+
+
+# Six more places than 3 reach 1e-9, below which a value counts as at its limit
+# (audit.core.policy.AT_LEVEL); one closer is written as it rounds.
+MORE_PLACES = 6
+format_number = NumberFormat(decimals=3)
 
 
 def format_groups(groups: tuple[tuple[str, ...], ...]) -> str:
@@ -83,42 +110,45 @@ def grade(
     threshold: Threshold,
     value: float,
     interval: tuple[float, float] | None,
-    show: Callable[[float | None], str] = format_number,
+    show: NumberFormat = format_number,
 ) -> Grade | None:
     """The severity of ``value`` against ``threshold``, or None when it complies.
 
     A violation whose whole interval lies past the threshold is "clear" (not plausibly
     noise) and graded worse than one whose interval straddles it. ``show`` writes a number
-    as the finding's title does (3 decimals, or a percentage).
+    as the finding's title does (3 decimals, or a percentage), with more places where a number
+    would otherwise read as the limit it is compared with.
     """
     if not threshold.violated_by(value):
         return None
     past = "below" if threshold.bound == "min" else "above"
     side = "minimum" if threshold.bound == "min" else "maximum"
     limit = f"the {side} {show(threshold.limit)}"
+    shown = show.apart_from(value, threshold.limit)
     if interval is None:
         # Without an interval the violation cannot be shown to be more than noise.
         key, clear = "uncertain", False
-        why = f"{show(value)} is {past} {limit}, but it has no interval to show it is not noise"
+        why = f"{shown} is {past} {limit}, but it has no interval to show it is not noise"
     else:
-        span = f"[{show(interval[0])}, {show(interval[1])}]"
+        low, high = (show.apart_from(bound, threshold.limit) for bound in interval)
+        span = f"[{low}, {high}]"
         clear = threshold.violated_by(interval[0]) and threshold.violated_by(interval[1])
         if not clear:
             key = "uncertain"
             why = (
-                f"{show(value)} is {past} {limit}, but its confidence interval {span} reaches "
+                f"{shown} is {past} {limit}, but its confidence interval {span} reaches "
                 "back across it, so the gap may be noise"
             )
-        elif threshold.critical_by(value):
+        elif threshold.critical is not None and threshold.critical_by(value):
             key = "critical"
             why = (
-                f"{show(value)} is {past} the critical level {show(threshold.critical or 0.0)} "
-                f"({side} {show(threshold.limit)}), and its whole confidence interval {span} "
-                f"is {past} the {side}"
+                f"{show.apart_from(value, threshold.critical)} is {past} the critical level "
+                f"{show(threshold.critical)} ({side} {show(threshold.limit)}), and its whole "
+                f"confidence interval {span} is {past} the {side}"
             )
         else:
             key = "clear"
-            why = f"{show(value)} is {past} {limit}, and so is its whole confidence interval {span}"
+            why = f"{shown} is {past} {limit}, and so is its whole confidence interval {span}"
             if threshold.critical is not None:
                 why += f"; it would be critical {past} {show(threshold.critical)}"
     severity = info.severity[key]
@@ -158,7 +188,7 @@ class Measurement:
     words: Mapping[str, Any] = field(default_factory=dict)
     threshold: Threshold | None = None
     rule: str | None = None
-    show: Callable[[float | None], str] = format_number
+    show: NumberFormat = format_number
 
     def __post_init__(self) -> None:
         if self.threshold is not None and self.rule is not None:

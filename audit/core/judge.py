@@ -111,6 +111,8 @@ def _words(measurement: Measurement) -> dict[str, object]:
     evidence, show = measurement.evidence, measurement.show
     words: dict[str, object] = {"value": show(evidence.value)}
     if evidence.threshold is not None:
+        if evidence.value is not None:
+            words["value"] = show.apart_from(evidence.value, evidence.threshold)
         words["threshold"] = show(evidence.threshold)
         words["bound"] = "minimum" if evidence.bound == "min" else "maximum"
     return {**words, **measurement.words}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from collections.abc import Sequence
 from importlib import resources
@@ -27,6 +28,11 @@ from audit.robustness.settings import RobustnessSettings
 from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
+
+
+# How close to a threshold's level a value counts as at it: far below any difference a rate
+# over fewer than a billion rows can show.
+AT_LEVEL = 1e-9
 
 
 class Threshold(BaseModel):
@@ -64,12 +70,17 @@ class Threshold(BaseModel):
         return value
 
     def violated_by(self, value: float) -> bool:
-        return value < self.limit if self.bound == "min" else value > self.limit
+        return self._beyond(value, self.limit)
 
     def critical_by(self, value: float) -> bool:
-        if self.critical is None:
+        return self.critical is not None and self._beyond(value, self.critical)
+
+    def _beyond(self, value: float, level: float) -> bool:
+        # A value at the level complies. Round-off puts one computed to be there a unit in the
+        # last place past it (0.8 - 0.7 against a maximum of 0.1), so that close counts as at it.
+        if math.isclose(value, level, rel_tol=AT_LEVEL, abs_tol=AT_LEVEL):
             return False
-        return value < self.critical if self.bound == "min" else value > self.critical
+        return value < level if self.bound == "min" else value > level
 
 
 class Policy(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.core.check import AuditContext, CheckSkipped
+from audit.core.check import AuditContext, CheckSkipped, NumberFormat
 from audit.explain.results import Explanations, MethodResult
 from audit.explain.stage import STAGE_ID
 
@@ -29,8 +29,7 @@ def primary_method(explanations: Explanations) -> MethodResult:
     return method
 
 
-def percent(value: float | None) -> str:
-    return "undefined" if value is None else f"{100 * value:.1f}%"
+percent = NumberFormat(decimals=1, scale=100, suffix="%")
 
 
 def encoded_name(attribute: str, columns: Sequence[str]) -> str:
