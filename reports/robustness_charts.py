@@ -65,33 +65,38 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
+def _widest_gap_words(gap: Gap | None, values: tuple[GroupValue, ...], first: str) -> str:
+    """The widest gap as a clause naming the attribute and both groups with their own values:
+    "; the widest gap between groups is by race, White 2.0% against Other 0.3%". Only the
+    attribute's groups are compared, so no group is called the highest overall."""
+    if gap is None or not gap.value:
+        return ""
+    value = {(row.feature, row.group): row.value for row in values}
+    ends = [gap.high, gap.low] if first == "high" else [gap.low, gap.high]
+    first_group, second_group = (
+        f"{group} {_percent(value.get((gap.feature, group or '')))}" for group in ends
+    )
+    return (
+        f"; the widest gap between groups is by {gap.feature}, {first_group} against {second_group}"
+    )
+
+
 def _headline(stability: Stability | None, recourse: Recourse | None) -> str:
     """What the section found, in one or two sentences a non-specialist can read."""
     parts = []
     if stability is not None and stability.status == "ok":
         widest = _widest(stability.gaps, "flip_rate")
-        sentence = (
+        parts.append(
             f"Small, realistic errors in a person's inputs change {_percent(stability.flip_rate)} "
-            "of decisions"
+            f"of decisions{_widest_gap_words(widest, stability.flip_rates, first='high')}."
         )
-        if widest is not None and widest.value:
-            sentence += (
-                f"; the most for {widest.feature}={widest.high}, "
-                f"{100 * widest.value:.1f} percentage points more than for {widest.low}"
-            )
-        parts.append(sentence + ".")
     if recourse is not None and recourse.status == "ok":
         widest = _widest(recourse.gaps, "recourse_share")
-        sentence = (
+        parts.append(
             f"{_percent(recourse.share)} of rejected people could be approved by changing what "
             f"they can act on by at most {recourse.max_cost:g} standard deviations"
+            f"{_widest_gap_words(widest, recourse.shares, first='low')}."
         )
-        if widest is not None and widest.value:
-            sentence += (
-                f"; {widest.feature}={widest.low} least often, "
-                f"{100 * widest.value:.1f} percentage points less than {widest.high}"
-            )
-        parts.append(sentence + ".")
     elif recourse is not None:
         parts.append(f"Recourse was not searched: {recourse.reason}.")
     return " ".join(parts)

@@ -9,6 +9,7 @@ brute force over the same grid.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -330,7 +331,41 @@ def test_the_html_report_says_it_in_words_with_a_chart_per_question(
     section = section[: section.index("</section>")]
     assert section.count("<svg") == 2
     assert "of rejected people could be approved" in section
-    assert "group=B least often" in section
+    report = audits["steep"].robustness
+    assert report is not None and report.recourse is not None
+    share = {row.group: row.value for row in report.recourse.shares}
+    assert share["B"] is not None and share["A"] is not None and share["B"] < share["A"]
+    assert (
+        f"the widest gap between groups is by group, B {100 * share['B']:.1f}% against "
+        f"A {100 * share['A']:.1f}%."
+    ) in section
+
+
+def test_the_headline_names_the_widest_gap_by_its_attribute_not_a_highest_group() -> None:
+    from audit.robustness.results import Gap, Stability
+    from reports.robustness_charts import _headline
+
+    def rate(feature: str, group: str, value: float) -> GroupValue:
+        return GroupValue(feature, group, 100, value, (value / 2, value * 2))
+
+    # Male has the highest rate of all; race has the widest gap between its own groups.
+    rates = (
+        rate("sex", "Female", 0.010),
+        rate("sex", "Male", 0.022),
+        rate("race", "White", 0.020),
+        rate("race", "Other", 0.003),
+    )
+    gaps = (
+        Gap("sex", "flip_rate", 0.012, (0.001, 0.04), "Male", "Female"),
+        Gap("race", "flip_rate", 0.017, (0.007, 0.04), "White", "Other"),
+    )
+    stability = Stability("ok", flip_rate=0.018, flip_rates=rates, gaps=gaps)
+    assert _headline(stability, None) == (
+        "Small, realistic errors in a person's inputs change 1.8% of decisions; the widest gap "
+        "between groups is by race, White 2.0% against Other 0.3%."
+    )
+    level = Stability("ok", flip_rate=0.018, flip_rates=rates, gaps=(replace(gaps[0], value=0.0),))
+    assert _headline(level, None).endswith("change 1.8% of decisions.")
 
 
 def test_a_streamed_audit_perturbs_the_streamed_sample(tmp_path: Path) -> None:
