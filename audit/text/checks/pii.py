@@ -58,10 +58,11 @@ class PiiInTextCheck:
                     words={
                         "column": text.column,
                         "what": (
+                            # The maximum is the score change's: it stands next to it.
                             f"an inserted {insertion.label} moves the score {direction} by "
-                            f"{format_number(value)} on average over {insertion.texts} texts and "
-                            f"flips {format_number(insertion.flip_rate)} of decisions "
-                            f"(maximum {format_number(threshold.limit)})"
+                            f"{format_number.apart_from(value, threshold.limit)} on average "
+                            f"(maximum {format_number(threshold.limit)}) over {insertion.texts} "
+                            f"texts, and flips {format_number(insertion.flip_rate)} of decisions"
                         ),
                     },
                 )
