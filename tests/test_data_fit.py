@@ -197,6 +197,16 @@ def test_planted_label_noise_in_one_group_is_an_info_finding(
     (south_finding,) = [f for f in found if f.evidence.groups == (("south",),)]
     assert south_finding.evidence.value == pytest.approx(contradicted[south].mean(), abs=1e-6)
     assert "suspicion" in south_finding.recommendation
+    assert "of the labels for region = south" in south_finding.title
+    assert south_finding.recommendation.startswith(
+        "Review a sample of the rows of region = south whose labels the model confidently "
+        "contradicts: the labels may be wrong, or the model may fit this group poorly."
+    )
+    (overall,) = [f for f in found if f.evidence.groups == ()]
+    assert overall.evidence.value == pytest.approx(contradicted.mean(), abs=1e-6)
+    assert "of the labels over all rows" in overall.title
+    assert "fit the data poorly" in overall.recommendation
+    assert not any("every row" in f.title + f.recommendation for f in result.findings)
 
 
 def test_data_identical_to_the_training_data_raises_nothing_at_medium_or_above(

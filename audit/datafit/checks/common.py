@@ -15,6 +15,11 @@ def data_fit_report(context: AuditContext) -> DataFitReport:
     return report
 
 
+# Where a finding about all the audited rows, not one group's, is: "9.0% of the labels over
+# all rows", never "in every row", which reads as each row.
+WHOLE = "over all rows"
+
+
 def ready(status: str, reason: str | None, part: str) -> None:
     """Skip the check when its part of the report did not run."""
     if status != "ok":

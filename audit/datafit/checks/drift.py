@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from audit.core.check import AuditContext, Measurement
 from audit.core.findings import Evidence
-from audit.datafit.checks.common import data_fit_report, ready, undefined
+from audit.datafit.checks.common import WHOLE, data_fit_report, ready, undefined
 from audit.datafit.results import ColumnDrift, FeatureDrift, GroupDrift
 from audit.explain.checks.common import percent
 
@@ -66,7 +66,7 @@ class DriftCheck:
             words={
                 "what": "population stability index (beyond sampling noise)",
                 "column": column.column,
-                "where": "in every row",
+                "where": WHOLE,
             },
         )
 
@@ -133,7 +133,7 @@ class DriftCheck:
         if worst is None:
             evidence = undefined(evidence, TOO_FEW)
         outside = "of a category never seen" if column.kind == "categorical" else "out of range"
-        where = f"for {name} = {worst.group}" if worst is not None and name else "in every row"
+        where = f"for {name} = {worst.group}" if worst is not None and name else WHOLE
         return Measurement(
             key=("out_of_range", column.column, *((name,) if name is not None else ())),
             evidence=evidence,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from audit.core.check import AuditContext, Measurement
 from audit.core.findings import Evidence
-from audit.datafit.checks.common import data_fit_report, ready, undefined
+from audit.datafit.checks.common import WHOLE, data_fit_report, ready, undefined
 from audit.datafit.results import GroupLabelNoise
 from audit.explain.checks.common import percent
 
@@ -54,6 +54,10 @@ class LabelNoiseCheck:
             key=("label_noise", *((feature, group.group) if feature is not None else ())),
             evidence=evidence,
             threshold=threshold,
-            words={"where": f"for {feature} = {group.group}" if feature else "in every row"},
+            words={
+                "where": f"for {feature} = {group.group}" if feature else WHOLE,
+                "rows": f"the rows of {feature} = {group.group}" if feature else "the audited rows",
+                "subject": "this group" if feature else "the data",
+            },
             show=percent,
         )
