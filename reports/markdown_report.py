@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Environment, FunctionLoader, StrictUndefined
 
 from audit.core.check_knowledge import in_words
-from audit.core.findings import Finding, Role, Severity
+from audit.core.findings import Finding, Role, Severity, beyond
 from audit.core.result import AuditResult, CheckStatus, Disparity, GroupResult, GroupStatus
 from audit.mitigation.results import Method, WhatIf
 from reports.significance import significance_note
@@ -200,7 +200,7 @@ def threshold_of(result: AuditResult, metric: str) -> tuple[str | None, float | 
 def violated(bound: str | None, limit: float | None, value: float | None) -> bool:
     if bound is None or limit is None or value is None:
         return False
-    return value < limit if bound == "min" else value > limit
+    return beyond(value, limit, bound)
 
 
 def violation_ids(result: AuditResult) -> set[str]:

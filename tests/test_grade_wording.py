@@ -11,6 +11,7 @@ from audit.core.findings import Evidence
 from audit.core.judge import _words
 from audit.core.policy import Threshold
 from audit.explain.checks.common import percent
+from reports.markdown_report import violated
 
 
 @pytest.mark.parametrize(
@@ -78,6 +79,9 @@ def test_a_value_at_the_level_by_round_off_complies(
     threshold: Threshold, at_level: float, past: float
 ) -> None:
     assert not threshold.violated_by(at_level) and threshold.violated_by(past)
+    # The Markdown summary and the model card mark a disparity row by the same rule.
+    assert not violated(threshold.bound, threshold.limit, at_level)
+    assert violated(threshold.bound, threshold.limit, past)
     assert grade(check_table()["text.template_probes"], threshold, at_level, None) is None
     critical = threshold.critical or 0.0
     assert not threshold.critical_by(critical + (at_level - threshold.limit))

@@ -81,7 +81,7 @@ class NumberFormat:
 
 
 # Six more places than 3 reach 1e-9, below which a value counts as at its limit
-# (audit.core.policy.AT_LEVEL); one closer is written as it rounds.
+# (audit.core.findings.AT_LEVEL); one closer is written as it rounds.
 MORE_PLACES = 6
 format_number = NumberFormat(decimals=3)
 

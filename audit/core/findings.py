@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -36,6 +37,23 @@ class RoleInfo:
     role: Role
     name: str
     duty: str
+
+
+# How close to a threshold's level a value counts as at it: far below any difference a rate
+# over fewer than a billion rows can show.
+AT_LEVEL = 1e-9
+
+
+def beyond(value: float, level: float, bound: str) -> bool:
+    """Whether ``value`` lies past ``level`` on the side a ``bound`` ("min" or "max") forbids.
+
+    A value at the level complies. Round-off puts one computed to be there a unit in the last
+    place past it (0.8 - 0.7 against a maximum of 0.1), so that close counts as at it. One
+    function, for the engine's thresholds and for the reports that mark a row as violated.
+    """
+    if math.isclose(value, level, rel_tol=AT_LEVEL, abs_tol=AT_LEVEL):
+        return False
+    return value < level if bound == "min" else value > level
 
 
 @dataclass(frozen=True)

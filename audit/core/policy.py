@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import tomllib
 from collections.abc import Sequence
 from importlib import resources
@@ -21,18 +20,13 @@ from pydantic import (
 from audit.core.accountability import AccountabilityOverride, mapped_checks
 from audit.core.check_knowledge import CheckInfo
 from audit.core.errors import ConfigError
-from audit.core.findings import Severity
+from audit.core.findings import Severity, beyond
 from audit.datafit.settings import DataFitSettings
 from audit.regulatory.settings import LL144Settings
 from audit.robustness.settings import RobustnessSettings
 from audit.text.settings import TextSettings
 
 CONFIG_FILE = "rai-audit.toml"
-
-
-# How close to a threshold's level a value counts as at it: far below any difference a rate
-# over fewer than a billion rows can show.
-AT_LEVEL = 1e-9
 
 
 class Threshold(BaseModel):
@@ -70,17 +64,10 @@ class Threshold(BaseModel):
         return value
 
     def violated_by(self, value: float) -> bool:
-        return self._beyond(value, self.limit)
+        return beyond(value, self.limit, self.bound)
 
     def critical_by(self, value: float) -> bool:
-        return self.critical is not None and self._beyond(value, self.critical)
-
-    def _beyond(self, value: float, level: float) -> bool:
-        # A value at the level complies. Round-off puts one computed to be there a unit in the
-        # last place past it (0.8 - 0.7 against a maximum of 0.1), so that close counts as at it.
-        if math.isclose(value, level, rel_tol=AT_LEVEL, abs_tol=AT_LEVEL):
-            return False
-        return value < level if self.bound == "min" else value > level
+        return self.critical is not None and beyond(value, self.critical, self.bound)
 
 
 class Policy(BaseModel):
