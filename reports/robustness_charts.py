@@ -10,6 +10,7 @@ report's interval bars (``reports.charts``); every number is also in a table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from markupsafe import Markup
 
@@ -65,7 +66,9 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
 
 
-def _widest_gap_words(gap: Gap | None, values: tuple[GroupValue, ...], first: str) -> str:
+def _widest_gap_words(
+    gap: Gap | None, values: tuple[GroupValue, ...], first: Literal["high", "low"]
+) -> str:
     """The widest gap as a clause naming the attribute and both groups with their own values:
     "; the widest gap between groups is by race, White 2.0% against Other 0.3%". Only the
     attribute's groups are compared, so no group is called the highest overall."""

@@ -170,10 +170,7 @@ def test_example_reports_match_the_recorded_copies(
             (folder / f"{name}.gz").write_bytes(gzip.compress(content, mtime=0))
         manifest.write_text(json.dumps(_installed(), indent=2) + "\n", "utf-8")
         return
-    recorded = {
-        path.name.removesuffix(".gz"): gzip.decompress(path.read_bytes())
-        for path in folder.glob("*.gz")
-    }
+    recorded = _recorded(example)
     assert sorted(produced) == sorted(recorded)
     for name in produced:
         content = _mask_environment(produced[name], produced["report.json"])
